@@ -1,0 +1,114 @@
+# tapbox: every entry point. `make run` and `make test` are all a fresh Debian 12 needs.
+#
+#   make [all]       build/tapboxd (optimised)
+#   make run         build, then replay the bundled demo capture live (Ctrl-C stops)
+#   make test        ASan+UBSan build, unit, CLI, integration and golden-capture tests
+#   make cross       build/armhf/tapboxd for the BeagleBone (Cortex-A8)
+#   make test-armhf  unit tests, cross-built with sanitizers, under qemu-arm -cpu cortex-a8
+#   make bench       throughput and memory against a reference reader and softflowd
+#   make image       output/images/sdcard.img      make qemu / qemu-test: boot it in QEMU
+#   make clean
+
+include toolchain/cross.mk
+
+PKGS        := libuv libpcap libndpi libsodium lua5.4 sqlite3 libcjson
+VERSION     := 0.1.0
+CSTD        := -std=c11 -D_GNU_SOURCE -DTAPBOX_VERSION='"$(VERSION)"'
+WARN        := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter -Wno-format-truncation
+SANITIZE    := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+DEMO_PCAP   := rootfs/usr/share/tapbox/demo.pcap
+
+# Sources: the daemon's main is left out of the unit-test binary.
+SRCS        := $(sort $(shell find src -name '*.c'))
+LIB_SRCS    := $(filter-out src/daemon/tapboxd.c,$(SRCS))
+UNIT_SRCS   := $(sort $(wildcard test/unit/*.c))
+
+# pkg-config runs lazily (=): on a fresh machine the libraries arrive with `deps`.
+NATIVE_CFLAGS = $(shell pkg-config --cflags $(PKGS))
+NATIVE_LIBS   = $(shell pkg-config --libs $(PKGS))
+
+DEPS_STAMP  := build/.deps-native
+
+.PHONY: all run test test-unit test-armhf cross bench image qemu qemu-test clean deps
+all: build/tapboxd
+
+deps: $(DEPS_STAMP)
+# deps.sh is quiet and quick when everything is installed; the stamp spares even that.
+$(DEPS_STAMP): toolchain/deps.sh
+	@mkdir -p $(@D)
+	@toolchain/deps.sh build test
+	@touch $@
+
+# ---- native builds: build/obj (release) and build/asan (tests) ----
+build/obj/%.o: %.c $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(CSTD) $(WARN) -O2 -g -MMD -MP $(NATIVE_CFLAGS) -c $< -o $@
+
+build/asan/%.o: %.c $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(CSTD) $(WARN) -O1 -g $(SANITIZE) -MMD -MP $(NATIVE_CFLAGS) -c $< -o $@
+
+build/tapboxd: $(SRCS:%.c=build/obj/%.o)
+	$(CC) $^ $(NATIVE_LIBS) -o $@
+
+build/asan/tapboxd: $(SRCS:%.c=build/asan/%.o)
+	$(CC) $(SANITIZE) $^ $(NATIVE_LIBS) -o $@
+
+build/asan/unit_tests: $(LIB_SRCS:%.c=build/asan/%.o) $(UNIT_SRCS:%.c=build/asan/%.o)
+	$(CC) $(SANITIZE) $^ $(NATIVE_LIBS) -o $@
+
+run: build/tapboxd
+	@echo "tapboxd replays $(DEMO_PCAP) at capture speed, in a loop; ended flows print as JSON lines."
+	build/tapboxd -i $(DEMO_PCAP) --replay=realtime --loop --flows-out=-
+
+test: build/asan/tapboxd build/asan/unit_tests build/tapboxd
+	@test/run-tests.sh
+
+# ---- armhf ----
+ARMHF_OBJDIR := build/armhf/obj
+ARMHF_COMPILE = $(ARMHF_CC) $(CSTD) $(WARN) $(ARMHF_CFLAGS) -MMD -MP $(call armhf_pkg_cflags,$(PKGS))
+
+$(ARMHF_OBJDIR)/%.o: %.c $(ARMHF_SYSROOT_STAMP)
+	@mkdir -p $(@D)
+	$(ARMHF_COMPILE) -O2 -g -c $< -o $@
+
+build/armhf/asan/%.o: %.c $(ARMHF_SYSROOT_STAMP)
+	@mkdir -p $(@D)
+	$(ARMHF_COMPILE) -O1 -g $(ARMHF_SANFLAGS) -c $< -o $@
+
+build/armhf/tapboxd: $(SRCS:%.c=$(ARMHF_OBJDIR)/%.o)
+	$(ARMHF_CC) $(ARMHF_LDFLAGS) $^ $(call armhf_pkg_libs,$(PKGS)) -o $@
+
+build/armhf/unit_tests: $(LIB_SRCS:%.c=build/armhf/asan/%.o) $(UNIT_SRCS:%.c=build/armhf/asan/%.o)
+	$(ARMHF_CC) $(ARMHF_LDFLAGS) $(ARMHF_SANFLAGS) $^ $(call armhf_pkg_libs,$(PKGS)) -o $@
+
+$(DEPS_STAMP)-cross: toolchain/deps.sh
+	@mkdir -p $(@D)
+	@toolchain/deps.sh build cross
+	@touch $@
+$(ARMHF_SYSROOT_STAMP): | $(DEPS_STAMP)-cross
+
+cross: build/armhf/tapboxd
+	@file $< | sed 's/, BuildID[^,]*//'
+
+test-armhf: build/armhf/unit_tests
+	$(ARMHF_QEMU_SAN) build/armhf/unit_tests
+
+# ---- benchmark, image, QEMU ----
+bench: build/tapboxd
+	test/bench/run.sh
+
+image: build/armhf/tapboxd
+	@toolchain/deps.sh image
+	TAPBOX_BINS="build/armhf/tapboxd" ARMHF_SYSROOT=$(ARMHF_SYSROOT) board/mkimage.sh beaglebone output
+
+qemu: image
+	board/qemu/run.sh output/images/sdcard.img
+
+qemu-test: image
+	test/qemu/run-test.sh output/images/sdcard.img
+
+clean:
+	rm -rf build/obj build/asan build/armhf build/tapboxd output
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,489 @@
+#include "source.h"
+
+#include <errno.h>
+#include <pcap/pcap.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "../core/log.h"
+
+#define LIVE_SNAPLEN 65535
+#define LIVE_BUFFER_BYTES (8 * 1024 * 1024)
+#define LIVE_BATCH 256           /* packets per pcap_dispatch */
+#define LIVE_BATCHES_PER_WAKEUP 8 /* then yield to the loop */
+#define FILE_BATCH 1024          /* packets per loop iteration when reading at full speed */
+#define RETRY_MS 5000
+#define US_PER_S 1000000ull
+
+struct capture_source {
+    uv_loop_t *loop;
+    struct engine *engine;
+    int id;                     /* engine source id */
+    char *spec;
+    char *bpf;
+    bool is_file;
+    enum source_replay replay;
+    bool loop_file;
+    pcap_t *pcap;
+    int linktype;
+    uv_poll_t *poll;            /* live: one per activation, freed on its close callback */
+    uv_timer_t timer;           /* live: retry and required-timeout; file: realtime pacing */
+    uv_idle_t idle;             /* file at full speed: one batch per loop iteration */
+    int handles_open;           /* timer and idle handles not yet closed */
+    source_done_fn on_done;
+    void *ctx;
+    bool closing;
+    /* File replay: timestamps are shifted so that time keeps rising across loops and, in
+     * realtime mode, so that packets carry the wall-clock time of their replay. */
+    int64_t ts_shift_us;
+    uint64_t file_first_us, file_last_us;
+    bool have_first;
+    uint64_t replay_origin_us;  /* wall clock when the first packet was replayed */
+    unsigned loops_done;
+    /* Realtime: the next packet, read but not yet due. */
+    struct pcap_pkthdr pending_hdr;
+    unsigned char *pending_data;
+    bool pending;
+    bool retry_logged;
+};
+
+static uint64_t wall_clock_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * US_PER_S + (uint64_t)ts.tv_nsec / 1000;
+}
+
+static struct source_info *info(struct capture_source *s) { return &s->engine->sources[s->id]; }
+
+static void source_deliver(struct capture_source *s, const struct pcap_pkthdr *h,
+                           const unsigned char *data)
+{
+    uint64_t ts = (uint64_t)h->ts.tv_sec * US_PER_S + (uint64_t)h->ts.tv_usec;
+    if (s->is_file) {
+        if (!s->have_first) {
+            s->file_first_us = ts;
+            s->have_first = true;
+        }
+        if (ts > s->file_last_us)
+            s->file_last_us = ts;
+        ts = (uint64_t)((int64_t)ts + s->ts_shift_us);
+    }
+    engine_process_packet(s->engine, (unsigned)s->id, s->linktype, ts, data, h->caplen, h->len);
+}
+
+static void pcap_handler_cb(u_char *user, const struct pcap_pkthdr *h, const u_char *data)
+{
+    source_deliver((struct capture_source *)user, h, data);
+}
+
+static int apply_filter(pcap_t *p, const char *bpf, char *err, size_t errsize)
+{
+    struct bpf_program prog;
+    if (pcap_compile(p, &prog, bpf ? bpf : "", 1, PCAP_NETMASK_UNKNOWN) < 0) {
+        snprintf(err, errsize, "bad filter '%s': %s", bpf ? bpf : "", pcap_geterr(p));
+        return -1;
+    }
+    int rc = pcap_setfilter(p, &prog);
+    pcap_freecode(&prog);
+    if (rc < 0) {
+        snprintf(err, errsize, "cannot set filter: %s", pcap_geterr(p));
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- files ---- */
+
+static void file_finish(struct capture_source *s, const char *error)
+{
+    uv_idle_stop(&s->idle);
+    uv_timer_stop(&s->timer);
+    if (error) {
+        snprintf(info(s)->last_error, sizeof info(s)->last_error, "%s", error);
+        info(s)->state = SOURCE_FAILED;
+        log_error("capture", "%s: %s (the packets before it were processed)", s->spec, error);
+    } else {
+        info(s)->state = SOURCE_DONE;
+        log_info("capture", "%s: end of file, %llu packets", s->spec,
+                 (unsigned long long)info(s)->counters.packets);
+    }
+    if (s->pcap) {
+        pcap_close(s->pcap);
+        s->pcap = NULL;
+    }
+    if (s->on_done)
+        s->on_done(s, s->ctx);
+}
+
+static int file_open_pcap(struct capture_source *s, char *err, size_t errsize)
+{
+    char perr[PCAP_ERRBUF_SIZE] = "";
+    s->pcap = pcap_open_offline(s->spec, perr);
+    if (!s->pcap) {
+        snprintf(err, errsize, "%s", perr);
+        return -1;
+    }
+    s->linktype = pcap_datalink(s->pcap);
+    info(s)->linktype = s->linktype;
+    if (!decode_linktype_supported(s->linktype)) {
+        snprintf(err, errsize, "link type %s (%d) carries no IP we can read",
+                 pcap_datalink_val_to_name(s->linktype) ? pcap_datalink_val_to_name(s->linktype)
+                                                        : "?",
+                 s->linktype);
+        pcap_close(s->pcap);
+        s->pcap = NULL;
+        return -1;
+    }
+    if (s->bpf && apply_filter(s->pcap, s->bpf, err, errsize) < 0) {
+        pcap_close(s->pcap);
+        s->pcap = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+/* End of the file: start over (loop mode) with time shifted past the last packet. */
+static int file_rewind(struct capture_source *s)
+{
+    char err[PCAP_ERRBUF_SIZE + 64];
+    pcap_close(s->pcap);
+    s->pcap = NULL;
+    if (file_open_pcap(s, err, sizeof err) < 0) {
+        file_finish(s, err);
+        return -1;
+    }
+    s->loops_done++;
+    /* One second of silence between two passes, as a real capture restarting would show. */
+    s->ts_shift_us += (int64_t)(s->file_last_us - s->file_first_us) + (int64_t)US_PER_S;
+    log_debug("capture", "%s: pass %u", s->spec, s->loops_done + 1);
+    return 0;
+}
+
+static void file_idle_cb(uv_idle_t *handle)
+{
+    struct capture_source *s = handle->data;
+    int n = pcap_dispatch(s->pcap, FILE_BATCH, pcap_handler_cb, (u_char *)s);
+    if (n > 0)
+        return;
+    if (n == 0 || n == PCAP_ERROR_BREAK) {
+        if (s->loop_file && info(s)->counters.packets > 0)
+            file_rewind(s);
+        else
+            file_finish(s, NULL);
+        return;
+    }
+    char err[PCAP_ERRBUF_SIZE + 16];
+    snprintf(err, sizeof err, "read error: %s", pcap_geterr(s->pcap));
+    file_finish(s, err);
+}
+
+static void realtime_schedule(struct capture_source *s);
+
+static void realtime_timer_cb(uv_timer_t *handle) { realtime_schedule(handle->data); }
+
+/* Deliver every packet that is due, then sleep until the next one. */
+static void realtime_schedule(struct capture_source *s)
+{
+    for (int burst = 0; burst < FILE_BATCH; burst++) {
+        if (!s->pending) {
+            struct pcap_pkthdr *h;
+            const u_char *data;
+            int rc = pcap_next_ex(s->pcap, &h, &data);
+            if (rc == PCAP_ERROR_BREAK || rc == 0) {
+                if (s->loop_file && info(s)->counters.packets > 0) {
+                    if (file_rewind(s) < 0)
+                        return;
+                    continue;
+                }
+                file_finish(s, NULL);
+                return;
+            }
+            if (rc < 0) {
+                char err[PCAP_ERRBUF_SIZE + 16];
+                snprintf(err, sizeof err, "read error: %s", pcap_geterr(s->pcap));
+                file_finish(s, err);
+                return;
+            }
+            s->pending_hdr = *h;
+            memcpy(s->pending_data, data, h->caplen);
+            s->pending = true;
+        }
+        uint64_t ts = (uint64_t)s->pending_hdr.ts.tv_sec * US_PER_S +
+                      (uint64_t)s->pending_hdr.ts.tv_usec;
+        if (!s->have_first) {
+            /* Map the file's first packet to now: replayed traffic looks current. */
+            s->replay_origin_us = wall_clock_us();
+            s->ts_shift_us = (int64_t)s->replay_origin_us - (int64_t)ts;
+        }
+        uint64_t due = (uint64_t)((int64_t)ts + s->ts_shift_us);
+        uint64_t now = wall_clock_us();
+        if (due > now + 1000) {
+            uint64_t wait_ms = (due - now) / 1000;
+            uv_timer_start(&s->timer, realtime_timer_cb, wait_ms, 0);
+            return;
+        }
+        s->pending = false;
+        source_deliver(s, &s->pending_hdr, s->pending_data);
+    }
+    uv_timer_start(&s->timer, realtime_timer_cb, 0, 0); /* let the loop breathe */
+}
+
+/* ---- live interfaces ---- */
+
+static void live_start(struct capture_source *s);
+
+static void live_retry_cb(uv_timer_t *handle) { live_start(handle->data); }
+
+static void free_handle_cb(uv_handle_t *handle) { free(handle); }
+
+static void live_stop_pcap(struct capture_source *s)
+{
+    /* The poll handle must stop before pcap_close closes its descriptor. */
+    if (s->poll) {
+        uv_poll_stop(s->poll);
+        uv_close((uv_handle_t *)s->poll, free_handle_cb);
+        s->poll = NULL;
+    }
+    if (s->pcap) {
+        pcap_close(s->pcap);
+        s->pcap = NULL;
+    }
+}
+
+static void live_fail(struct capture_source *s, const char *why, bool missing)
+{
+    live_stop_pcap(s);
+    snprintf(info(s)->last_error, sizeof info(s)->last_error, "%s", why);
+    info(s)->state = SOURCE_WAITING;
+    /* Log the first failure and then only changes: a USB NIC may take a while to appear. */
+    if (!s->retry_logged) {
+        if (missing)
+            log_warn("capture", "%s: %s; retrying every %d s", s->spec, why, RETRY_MS / 1000);
+        else
+            log_error("capture", "%s: %s; retrying every %d s", s->spec, why, RETRY_MS / 1000);
+        s->retry_logged = true;
+    }
+    uv_timer_start(&s->timer, live_retry_cb, RETRY_MS, 0);
+}
+
+static void live_dispatch(struct capture_source *s)
+{
+    for (int i = 0; i < LIVE_BATCHES_PER_WAKEUP && s->pcap; i++) {
+        int n = pcap_dispatch(s->pcap, LIVE_BATCH, pcap_handler_cb, (u_char *)s);
+        if (n < 0 && n != PCAP_ERROR_BREAK) {
+            char why[PCAP_ERRBUF_SIZE + 16];
+            snprintf(why, sizeof why, "capture stopped: %s", pcap_geterr(s->pcap));
+            s->retry_logged = false;
+            live_fail(s, why, false);
+            return;
+        }
+        if (n < LIVE_BATCH)
+            return;
+    }
+}
+
+static void live_poll_cb(uv_poll_t *handle, int status, int events)
+{
+    (void)events;
+    struct capture_source *s = handle->data;
+    if (status < 0) {
+        s->retry_logged = false;
+        live_fail(s, uv_strerror(status), false);
+        return;
+    }
+    live_dispatch(s);
+}
+
+static void live_required_timeout_cb(uv_timer_t *handle) { live_dispatch(handle->data); }
+
+static void live_start(struct capture_source *s)
+{
+    char perr[PCAP_ERRBUF_SIZE] = "";
+    pcap_t *p = pcap_create(s->spec, perr);
+    if (!p) {
+        live_fail(s, perr, false);
+        return;
+    }
+    s->pcap = p;
+    pcap_set_snaplen(p, LIVE_SNAPLEN);
+    pcap_set_promisc(p, 1);
+    pcap_set_immediate_mode(p, 1);
+    pcap_set_buffer_size(p, LIVE_BUFFER_BYTES);
+    int rc = pcap_activate(p);
+    if (rc < 0) {
+        char why[PCAP_ERRBUF_SIZE + 64];
+        bool missing = rc == PCAP_ERROR_NO_SUCH_DEVICE || rc == PCAP_ERROR_IFACE_NOT_UP;
+        snprintf(why, sizeof why, "%s", missing ? "interface not present or down" : pcap_geterr(p));
+        if (missing && pcap_geterr(p)[0])
+            snprintf(why, sizeof why, "interface not present or down (%s)", pcap_geterr(p));
+        live_fail(s, why, missing);
+        return;
+    }
+    if (rc > 0)
+        log_warn("capture", "%s: %s", s->spec, pcap_statustostr(rc));
+    char err[PCAP_ERRBUF_SIZE + 64];
+    if (s->bpf && apply_filter(p, s->bpf, err, sizeof err) < 0) {
+        live_fail(s, err, false);
+        return;
+    }
+    if (pcap_setnonblock(p, 1, perr) < 0) {
+        live_fail(s, perr, false);
+        return;
+    }
+    s->linktype = pcap_datalink(p);
+    info(s)->linktype = s->linktype;
+    int fd = pcap_get_selectable_fd(p);
+    s->poll = fd >= 0 ? malloc(sizeof *s->poll) : NULL;
+    if (!s->poll || uv_poll_init(s->loop, s->poll, fd) < 0) {
+        free(s->poll);
+        s->poll = NULL;
+        live_fail(s, "no selectable descriptor", false);
+        return;
+    }
+    s->poll->data = s;
+    uv_poll_start(s->poll, UV_READABLE, live_poll_cb);
+    const struct timeval *tmo = pcap_get_required_select_timeout(p);
+    if (tmo) {
+        uint64_t ms = (uint64_t)tmo->tv_sec * 1000 + (uint64_t)tmo->tv_usec / 1000;
+        uv_timer_start(&s->timer, live_required_timeout_cb, ms ? ms : 1, ms ? ms : 1);
+    }
+    info(s)->state = SOURCE_UP;
+    info(s)->last_error[0] = '\0';
+    s->retry_logged = false;
+    log_info("capture", "%s: capturing (link type %s)", s->spec,
+             pcap_datalink_val_to_name(s->linktype) ? pcap_datalink_val_to_name(s->linktype) : "?");
+}
+
+/* ---- lifecycle ---- */
+
+static bool spec_is_file(const char *spec)
+{
+    struct stat st;
+    if (stat(spec, &st) == 0)
+        return S_ISREG(st.st_mode) || S_ISFIFO(st.st_mode);
+    /* Not there: a path-looking spec is a file that is missing, a bare name an interface. */
+    size_t n = strlen(spec);
+    return strchr(spec, '/') || (n > 5 && strcmp(spec + n - 5, ".pcap") == 0) ||
+           (n > 7 && strcmp(spec + n - 7, ".pcapng") == 0);
+}
+
+struct capture_source *source_open(uv_loop_t *loop, struct engine *e,
+                                   const struct source_options *opts, source_done_fn on_done,
+                                   void *ctx, char *err, size_t errsize)
+{
+    struct capture_source *s = calloc(1, sizeof *s);
+    if (!s) {
+        snprintf(err, errsize, "out of memory");
+        return NULL;
+    }
+    s->loop = loop;
+    s->engine = e;
+    s->spec = strdup(opts->spec);
+    s->bpf = opts->bpf ? strdup(opts->bpf) : NULL;
+    s->is_file = spec_is_file(opts->spec);
+    s->replay = opts->replay;
+    s->loop_file = opts->loop;
+    s->on_done = on_done;
+    s->ctx = ctx;
+    s->id = engine_add_source(e, opts->spec, s->is_file ? "file" : "interface");
+    if (s->id < 0) {
+        snprintf(err, errsize, "%s: too many sources (%d)", opts->spec, ENGINE_MAX_SOURCES);
+        goto fail;
+    }
+    uv_timer_init(loop, &s->timer);
+    s->timer.data = s;
+    s->handles_open++;
+    if (s->is_file) {
+        char why[PCAP_ERRBUF_SIZE + 64];
+        if (file_open_pcap(s, why, sizeof why) < 0) {
+            snprintf(err, errsize, "%s: %s", opts->spec, why);
+            info(s)->state = SOURCE_FAILED;
+            snprintf(info(s)->last_error, sizeof info(s)->last_error, "%s", why);
+            source_close(s);
+            return NULL;
+        }
+        info(s)->state = SOURCE_UP;
+        if (s->replay == SOURCE_REPLAY_REALTIME) {
+            s->pending_data = malloc(pcap_snapshot(s->pcap) > 0 ? (size_t)pcap_snapshot(s->pcap) + 262144 : 262144);
+            if (!s->pending_data) {
+                snprintf(err, errsize, "out of memory");
+                source_close(s);
+                return NULL;
+            }
+            uv_timer_start(&s->timer, realtime_timer_cb, 0, 0);
+        } else {
+            uv_idle_init(loop, &s->idle);
+            s->idle.data = s;
+            s->handles_open++;
+            uv_idle_start(&s->idle, file_idle_cb);
+        }
+        log_info("capture", "%s: reading file (link type %s, %s)", s->spec,
+                 pcap_datalink_val_to_name(s->linktype) ? pcap_datalink_val_to_name(s->linktype) : "?",
+                 s->replay == SOURCE_REPLAY_REALTIME ? "real time" : "full speed");
+    } else {
+        live_start(s);
+    }
+    return s;
+fail:
+    free(s->spec);
+    free(s->bpf);
+    free(s);
+    return NULL;
+}
+
+static void source_handle_closed(uv_handle_t *handle)
+{
+    struct capture_source *s = handle->data;
+    if (--s->handles_open > 0)
+        return;
+    free(s->pending_data);
+    free(s->spec);
+    free(s->bpf);
+    free(s);
+}
+
+void source_close(struct capture_source *s)
+{
+    if (!s || s->closing)
+        return;
+    s->closing = true;
+    s->on_done = NULL;
+    live_stop_pcap(s); /* also closes a file's pcap */
+    if (s->handles_open == 0) { /* failed before any handle existed */
+        free(s->spec);
+        free(s->bpf);
+        free(s);
+        return;
+    }
+    uv_close((uv_handle_t *)&s->timer, source_handle_closed);
+    if (s->handles_open > 1)
+        uv_close((uv_handle_t *)&s->idle, source_handle_closed);
+}
+
+int source_set_filter(struct capture_source *s, const char *bpf, char *err, size_t errsize)
+{
+    free(s->bpf);
+    s->bpf = bpf ? strdup(bpf) : NULL;
+    if (s->is_file || !s->pcap)
+        return 0;
+    return apply_filter(s->pcap, bpf, err, errsize);
+}
+
+void source_update_stats(struct capture_source *s)
+{
+    struct pcap_stat st;
+    if (s->is_file || !s->pcap || pcap_stats(s->pcap, &st) < 0)
+        return;
+    info(s)->capture_drops = st.ps_drop;
+    info(s)->interface_drops = st.ps_ifdrop;
+}
+
+bool source_is_file(const struct capture_source *s) { return s->is_file; }
+
+bool source_drives_clock(const struct capture_source *s)
+{
+    return s->is_file && s->replay == SOURCE_REPLAY_MAX;
+}

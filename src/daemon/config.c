@@ -1,0 +1,443 @@
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <pcap/pcap.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define US_PER_S 1000000ull
+
+enum option_id {
+    OPT_INTERFACE,
+    OPT_LOCAL_NETWORKS,
+    OPT_MAX_FLOWS,
+    OPT_MAX_HOSTS,
+    OPT_FILTER,
+    OPT_USER,
+    OPT_DAEMON,
+    OPT_PID_FILE,
+    OPT_VERBOSE,
+    OPT_VERSION,
+    OPT_HELP,
+    OPT_ONCE,
+    OPT_FLOWS_OUT,
+    OPT_STATS_OUT,
+    OPT_REPLAY,
+    OPT_LOOP,
+    OPT_IDLE_TCP,
+    OPT_IDLE_TCP_CLOSED,
+    OPT_IDLE_UDP,
+    OPT_IDLE_OTHER,
+    OPT_IDLE_HOST,
+    OPT_NDPI_PROTOCOLS,
+};
+
+struct option_spec {
+    enum option_id id;
+    char letter;        /* 0: long form only */
+    const char *name;
+    bool has_value;
+    const char *value_name;
+    const char *help;
+};
+
+static const struct option_spec options[] = {
+    {OPT_INTERFACE, 'i', "interface", true, "IF|FILE",
+     "capture from a network interface or read a pcap/pcapng file (repeatable)"},
+    {OPT_LOCAL_NETWORKS, 'm', "local-networks", true, "CIDRS",
+     "local networks, comma separated (default private ranges)"},
+    {OPT_MAX_FLOWS, 'X', "max-flows", true, "N", "flow table cap (default 131072)"},
+    {OPT_MAX_HOSTS, 'x', "max-hosts", true, "N", "host table cap (default 65536)"},
+    {OPT_FILTER, 'B', "packet-filter", true, "BPF", "capture filter for every input"},
+    {OPT_USER, 'U', "user", true, "USER", "drop privileges to USER once the inputs are open"},
+    {OPT_DAEMON, 'e', "daemon", false, NULL, "run in the background, log to syslog"},
+    {OPT_PID_FILE, 'G', "pid-path", true, "PATH", "write the process id to PATH"},
+    {OPT_VERBOSE, 'v', "verbose", false, NULL, "more logging (repeat for more)"},
+    {OPT_VERSION, 'V', "version", false, NULL, "print the version and exit"},
+    {OPT_HELP, 'h', "help", false, NULL, "print this help and exit"},
+    {OPT_ONCE, 0, "once", false, NULL, "read the file inputs to the end as fast as possible, then exit"},
+    {OPT_FLOWS_OUT, 0, "flows-out", true, "PATH",
+     "write each ended flow as a JSON line to PATH ('-' for stdout)"},
+    {OPT_STATS_OUT, 0, "stats-out", true, "PATH", "write the final counters as JSON to PATH at exit"},
+    {OPT_REPLAY, 0, "replay", true, "realtime|max", "file replay speed (default max)"},
+    {OPT_LOOP, 0, "loop", false, NULL, "replay the files forever"},
+    {OPT_IDLE_TCP, 0, "idle-timeout-tcp", true, "S", "idle timeout of TCP flows (default 300)"},
+    {OPT_IDLE_TCP_CLOSED, 0, "idle-timeout-tcp-closed", true, "S",
+     "idle timeout of closed TCP flows (default 10)"},
+    {OPT_IDLE_UDP, 0, "idle-timeout-udp", true, "S", "idle timeout of UDP flows (default 60)"},
+    {OPT_IDLE_OTHER, 0, "idle-timeout-other", true, "S",
+     "idle timeout of other flows (default 60)"},
+    {OPT_IDLE_HOST, 0, "idle-timeout-host", true, "S",
+     "idle time before a host without flows is forgotten (default 300)"},
+    {OPT_NDPI_PROTOCOLS, 'p', "ndpi-protocols", true, "FILE",
+     "extra nDPI protocol rules (nDPI's protos.txt format)"},
+};
+
+#define OPTION_COUNT (sizeof options / sizeof options[0])
+
+void config_init(struct tapbox_config *c)
+{
+    memset(c, 0, sizeof *c);
+    engine_config_defaults(&c->engine);
+}
+
+static void replace_string(char **slot, const char *value)
+{
+    free(*slot);
+    *slot = strdup(value);
+}
+
+void config_free(struct tapbox_config *c)
+{
+    for (int i = 0; i < c->interface_count; i++)
+        free(c->interfaces[i]);
+    free(c->bpf);
+    free(c->user);
+    free(c->pid_file);
+    free(c->flows_out);
+    free(c->stats_out);
+    free(c->config_file);
+    free(c->ndpi_protocols);
+    memset(c, 0, sizeof *c);
+}
+
+static int parse_number(const char *value, unsigned long long min, unsigned long long max,
+                        unsigned long long *out)
+{
+    if (!isdigit((unsigned char)value[0]))
+        return -1;
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(value, &end, 10);
+    if (errno || *end != '\0' || v < min || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* Apply one option. where is "option '-X'" or "file:line" for messages. */
+static int apply_option(struct tapbox_config *c, const struct option_spec *o, const char *value,
+                        const char *where, char *err, size_t errsize)
+{
+    unsigned long long n;
+    switch (o->id) {
+    case OPT_INTERFACE:
+        if (c->interface_count == CONFIG_MAX_INTERFACES) {
+            snprintf(err, errsize, "%s: more than %d inputs", where, CONFIG_MAX_INTERFACES);
+            return -1;
+        }
+        if (!value[0]) {
+            snprintf(err, errsize, "%s: empty interface name", where);
+            return -1;
+        }
+        c->interfaces[c->interface_count++] = strdup(value);
+        return 0;
+    case OPT_LOCAL_NETWORKS: {
+        char why[160];
+        if (netlist_parse(&c->engine.local_networks, value, why, sizeof why) < 0) {
+            snprintf(err, errsize, "%s: %s", where, why);
+            return -1;
+        }
+        return 0;
+    }
+    case OPT_MAX_FLOWS:
+    case OPT_MAX_HOSTS:
+        if (parse_number(value, 1, 16777216, &n) < 0) {
+            snprintf(err, errsize, "%s: '%s' is not a number from 1 to 16777216", where, value);
+            return -1;
+        }
+        if (o->id == OPT_MAX_FLOWS)
+            c->engine.max_flows = n;
+        else
+            c->engine.max_hosts = n;
+        return 0;
+    case OPT_FILTER: {
+        struct bpf_program prog;
+        /* Checked here so that a typo is an exit-2 error, not a runtime surprise. */
+        pcap_t *dead = pcap_open_dead(DLT_EN10MB, 65535);
+        int rc = dead ? pcap_compile(dead, &prog, value, 1, PCAP_NETMASK_UNKNOWN) : -1;
+        if (rc < 0) {
+            snprintf(err, errsize, "%s: '%s' is not a valid BPF filter%s%s", where, value,
+                     dead ? ": " : "", dead ? pcap_geterr(dead) : "");
+            if (dead)
+                pcap_close(dead);
+            return -1;
+        }
+        pcap_freecode(&prog);
+        pcap_close(dead);
+        replace_string(&c->bpf, value);
+        return 0;
+    }
+    case OPT_NDPI_PROTOCOLS:
+        if (access(value, R_OK) < 0) {
+            snprintf(err, errsize, "%s: cannot read '%s': %s", where, value, strerror(errno));
+            return -1;
+        }
+        replace_string(&c->ndpi_protocols, value);
+        c->engine.ndpi_protocols_file = c->ndpi_protocols;
+        return 0;
+    case OPT_USER:
+        replace_string(&c->user, value);
+        return 0;
+    case OPT_DAEMON:
+        c->daemonize = true;
+        return 0;
+    case OPT_PID_FILE:
+        replace_string(&c->pid_file, value);
+        return 0;
+    case OPT_VERBOSE:
+        c->verbosity++;
+        return 0;
+    case OPT_VERSION:
+        c->show_version = true;
+        return 0;
+    case OPT_HELP:
+        c->show_help = true;
+        return 0;
+    case OPT_ONCE:
+        c->once = true;
+        return 0;
+    case OPT_FLOWS_OUT:
+        replace_string(&c->flows_out, value);
+        return 0;
+    case OPT_STATS_OUT:
+        replace_string(&c->stats_out, value);
+        return 0;
+    case OPT_REPLAY:
+        if (strcmp(value, "realtime") == 0)
+            c->replay = REPLAY_REALTIME;
+        else if (strcmp(value, "max") == 0)
+            c->replay = REPLAY_MAX;
+        else {
+            snprintf(err, errsize, "%s: '%s' is not 'realtime' or 'max'", where, value);
+            return -1;
+        }
+        return 0;
+    case OPT_LOOP:
+        c->loop = true;
+        return 0;
+    case OPT_IDLE_TCP:
+    case OPT_IDLE_TCP_CLOSED:
+    case OPT_IDLE_UDP:
+    case OPT_IDLE_OTHER:
+    case OPT_IDLE_HOST:
+        if (parse_number(value, 1, 86400, &n) < 0) {
+            snprintf(err, errsize, "%s: '%s' is not a number of seconds from 1 to 86400", where,
+                     value);
+            return -1;
+        }
+        if (o->id == OPT_IDLE_HOST)
+            c->engine.host_idle_timeout_us = n * US_PER_S;
+        else
+            c->engine.idle_timeout_us[o->id == OPT_IDLE_TCP          ? FLOW_TIMEOUT_TCP
+                                      : o->id == OPT_IDLE_TCP_CLOSED ? FLOW_TIMEOUT_TCP_CLOSED
+                                      : o->id == OPT_IDLE_UDP        ? FLOW_TIMEOUT_UDP
+                                                                     : FLOW_TIMEOUT_OTHER] =
+                n * US_PER_S;
+        return 0;
+    }
+    return -1;
+}
+
+static const struct option_spec *find_long(const char *name, size_t len)
+{
+    for (size_t i = 0; i < OPTION_COUNT; i++)
+        if (strlen(options[i].name) == len && strncmp(options[i].name, name, len) == 0)
+            return &options[i];
+    return NULL;
+}
+
+static const struct option_spec *find_letter(char letter)
+{
+    for (size_t i = 0; i < OPTION_COUNT; i++)
+        if (options[i].letter && options[i].letter == letter)
+            return &options[i];
+    return NULL;
+}
+
+/*
+ * Split "--name=value", "--name", "-X=value", "-Xvalue", "-X" into the option and an inline
+ * value (NULL if none). Returns NULL and fills err if the option is unknown.
+ */
+static const struct option_spec *split_option(const char *arg, const char **inline_value,
+                                              const char *where, char *err, size_t errsize)
+{
+    *inline_value = NULL;
+    const struct option_spec *o = NULL;
+    if (arg[0] == '-' && arg[1] == '-') {
+        const char *name = arg + 2;
+        const char *eq = strchr(name, '=');
+        size_t len = eq ? (size_t)(eq - name) : strlen(name);
+        o = find_long(name, len);
+        if (o && eq)
+            *inline_value = eq + 1;
+    } else if (arg[0] == '-' && arg[1] && arg[1] != '-') {
+        o = find_letter(arg[1]);
+        if (o && arg[2])
+            *inline_value = arg[2] == '=' ? arg + 3 : arg + 2;
+    }
+    if (!o) {
+        snprintf(err, errsize, "%s: unknown option '%s' (see --help)", where, arg);
+        return NULL;
+    }
+    if (!o->has_value && *inline_value) {
+        snprintf(err, errsize, "%s: option '%s' takes no value", where, arg);
+        return NULL;
+    }
+    return o;
+}
+
+int config_parse_file(struct tapbox_config *c, const char *path, char *err, size_t errsize)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errsize, "%s: cannot open config file: %s", path, strerror(errno));
+        return -1;
+    }
+    char line[4096];
+    int lineno = 0, rc = 0;
+    while (fgets(line, sizeof line, f)) {
+        lineno++;
+        char where[512];
+        snprintf(where, sizeof where, "%s:%d", path, lineno);
+        size_t len = strlen(line);
+        if (len == sizeof line - 1 && line[len - 1] != '\n') {
+            snprintf(err, errsize, "%s: line too long", where);
+            rc = -1;
+            break;
+        }
+        char *s = line;
+        while (isspace((unsigned char)*s))
+            s++;
+        char *end = s + strlen(s);
+        while (end > s && isspace((unsigned char)end[-1]))
+            *--end = '\0';
+        if (*s == '\0' || *s == '#')
+            continue;
+        if (*s != '-') {
+            snprintf(err, errsize, "%s: expected '--option=value', got '%s'", where, s);
+            rc = -1;
+            break;
+        }
+        /* "-i eth0" is accepted as well as "-i=eth0" and "--interface=eth0". */
+        char *space = strpbrk(s, " \t");
+        char *spaced_value = NULL;
+        if (space && (!strchr(s, '=') || strchr(s, '=') > space)) {
+            *space = '\0';
+            spaced_value = space + 1;
+            while (isspace((unsigned char)*spaced_value))
+                spaced_value++;
+        }
+        const char *value;
+        const struct option_spec *o = split_option(s, &value, where, err, errsize);
+        if (!o) {
+            rc = -1;
+            break;
+        }
+        if (!value)
+            value = spaced_value;
+        else if (spaced_value) {
+            snprintf(err, errsize, "%s: unexpected text after the value of '%s'", where, s);
+            rc = -1;
+            break;
+        }
+        if (o->has_value && (!value || !*value)) {
+            snprintf(err, errsize, "%s: option '--%s' needs a value", where, o->name);
+            rc = -1;
+            break;
+        }
+        if (!o->has_value && value) {
+            snprintf(err, errsize, "%s: option '--%s' takes no value", where, o->name);
+            rc = -1;
+            break;
+        }
+        if (apply_option(c, o, value ? value : "", where, err, errsize) < 0) {
+            rc = -1;
+            break;
+        }
+    }
+    if (rc == 0 && ferror(f)) {
+        snprintf(err, errsize, "%s: read error: %s", path, strerror(errno));
+        rc = -1;
+    }
+    fclose(f);
+    return rc;
+}
+
+int config_parse_args(struct tapbox_config *c, int argc, char **argv, char *err, size_t errsize)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (arg[0] != '-' || arg[1] == '\0') {
+            /* A bare argument is a config file, as with ntopng. */
+            if (c->config_file) {
+                snprintf(err, errsize, "only one config file may be given ('%s' and '%s')",
+                         c->config_file, arg);
+                return -1;
+            }
+            c->config_file = strdup(arg);
+            if (config_parse_file(c, arg, err, errsize) < 0)
+                return -1;
+            continue;
+        }
+        char where[300];
+        snprintf(where, sizeof where, "option '%s'", arg);
+        const char *value;
+        const struct option_spec *o = split_option(arg, &value, where, err, errsize);
+        if (!o)
+            return -1;
+        if (o->has_value && !value) {
+            if (i + 1 >= argc) {
+                snprintf(err, errsize, "%s: needs a value (%s)", where, o->value_name);
+                return -1;
+            }
+            value = argv[++i];
+        }
+        if (apply_option(c, o, value ? value : "", where, err, errsize) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+int config_validate(const struct tapbox_config *c, char *err, size_t errsize)
+{
+    if (c->show_help || c->show_version)
+        return 0;
+    if (c->interface_count == 0) {
+        snprintf(err, errsize, "no input given: use -i INTERFACE or -i FILE.pcap");
+        return -1;
+    }
+    if (c->once && c->loop) {
+        snprintf(err, errsize, "--once and --loop cannot be combined");
+        return -1;
+    }
+    if (c->once && c->replay == REPLAY_REALTIME) {
+        snprintf(err, errsize, "--once reads as fast as possible; drop --replay=realtime");
+        return -1;
+    }
+    return 0;
+}
+
+void config_print_help(const char *prog)
+{
+    printf("Usage: %s [options] | %s CONFIG_FILE\n\n", prog, prog);
+    printf("tapbox flow engine: packets from interfaces and pcap files become flows and hosts\n"
+           "with their application protocol (nDPI).\n\nOptions:\n");
+    for (size_t i = 0; i < OPTION_COUNT; i++) {
+        const struct option_spec *o = &options[i];
+        char left[64];
+        if (o->letter)
+            snprintf(left, sizeof left, "-%c, --%s%s%s", o->letter, o->name,
+                     o->has_value ? "=" : "", o->has_value ? o->value_name : "");
+        else
+            snprintf(left, sizeof left, "    --%s%s%s", o->name, o->has_value ? "=" : "",
+                     o->has_value ? o->value_name : "");
+        printf("  %-36s %s\n", left, o->help);
+    }
+    printf("\nA config file holds one option a line ('--option=value' or '-X=value'),\n"
+           "'#' starts a comment. SIGHUP re-reads it: local networks, idle timeouts, the\n"
+           "filter and verbosity change at once; inputs and caps need a restart.\n");
+}

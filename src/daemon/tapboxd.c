@@ -1,0 +1,365 @@
+/*
+ * tapboxd: one process, one libuv loop. Capture sources feed the flow engine; timers drive the
+ * per-second work; signals stop (flushing every flow) or reload. Everything below runs on the
+ * loop thread except the flow export's writes, which libuv's thread pool performs on buffers
+ * handed over whole (see ndjson_writer.c).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <pcap/pcap.h>
+#include <uv.h>
+
+#include "../capture/source.h"
+#include "../core/log.h"
+#include "../export/ndjson_writer.h"
+#include "../query/query_json.h"
+#include "config.h"
+
+#ifndef TAPBOX_VERSION
+#define TAPBOX_VERSION "0.1.0"
+#endif
+
+#define TICK_MS 1000
+#define STALL_MS 1500 /* a 1 s tick arriving this late means the loop was blocked */
+
+struct daemon_state {
+    uv_loop_t *loop;
+    struct tapbox_config config;
+    struct engine *engine;
+    struct capture_source *sources[CONFIG_MAX_INTERFACES];
+    int source_count;
+    int sources_running;
+    bool clock_from_packets;
+    struct ndjson_writer *flows_out;
+    uv_timer_t tick;
+    uint64_t last_tick_ms;
+    uint64_t loop_stalls;
+    uv_signal_t sig_int, sig_term, sig_hup;
+    bool stopping;
+    int exit_code;
+};
+
+static uint64_t wall_clock_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000;
+}
+
+static void on_flow_end(void *ctx, const struct engine *e, const struct flow *f)
+{
+    struct daemon_state *d = ctx;
+    if (!d->flows_out)
+        return;
+    cJSON *json = query_flow_json(e, f);
+    char *text = cJSON_PrintUnformatted(json);
+    if (text)
+        ndjson_writer_append(d->flows_out, text, strlen(text));
+    cJSON_free(text);
+    cJSON_Delete(json);
+}
+
+static int write_stats_file(struct daemon_state *d)
+{
+    cJSON *status = query_status_json(d->engine);
+    cJSON_AddNumberToObject(status, "loop_stalls", (double)d->loop_stalls);
+    if (d->flows_out)
+        cJSON_AddNumberToObject(status, "flows_out_dropped",
+                                (double)ndjson_writer_dropped(d->flows_out));
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) == 0)
+        cJSON_AddNumberToObject(status, "peak_rss_kib", (double)ru.ru_maxrss);
+    cJSON_AddItemToObject(status, "l7", query_l7_json(d->engine));
+    char *text = cJSON_Print(status);
+    cJSON_Delete(status);
+    if (!text)
+        return -1;
+    /* Written once at exit, after the loop has stopped: nothing else is waiting on it. */
+    FILE *f = strcmp(d->config.stats_out, "-") ? fopen(d->config.stats_out, "w") : stdout;
+    int rc = -1;
+    if (f) {
+        rc = fputs(text, f) >= 0 && fputc('\n', f) != EOF ? 0 : -1;
+        if (f != stdout)
+            rc |= fclose(f);
+        else
+            fflush(f);
+    }
+    if (rc < 0)
+        log_error("tapboxd", "cannot write %s: %s", d->config.stats_out, strerror(errno));
+    cJSON_free(text);
+    return rc;
+}
+
+static void daemon_stop(struct daemon_state *d, const char *why)
+{
+    if (d->stopping)
+        return;
+    d->stopping = true;
+    log_info("tapboxd", "stopping (%s)", why);
+    for (int i = 0; i < d->source_count; i++) {
+        source_close(d->sources[i]);
+        d->sources[i] = NULL;
+    }
+    uv_close((uv_handle_t *)&d->tick, NULL);
+    uv_close((uv_handle_t *)&d->sig_int, NULL);
+    uv_close((uv_handle_t *)&d->sig_term, NULL);
+    uv_close((uv_handle_t *)&d->sig_hup, NULL);
+    /* Every flow ends now and goes to the export; the writer then drains on the pool. */
+    engine_expire_all(d->engine);
+    if (d->flows_out) {
+        ndjson_writer_close(d->flows_out);
+        d->flows_out = NULL;
+    }
+}
+
+static void on_source_done(struct capture_source *s, void *ctx)
+{
+    (void)s;
+    struct daemon_state *d = ctx;
+    if (--d->sources_running > 0)
+        return;
+    if (d->config.once)
+        daemon_stop(d, "all inputs read");
+    else
+        log_info("tapboxd", "all inputs finished; still running (SIGTERM to stop)");
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    struct daemon_state *d = t->data;
+    uint64_t now_ms = uv_now(d->loop);
+    if (d->last_tick_ms && now_ms - d->last_tick_ms > STALL_MS) {
+        d->loop_stalls++;
+        log_warn("tapboxd", "loop stalled: tick %llu ms late",
+                 (unsigned long long)(now_ms - d->last_tick_ms - TICK_MS));
+    }
+    d->last_tick_ms = now_ms;
+    if (!d->clock_from_packets)
+        engine_advance(d->engine, wall_clock_us());
+    for (int i = 0; i < d->source_count; i++)
+        if (d->sources[i])
+            source_update_stats(d->sources[i]);
+    if (d->flows_out)
+        ndjson_writer_flush(d->flows_out);
+}
+
+static void reload_config(struct daemon_state *d)
+{
+    if (!d->config.config_file) {
+        log_warn("tapboxd", "SIGHUP: started without a config file, nothing to reload");
+        return;
+    }
+    struct tapbox_config fresh;
+    char err[512];
+    config_init(&fresh);
+    if (config_parse_file(&fresh, d->config.config_file, err, sizeof err) < 0) {
+        log_error("tapboxd", "reload refused, keeping the running config: %s", err);
+        config_free(&fresh);
+        return;
+    }
+    engine_reconfigure(d->engine, &fresh.engine);
+    log_set_level(fresh.verbosity > 0 ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO);
+    for (int i = 0; i < d->source_count; i++) {
+        if (d->sources[i] && source_set_filter(d->sources[i], fresh.bpf, err, sizeof err) < 0)
+            log_error("tapboxd", "reload: %s", err);
+    }
+    if (fresh.interface_count != d->config.interface_count)
+        log_warn("tapboxd", "reload: inputs changed; they take effect on restart");
+    /* Keep what was reloaded so that the next SIGHUP compares against it. */
+    free(d->config.bpf);
+    d->config.bpf = fresh.bpf ? strdup(fresh.bpf) : NULL;
+    d->config.engine = d->engine->config;
+    config_free(&fresh);
+    log_info("tapboxd", "configuration reloaded from %s", d->config.config_file);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    struct daemon_state *d = h->data;
+    if (signum == SIGHUP)
+        reload_config(d);
+    else
+        daemon_stop(d, signum == SIGINT ? "SIGINT" : "SIGTERM");
+}
+
+static int drop_privileges(const char *user)
+{
+    struct passwd *pw = getpwnam(user);
+    if (!pw) {
+        log_error("tapboxd", "-U %s: no such user", user);
+        return -1;
+    }
+    if (initgroups(user, pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0) {
+        log_error("tapboxd", "-U %s: cannot drop privileges: %s", user, strerror(errno));
+        return -1;
+    }
+    log_info("tapboxd", "running as %s; interfaces that appear later need root to open", user);
+    return 0;
+}
+
+static int daemonize(void)
+{
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid > 0)
+        _exit(0);
+    if (setsid() < 0)
+        return -1;
+    pid = fork(); /* never reacquire a controlling terminal */
+    if (pid < 0)
+        return -1;
+    if (pid > 0)
+        _exit(0);
+    if (chdir("/") < 0)
+        return -1;
+    int fd = open("/dev/null", O_RDWR);
+    if (fd >= 0) {
+        dup2(fd, STDIN_FILENO);
+        dup2(fd, STDOUT_FILENO);
+        dup2(fd, STDERR_FILENO);
+        if (fd > STDERR_FILENO)
+            close(fd);
+    }
+    log_use_syslog("tapboxd");
+    return 0;
+}
+
+static int write_pid_file(const char *path)
+{
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        log_error("tapboxd", "cannot write pid file %s: %s", path, strerror(errno));
+        return -1;
+    }
+    fprintf(f, "%ld\n", (long)getpid());
+    return fclose(f);
+}
+
+static int start_sources(struct daemon_state *d)
+{
+    struct tapbox_config *c = &d->config;
+    for (int i = 0; i < c->interface_count; i++) {
+        struct source_options opts = {
+            .spec = c->interfaces[i],
+            .bpf = c->bpf,
+            .replay = c->replay == REPLAY_REALTIME ? SOURCE_REPLAY_REALTIME : SOURCE_REPLAY_MAX,
+            .loop = c->loop,
+        };
+        char err[512];
+        struct capture_source *s = source_open(d->loop, d->engine, &opts, on_source_done, d, err,
+                                               sizeof err);
+        if (!s) {
+            log_error("capture", "%s", err);
+            return -1;
+        }
+        if (c->once && !source_is_file(s)) {
+            log_error("tapboxd", "--once reads files only; '%s' is an interface", c->interfaces[i]);
+            source_close(s);
+            return -1;
+        }
+        if (source_drives_clock(s))
+            d->clock_from_packets = true;
+        d->sources[d->source_count++] = s;
+        d->sources_running++;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static struct daemon_state d;
+    char err[1024];
+    config_init(&d.config);
+    if (config_parse_args(&d.config, argc, argv, err, sizeof err) < 0 ||
+        config_validate(&d.config, err, sizeof err) < 0) {
+        fprintf(stderr, "tapboxd: %s\n", err);
+        config_free(&d.config);
+        return CONFIG_EXIT_USAGE;
+    }
+    if (d.config.show_help) {
+        config_print_help(argv[0]);
+        config_free(&d.config);
+        return 0;
+    }
+    if (d.config.show_version) {
+        printf("tapboxd %s (%s, libuv %s)\n", TAPBOX_VERSION, pcap_lib_version(), uv_version_string());
+        config_free(&d.config);
+        return 0;
+    }
+    log_set_level(d.config.verbosity > 0 ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (d.config.daemonize && daemonize() < 0) {
+        fprintf(stderr, "tapboxd: cannot daemonize: %s\n", strerror(errno));
+        return 1;
+    }
+    d.loop = uv_default_loop();
+    d.engine = engine_create(&d.config.engine, err, sizeof err);
+    if (!d.engine) {
+        log_error("tapboxd", "cannot start the flow engine: %s", err);
+        return 1;
+    }
+    d.engine->on_flow_end = on_flow_end;
+    d.engine->on_flow_end_ctx = &d;
+    if (d.config.flows_out) {
+        d.flows_out = ndjson_writer_open(d.loop, d.config.flows_out, err, sizeof err);
+        if (!d.flows_out) {
+            log_error("tapboxd", "--flows-out: %s", err);
+            engine_destroy(d.engine);
+            return 1;
+        }
+    }
+    uv_timer_init(d.loop, &d.tick);
+    d.tick.data = &d;
+    uv_signal_init(d.loop, &d.sig_int);
+    uv_signal_init(d.loop, &d.sig_term);
+    uv_signal_init(d.loop, &d.sig_hup);
+    d.sig_int.data = d.sig_term.data = d.sig_hup.data = &d;
+
+    if (start_sources(&d) < 0) {
+        daemon_stop(&d, "an input cannot be opened");
+        uv_run(d.loop, UV_RUN_DEFAULT);
+        d.exit_code = 1;
+        goto out;
+    }
+    if (d.config.user && drop_privileges(d.config.user) < 0) {
+        daemon_stop(&d, "privileges");
+        uv_run(d.loop, UV_RUN_DEFAULT);
+        d.exit_code = 1;
+        goto out;
+    }
+    if (d.config.pid_file)
+        write_pid_file(d.config.pid_file);
+    uv_signal_start(&d.sig_int, on_signal, SIGINT);
+    uv_signal_start(&d.sig_term, on_signal, SIGTERM);
+    uv_signal_start(&d.sig_hup, on_signal, SIGHUP);
+    uv_timer_start(&d.tick, on_tick, TICK_MS, TICK_MS);
+    log_info("tapboxd", "started: %d input(s), max %zu flows, %zu hosts", d.source_count,
+             d.config.engine.max_flows, d.config.engine.max_hosts);
+
+    uv_run(d.loop, UV_RUN_DEFAULT);
+
+out:
+    if (d.config.stats_out && write_stats_file(&d) < 0 && d.exit_code == 0)
+        d.exit_code = 1;
+    for (int i = 0; i < d.source_count; i++)
+        if (d.engine->sources[i].state == SOURCE_FAILED && d.exit_code == 0)
+            d.exit_code = 3; /* a corrupt or truncated file: processed, but reported */
+    engine_destroy(d.engine);
+    if (d.config.pid_file)
+        unlink(d.config.pid_file);
+    uv_loop_close(d.loop);
+    config_free(&d.config);
+    return d.exit_code;
+}

@@ -1,0 +1,357 @@
+#include "engine.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define US_PER_S 1000000ull
+#define HOST_PURGE_PERIOD_US (10 * US_PER_S)
+
+#define TCP_FIN 0x01
+#define TCP_SYN 0x02
+#define TCP_RST 0x04
+#define TCP_ACK 0x10
+
+void engine_config_defaults(struct engine_config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->max_flows = 131072;
+    c->max_hosts = 65536;
+    char err[128];
+    netlist_parse(&c->local_networks, "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7", err,
+                  sizeof err);
+    c->idle_timeout_us[FLOW_TIMEOUT_TCP] = 300 * US_PER_S;
+    c->idle_timeout_us[FLOW_TIMEOUT_TCP_CLOSED] = 10 * US_PER_S;
+    c->idle_timeout_us[FLOW_TIMEOUT_UDP] = 60 * US_PER_S;
+    c->idle_timeout_us[FLOW_TIMEOUT_OTHER] = 60 * US_PER_S;
+    c->host_idle_timeout_us = 300 * US_PER_S;
+}
+
+const char *source_state_name(enum source_state s)
+{
+    static const char *const names[] = {"starting", "up", "waiting", "done", "failed"};
+    return (unsigned)s < sizeof names / sizeof names[0] ? names[s] : "unknown";
+}
+
+struct engine *engine_create(const struct engine_config *config, char *err, size_t errsize)
+{
+    struct engine *e = calloc(1, sizeof *e);
+    snprintf(err, errsize, "out of memory");
+    if (!e)
+        return NULL;
+    e->config = *config;
+    if (flow_table_init(&e->flows, config->max_flows) < 0 ||
+        host_table_init(&e->hosts, config->max_hosts) < 0)
+        goto fail;
+    e->l7 = l7_module_create(config->ndpi_protocols_file, err, errsize);
+    if (!e->l7)
+        goto fail;
+    e->l7_stats_size = l7_protocol_count(e->l7);
+    e->l7_stats = calloc(e->l7_stats_size, sizeof *e->l7_stats);
+    if (!e->l7_stats)
+        goto fail;
+    return e;
+fail:
+    flow_table_fini(&e->flows);
+    host_table_fini(&e->hosts);
+    l7_module_destroy(e->l7);
+    free(e);
+    return NULL;
+}
+
+void engine_destroy(struct engine *e)
+{
+    if (!e)
+        return;
+    engine_expire_all(e);
+    flow_table_fini(&e->flows);
+    host_table_fini(&e->hosts);
+    l7_module_destroy(e->l7);
+    free(e->l7_stats);
+    free(e);
+}
+
+void engine_reconfigure(struct engine *e, const struct engine_config *config)
+{
+    size_t max_flows = e->config.max_flows, max_hosts = e->config.max_hosts;
+    e->config = *config;
+    e->config.ndpi_protocols_file = NULL; /* read at start only; the string may not outlive us */
+    e->config.max_flows = max_flows;
+    e->config.max_hosts = max_hosts;
+    for (uint32_t i = 0; i <= e->hosts.bucket_mask; i++)
+        for (struct host *h = e->hosts.buckets[i]; h; h = h->hash_next)
+            h->local = netlist_contains(&e->config.local_networks, h->key.ip_version, h->key.addr);
+}
+
+int engine_add_source(struct engine *e, const char *name, const char *kind)
+{
+    if (e->source_count == ENGINE_MAX_SOURCES) {
+        e->sources_refused++;
+        return -1;
+    }
+    struct source_info *s = &e->sources[e->source_count];
+    memset(s, 0, sizeof *s);
+    snprintf(s->name, sizeof s->name, "%s", name);
+    snprintf(s->kind, sizeof s->kind, "%s", kind);
+    s->linktype = -1;
+    s->state = SOURCE_STARTING;
+    return (int)e->source_count++;
+}
+
+uint16_t engine_l7_stat_id(const struct l7_result *r) { return r->app ? r->app : r->master; }
+
+static void engine_add_l7(struct engine *e, struct flow *f, uint32_t flows, uint64_t packets,
+                          uint64_t bytes)
+{
+    uint16_t id = engine_l7_stat_id(&f->l7);
+    if (id < e->l7_stats_size) {
+        e->l7_stats[id].flows += flows;
+        e->l7_stats[id].packets += packets;
+        e->l7_stats[id].bytes += bytes;
+    }
+    for (int i = 0; i < 2; i++)
+        if (f->hosts[i] && f->hosts[i]->local)
+            host_add_l7(&e->hosts, f->hosts[i], id, flows, packets, bytes);
+}
+
+/* Detection is over: keep only the answer and account the flow's traffic so far to it. */
+static void engine_finish_dpi(struct engine *e, struct flow *f)
+{
+    if (f->dpi) {
+        l7_flow_giveup(e->l7, f->dpi, &f->l7);
+        l7_flow_state_free(f->dpi);
+        f->dpi = NULL;
+    }
+    if (!f->l7_final) {
+        f->l7_final = 1;
+        engine_add_l7(e, f, 1, f->packets[0] + f->packets[1], f->bytes[0] + f->bytes[1]);
+    }
+}
+
+static void engine_end_flow(struct engine *e, struct flow *f)
+{
+    engine_finish_dpi(e, f);
+    if (e->on_flow_end)
+        e->on_flow_end(e->on_flow_end_ctx, e, f);
+    for (int i = 0; i < 2; i++)
+        if (f->hosts[i] && f->hosts[i]->flows_active > 0)
+            f->hosts[i]->flows_active--;
+    e->flows_expired++;
+    flow_table_free(&e->flows, f);
+}
+
+static struct host *engine_flow_host(struct engine *e, uint16_t vlan, uint8_t ip_version,
+                                     const uint8_t addr[16], uint64_t ts_us)
+{
+    struct host_key key;
+    bool created;
+    host_key_make(&key, vlan, ip_version, addr);
+    struct host *h = host_table_get(&e->hosts, &key, &created);
+    if (!h)
+        return NULL;
+    if (created) {
+        h->first_us = ts_us;
+        h->local = netlist_contains(&e->config.local_networks, ip_version, addr);
+    }
+    h->flows_total++;
+    h->flows_active++;
+    return h;
+}
+
+static void engine_new_flow(struct engine *e, struct flow *f, const struct decoded_packet *d,
+                            bool src_is_lo, unsigned source, uint64_t ts_us)
+{
+    f->first_us = ts_us;
+    f->source = (uint16_t)source;
+    f->tunnel_depth = d->tunnel_depth;
+    /* The client is the first sender, unless we joined after the SYN and see the SYN+ACK. */
+    bool server_first = d->l4_proto == 6 && (d->tcp_flags & (TCP_SYN | TCP_ACK)) == (TCP_SYN | TCP_ACK);
+    f->client_is_lo = (uint8_t)(server_first ? !src_is_lo : src_is_lo);
+    const uint8_t *client = server_first ? d->dst_addr : d->src_addr;
+    const uint8_t *server = server_first ? d->src_addr : d->dst_addr;
+    f->hosts[0] = engine_flow_host(e, d->vlan, d->ip_version, client, ts_us);
+    f->hosts[1] = engine_flow_host(e, d->vlan, d->ip_version, server, ts_us);
+    f->dpi = l7_flow_state_new();
+    if (!f->dpi) {
+        e->dpi_state_failures++;
+        f->l7_final = 1; /* unknown, but still accounted */
+    }
+}
+
+static enum flow_timeout_class timeout_class_for(const struct flow *f, uint8_t l4_proto)
+{
+    switch (l4_proto) {
+    case 6: {
+        uint8_t a = f->tcp_flags[0], b = f->tcp_flags[1];
+        if ((a | b) & TCP_RST || ((a & TCP_FIN) && (b & TCP_FIN)))
+            return FLOW_TIMEOUT_TCP_CLOSED;
+        return FLOW_TIMEOUT_TCP;
+    }
+    case 17:
+        return FLOW_TIMEOUT_UDP;
+    default:
+        return FLOW_TIMEOUT_OTHER;
+    }
+}
+
+static void engine_feed_dpi(struct engine *e, struct flow *f, const struct decoded_packet *d,
+                            uint64_t ts_us)
+{
+    const uint8_t *l3 = d->l3;
+    uint32_t len = d->l3_caplen;
+    if ((uintptr_t)l3 & 3) { /* Cortex-A8 traps on unaligned loads inside nDPI */
+        if (len > sizeof e->dpi_buffer)
+            len = sizeof e->dpi_buffer;
+        memcpy(e->dpi_buffer, l3, len);
+        l3 = (const uint8_t *)e->dpi_buffer;
+    }
+    enum l7_progress p = l7_flow_feed(e->l7, f->dpi, l3, len, ts_us / 1000,
+                                      f->packets[0] + f->packets[1], d->l4_proto, &f->l7);
+    if (p == L7_DONE)
+        engine_finish_dpi(e, f);
+}
+
+static void count_packet(struct traffic_counters *c, uint32_t wirelen)
+{
+    c->packets++;
+    c->bytes += wirelen;
+}
+
+static void count_status(struct traffic_counters *c, enum decode_status st)
+{
+    if (st == DECODE_NOT_IP) {
+        c->not_ip++;
+    } else {
+        c->malformed++;
+        c->malformed_by_reason[st]++;
+    }
+}
+
+void engine_process_packet(struct engine *e, unsigned source, int linktype, uint64_t ts_us,
+                           const uint8_t *frame, uint32_t caplen, uint32_t wirelen)
+{
+    if (source >= e->source_count)
+        return;
+    struct traffic_counters *sc = &e->sources[source].counters;
+    if (wirelen < caplen)
+        wirelen = caplen;
+    count_packet(sc, wirelen);
+    count_packet(&e->totals, wirelen);
+    engine_advance(e, ts_us);
+
+    struct decoded_packet d;
+    enum decode_status st = decode_packet(linktype, frame, caplen, wirelen, &d);
+    if (st != DECODE_OK) {
+        count_status(sc, st);
+        count_status(&e->totals, st);
+        return;
+    }
+    sc->ip_packets++;
+    e->totals.ip_packets++;
+
+    struct flow_key key;
+    bool src_is_lo, created;
+    flow_key_make(&key, d.vlan, d.ip_version, d.l4_proto, d.src_addr, d.src_port, d.dst_addr,
+                  d.dst_port, &src_is_lo);
+    enum flow_timeout_class cls = d.l4_proto == 6 ? FLOW_TIMEOUT_TCP
+                                  : d.l4_proto == 17 ? FLOW_TIMEOUT_UDP
+                                                     : FLOW_TIMEOUT_OTHER;
+    struct flow *f = flow_table_get(&e->flows, &key, cls, &created);
+    if (!f) {
+        sc->unaccounted++;
+        e->totals.unaccounted++;
+        return;
+    }
+    if (created)
+        engine_new_flow(e, f, &d, src_is_lo, source, ts_us);
+
+    int dir = src_is_lo == (bool)f->client_is_lo ? 0 : 1;
+    f->packets[dir]++;
+    f->bytes[dir] += wirelen;
+    f->tcp_flags[dir] |= d.tcp_flags;
+    if (ts_us > f->last_us)
+        f->last_us = ts_us;
+    flow_table_touch(&e->flows, f, timeout_class_for(f, d.l4_proto));
+
+    struct host *sender = f->hosts[dir], *receiver = f->hosts[!dir];
+    if (sender) {
+        sender->packets_sent++;
+        sender->bytes_sent += wirelen;
+        if (ts_us > sender->last_us)
+            sender->last_us = ts_us;
+    }
+    if (receiver) {
+        receiver->packets_rcvd++;
+        receiver->bytes_rcvd += wirelen;
+        if (ts_us > receiver->last_us)
+            receiver->last_us = ts_us;
+    }
+
+    if (f->dpi) {
+        if (!d.fragment)
+            engine_feed_dpi(e, f, &d, ts_us);
+    } else {
+        engine_add_l7(e, f, 0, 1, wirelen);
+    }
+}
+
+static void update_rates(struct traffic_counters *c, double seconds)
+{
+    c->packets_per_s = (double)(c->packets - c->last_packets) / seconds;
+    c->bits_per_s = 8.0 * (double)(c->bytes - c->last_bytes) / seconds;
+    c->last_packets = c->packets;
+    c->last_bytes = c->bytes;
+}
+
+static void engine_expire_idle(struct engine *e)
+{
+    for (int c = 0; c < FLOW_TIMEOUT_CLASSES; c++) {
+        struct flow *f;
+        while ((f = flow_table_pop_idle(&e->flows, (enum flow_timeout_class)c, e->now_us,
+                                        e->config.idle_timeout_us[c])))
+            engine_end_flow(e, f);
+    }
+}
+
+void engine_advance(struct engine *e, uint64_t now_us)
+{
+    if (e->start_us == 0) {
+        e->start_us = e->now_us = now_us;
+        e->next_second_us = now_us + US_PER_S;
+        e->next_host_purge_us = now_us + HOST_PURGE_PERIOD_US;
+        return;
+    }
+    if (now_us <= e->now_us)
+        return;
+    e->now_us = now_us;
+    if (now_us < e->next_second_us)
+        return;
+
+    /* Once per second of engine time: rates over the time that really passed, then purges. */
+    double seconds = (double)(now_us - (e->next_second_us - US_PER_S)) / US_PER_S;
+    update_rates(&e->totals, seconds);
+    for (unsigned i = 0; i < e->source_count; i++)
+        update_rates(&e->sources[i].counters, seconds);
+    e->next_second_us = now_us + US_PER_S;
+
+    engine_expire_idle(e);
+    if (now_us >= e->next_host_purge_us) {
+        e->hosts_purged += host_table_purge(&e->hosts, now_us, e->config.host_idle_timeout_us);
+        e->next_host_purge_us = now_us + HOST_PURGE_PERIOD_US;
+    }
+}
+
+void engine_expire_all(struct engine *e)
+{
+    for (int c = 0; c < FLOW_TIMEOUT_CLASSES; c++) {
+        struct flow *f;
+        while ((f = flow_table_pop_idle(&e->flows, (enum flow_timeout_class)c, 0, 0)))
+            engine_end_flow(e, f);
+    }
+}
+
+size_t engine_memory(const struct engine *e)
+{
+    return sizeof *e + flow_table_memory(&e->flows) + host_table_memory(&e->hosts) +
+           e->l7_stats_size * sizeof *e->l7_stats + l7_memory_in_use();
+}

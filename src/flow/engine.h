@@ -1,0 +1,121 @@
+/*
+ * The flow engine: packets in, flows, hosts, L7 and counters out. It knows sources only by id.
+ * Everything here belongs to the loop thread; other threads get copies (see query.h).
+ */
+#ifndef TAPBOX_ENGINE_H
+#define TAPBOX_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../decode/decode.h"
+#include "flow_table.h"
+#include "host_table.h"
+#include "l7.h"
+#include "netlist.h"
+
+#define ENGINE_MAX_SOURCES 256
+#define ENGINE_SOURCE_NAME 96
+
+struct engine_config {
+    size_t max_flows;
+    size_t max_hosts;
+    struct netlist local_networks;
+    uint64_t idle_timeout_us[FLOW_TIMEOUT_CLASSES];
+    uint64_t host_idle_timeout_us;
+    const char *ndpi_protocols_file; /* extra nDPI rules, or NULL */
+};
+
+void engine_config_defaults(struct engine_config *c);
+
+/* Counters kept for each source and for the whole box. */
+struct traffic_counters {
+    uint64_t packets;
+    uint64_t bytes;            /* frame length on the wire */
+    uint64_t ip_packets;
+    uint64_t not_ip;           /* ARP, LLDP...: fine, just not flows */
+    uint64_t malformed;        /* sum of malformed_by_reason */
+    uint64_t malformed_by_reason[DECODE_STATUS_COUNT];
+    uint64_t unaccounted;      /* decoded but refused by the flow cap */
+    /* Per-second rates, updated once a second of engine time. */
+    double packets_per_s;
+    double bits_per_s;
+    uint64_t last_packets, last_bytes;
+};
+
+enum source_state { SOURCE_STARTING, SOURCE_UP, SOURCE_WAITING, SOURCE_DONE, SOURCE_FAILED };
+const char *source_state_name(enum source_state s);
+
+struct source_info {
+    char name[ENGINE_SOURCE_NAME];
+    char kind[16];             /* "interface", "file" */
+    int linktype;
+    enum source_state state;
+    uint64_t capture_drops;    /* reported by the kernel (pcap_stats) */
+    uint64_t interface_drops;
+    char last_error[160];
+    struct traffic_counters counters;
+};
+
+struct l7_counter {
+    uint64_t flows;
+    uint64_t packets;
+    uint64_t bytes;
+};
+
+struct engine;
+typedef void (*engine_flow_end_fn)(void *ctx, const struct engine *e, const struct flow *f);
+
+struct engine {
+    struct engine_config config;
+    struct flow_table flows;
+    struct host_table hosts;
+    struct l7_module *l7;
+    struct traffic_counters totals;
+    struct source_info sources[ENGINE_MAX_SOURCES];
+    unsigned source_count;
+    uint64_t sources_refused;
+    struct l7_counter *l7_stats;  /* indexed by nDPI protocol id */
+    uint16_t l7_stats_size;
+    uint64_t flows_expired;
+    uint64_t hosts_purged;
+    uint64_t dpi_state_failures;  /* detection state could not be allocated */
+    uint64_t start_us;            /* engine time of the first packet or tick */
+    uint64_t now_us;              /* engine time: packet time, or wall clock when live */
+    uint64_t next_second_us;
+    uint64_t next_host_purge_us;
+    engine_flow_end_fn on_flow_end;
+    void *on_flow_end_ctx;
+    uint64_t dpi_buffer[65536 / 8]; /* aligned copy of an IP packet for nDPI */
+};
+
+/* Returns NULL with a reason in err on failure (memory, nDPI). */
+struct engine *engine_create(const struct engine_config *config, char *err, size_t errsize);
+/* Expires every flow (reporting it) and frees everything. */
+void engine_destroy(struct engine *e);
+
+/* Change what can change at run time (local networks, timeouts); caps stay. */
+void engine_reconfigure(struct engine *e, const struct engine_config *config);
+
+/* Register a source; returns its id, or -1 when ENGINE_MAX_SOURCES is reached (counted). */
+int engine_add_source(struct engine *e, const char *name, const char *kind);
+
+/* Account one captured frame. ts_us is the capture time in microseconds. */
+void engine_process_packet(struct engine *e, unsigned source, int linktype, uint64_t ts_us,
+                           const uint8_t *frame, uint32_t caplen, uint32_t wirelen);
+
+/* Move engine time forward (wall clock when live): updates per-second rates and purges idle
+ * flows and hosts. Time never goes backwards. */
+void engine_advance(struct engine *e, uint64_t now_us);
+
+/* Expire all flows now (at exit), reporting each to on_flow_end. */
+void engine_expire_all(struct engine *e);
+
+/* Memory held by tables and nDPI, in bytes. */
+size_t engine_memory(const struct engine *e);
+
+/* The id used for L7 statistics: the application if known, else the master. */
+uint16_t engine_l7_stat_id(const struct l7_result *r);
+
+#endif

@@ -1,0 +1,171 @@
+#include "flow_table.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "hash.h"
+
+static uint32_t next_pow2(size_t n)
+{
+    uint32_t p = 1024;
+    while (p < n && p < (1u << 30))
+        p <<= 1;
+    return p;
+}
+
+int flow_table_init(struct flow_table *t, size_t cap)
+{
+    memset(t, 0, sizeof *t);
+    uint32_t nbuckets = next_pow2(cap);
+    t->buckets = calloc(nbuckets, sizeof *t->buckets);
+    if (!t->buckets)
+        return -1;
+    t->bucket_mask = nbuckets - 1;
+    t->cap = cap;
+    t->next_id = 1;
+    /* A random seed so that nobody on the wire can aim packets at one bucket. */
+    if (getrandom(&t->hash_seed, sizeof t->hash_seed, GRND_NONBLOCK) != sizeof t->hash_seed)
+        t->hash_seed = (uint64_t)(uintptr_t)t ^ 0x5bd1e995u;
+    return 0;
+}
+
+void flow_table_fini(struct flow_table *t)
+{
+    free(t->buckets);
+    t->buckets = NULL;
+}
+
+void flow_key_make(struct flow_key *key, uint16_t vlan, uint8_t ip_version, uint8_t l4_proto,
+                   const uint8_t src[16], uint16_t sport, const uint8_t dst[16], uint16_t dport,
+                   bool *src_is_lo)
+{
+    int c = memcmp(src, dst, 16);
+    bool lo = c < 0 || (c == 0 && sport <= dport);
+    memcpy(key->addr_lo, lo ? src : dst, 16);
+    memcpy(key->addr_hi, lo ? dst : src, 16);
+    key->port_lo = lo ? sport : dport;
+    key->port_hi = lo ? dport : sport;
+    key->vlan = vlan;
+    key->ip_version = ip_version;
+    key->l4_proto = l4_proto;
+    *src_is_lo = lo;
+}
+
+static uint32_t flow_key_hash(const struct flow_table *t, const struct flow_key *key)
+{
+    return hash_bytes(key, sizeof *key, t->hash_seed);
+}
+
+static void lru_unlink(struct flow_table *t, struct flow *f)
+{
+    int c = f->timeout_class;
+    if (f->lru_prev)
+        f->lru_prev->lru_next = f->lru_next;
+    else
+        t->lru_head[c] = f->lru_next;
+    if (f->lru_next)
+        f->lru_next->lru_prev = f->lru_prev;
+    else
+        t->lru_tail[c] = f->lru_prev;
+    f->lru_prev = f->lru_next = NULL;
+}
+
+static void lru_append(struct flow_table *t, struct flow *f, enum flow_timeout_class cls)
+{
+    f->timeout_class = (uint8_t)cls;
+    f->lru_next = NULL;
+    f->lru_prev = t->lru_tail[cls];
+    if (t->lru_tail[cls])
+        t->lru_tail[cls]->lru_next = f;
+    else
+        t->lru_head[cls] = f;
+    t->lru_tail[cls] = f;
+}
+
+struct flow *flow_table_find(const struct flow_table *t, const struct flow_key *key)
+{
+    uint32_t h = flow_key_hash(t, key);
+    for (struct flow *f = t->buckets[h & t->bucket_mask]; f; f = f->hash_next)
+        if (f->hash == h && memcmp(&f->key, key, sizeof *key) == 0)
+            return f;
+    return NULL;
+}
+
+struct flow *flow_table_get(struct flow_table *t, const struct flow_key *key,
+                            enum flow_timeout_class cls, bool *created)
+{
+    uint32_t h = flow_key_hash(t, key);
+    struct flow **bucket = &t->buckets[h & t->bucket_mask];
+    for (struct flow *f = *bucket; f; f = f->hash_next) {
+        if (f->hash == h && memcmp(&f->key, key, sizeof *key) == 0) {
+            *created = false;
+            return f;
+        }
+    }
+    *created = false;
+    if (t->count >= t->cap) {
+        t->refused++;
+        return NULL;
+    }
+    struct flow *f = calloc(1, sizeof *f);
+    if (!f) {
+        t->refused++;
+        return NULL;
+    }
+    f->key = *key;
+    f->hash = h;
+    f->id = t->next_id++;
+    f->hash_next = *bucket;
+    *bucket = f;
+    lru_append(t, f, cls);
+    t->count++;
+    t->created++;
+    *created = true;
+    return f;
+}
+
+void flow_table_touch(struct flow_table *t, struct flow *f, enum flow_timeout_class cls)
+{
+    if (t->lru_tail[f->timeout_class] == f && f->timeout_class == cls)
+        return;
+    lru_unlink(t, f);
+    lru_append(t, f, cls);
+}
+
+struct flow *flow_table_pop_idle(struct flow_table *t, enum flow_timeout_class cls, uint64_t now_us,
+                                 uint64_t timeout_us)
+{
+    struct flow *f = t->lru_head[cls];
+    if (!f)
+        return NULL;
+    if (timeout_us && now_us < f->last_us + timeout_us)
+        return NULL;
+    lru_unlink(t, f);
+    struct flow **pp = &t->buckets[f->hash & t->bucket_mask];
+    while (*pp != f)
+        pp = &(*pp)->hash_next;
+    *pp = f->hash_next;
+    t->count--;
+    return f;
+}
+
+void flow_table_free(struct flow_table *t, struct flow *f)
+{
+    (void)t;
+    free(f);
+}
+
+void flow_table_foreach(const struct flow_table *t, int (*fn)(const struct flow *, void *),
+                        void *ctx)
+{
+    for (int c = 0; c < FLOW_TIMEOUT_CLASSES; c++)
+        for (const struct flow *f = t->lru_head[c]; f; f = f->lru_next)
+            if (fn(f, ctx))
+                return;
+}
+
+size_t flow_table_memory(const struct flow_table *t)
+{
+    return (size_t)(t->bucket_mask + 1) * sizeof *t->buckets + t->count * sizeof(struct flow);
+}

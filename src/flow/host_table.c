@@ -1,0 +1,155 @@
+#include "host_table.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "hash.h"
+
+int host_table_init(struct host_table *t, size_t cap)
+{
+    memset(t, 0, sizeof *t);
+    uint32_t n = 1024;
+    while (n < cap && n < (1u << 30))
+        n <<= 1;
+    t->buckets = calloc(n, sizeof *t->buckets);
+    if (!t->buckets)
+        return -1;
+    t->bucket_mask = n - 1;
+    t->cap = cap;
+    if (getrandom(&t->hash_seed, sizeof t->hash_seed, GRND_NONBLOCK) != sizeof t->hash_seed)
+        t->hash_seed = (uint64_t)(uintptr_t)t ^ 0x27d4eb2fu;
+    return 0;
+}
+
+static void host_free(struct host_table *t, struct host *h)
+{
+    if (h->l7)
+        t->l7_allocated--;
+    free(h->l7);
+    free(h);
+}
+
+void host_table_fini(struct host_table *t)
+{
+    if (!t->buckets)
+        return;
+    for (uint32_t i = 0; i <= t->bucket_mask; i++) {
+        struct host *h = t->buckets[i];
+        while (h) {
+            struct host *next = h->hash_next;
+            host_free(t, h);
+            h = next;
+        }
+    }
+    free(t->buckets);
+    t->buckets = NULL;
+    t->count = 0;
+}
+
+void host_key_make(struct host_key *key, uint16_t vlan, uint8_t ip_version, const uint8_t addr[16])
+{
+    memcpy(key->addr, addr, 16);
+    key->vlan = vlan;
+    key->ip_version = ip_version;
+    key->pad = 0;
+}
+
+struct host *host_table_find(const struct host_table *t, const struct host_key *key)
+{
+    uint32_t hv = hash_bytes(key, sizeof *key, t->hash_seed);
+    for (struct host *h = t->buckets[hv & t->bucket_mask]; h; h = h->hash_next)
+        if (h->hash == hv && memcmp(&h->key, key, sizeof *key) == 0)
+            return h;
+    return NULL;
+}
+
+struct host *host_table_get(struct host_table *t, const struct host_key *key, bool *created)
+{
+    uint32_t hv = hash_bytes(key, sizeof *key, t->hash_seed);
+    struct host **bucket = &t->buckets[hv & t->bucket_mask];
+    *created = false;
+    for (struct host *h = *bucket; h; h = h->hash_next)
+        if (h->hash == hv && memcmp(&h->key, key, sizeof *key) == 0)
+            return h;
+    if (t->count >= t->cap) {
+        t->refused++;
+        return NULL;
+    }
+    struct host *h = calloc(1, sizeof *h);
+    if (!h) {
+        t->refused++;
+        return NULL;
+    }
+    h->key = *key;
+    h->hash = hv;
+    h->hash_next = *bucket;
+    *bucket = h;
+    t->count++;
+    t->created++;
+    *created = true;
+    return h;
+}
+
+size_t host_table_purge(struct host_table *t, uint64_t now_us, uint64_t timeout_us)
+{
+    size_t removed = 0;
+    for (uint32_t i = 0; i <= t->bucket_mask; i++) {
+        struct host **pp = &t->buckets[i];
+        while (*pp) {
+            struct host *h = *pp;
+            if (h->flows_active == 0 && now_us >= h->last_us + timeout_us) {
+                *pp = h->hash_next;
+                host_free(t, h);
+                t->count--;
+                removed++;
+            } else {
+                pp = &h->hash_next;
+            }
+        }
+    }
+    return removed;
+}
+
+void host_add_l7(struct host_table *t, struct host *h, uint16_t proto, uint32_t flows,
+                 uint64_t packets, uint64_t bytes)
+{
+    if (!h->local)
+        return;
+    if (!h->l7) {
+        h->l7 = calloc(HOST_L7_SLOTS, sizeof *h->l7);
+        if (!h->l7) {
+            h->l7_other_bytes += bytes;
+            return;
+        }
+        t->l7_allocated++;
+    }
+    for (uint8_t i = 0; i < h->l7_used; i++) {
+        if (h->l7[i].proto == proto) {
+            h->l7[i].flows += flows;
+            h->l7[i].packets += packets;
+            h->l7[i].bytes += bytes;
+            return;
+        }
+    }
+    if (h->l7_used == HOST_L7_SLOTS) {
+        h->l7_other_bytes += bytes;
+        return;
+    }
+    h->l7[h->l7_used++] = (struct host_l7){proto, flows, packets, bytes};
+}
+
+void host_table_foreach(const struct host_table *t, int (*fn)(const struct host *, void *),
+                        void *ctx)
+{
+    for (uint32_t i = 0; i <= t->bucket_mask; i++)
+        for (const struct host *h = t->buckets[i]; h; h = h->hash_next)
+            if (fn(h, ctx))
+                return;
+}
+
+size_t host_table_memory(const struct host_table *t)
+{
+    return (size_t)(t->bucket_mask + 1) * sizeof *t->buckets + t->count * sizeof(struct host) +
+           t->l7_allocated * HOST_L7_SLOTS * sizeof(struct host_l7);
+}

@@ -1,0 +1,71 @@
+/*
+ * The host table: one entry per (VLAN, IP address) seen in a flow, with traffic counters, the
+ * number of its active flows, and for local hosts a bounded L7 breakdown. Hosts without active
+ * flows are purged after an idle time. Loop thread only.
+ */
+#ifndef TAPBOX_HOST_TABLE_H
+#define TAPBOX_HOST_TABLE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define HOST_L7_SLOTS 16 /* distinct protocols kept per local host; the rest go to l7_other */
+
+struct host_key {
+    uint8_t addr[16];
+    uint16_t vlan;
+    uint8_t ip_version;
+    uint8_t pad;
+};
+
+struct host_l7 {
+    uint16_t proto;
+    uint32_t flows;
+    uint64_t packets;
+    uint64_t bytes;
+};
+
+struct host {
+    struct host_key key;
+    struct host *hash_next;
+    uint64_t first_us, last_us;
+    uint64_t packets_sent, packets_rcvd;
+    uint64_t bytes_sent, bytes_rcvd;
+    uint64_t flows_total;            /* flows this host took part in */
+    uint32_t flows_active;
+    uint32_t hash;
+    bool local;
+    uint8_t l7_used;
+    struct host_l7 *l7;              /* HOST_L7_SLOTS entries, local hosts only, on first use */
+    uint64_t l7_other_bytes;         /* bytes of protocols beyond the slots */
+};
+
+struct host_table {
+    struct host **buckets;
+    uint32_t bucket_mask;
+    uint64_t hash_seed;
+    size_t count;
+    size_t cap;
+    uint64_t refused;
+    uint64_t created;
+    size_t l7_allocated;             /* hosts holding an L7 breakdown */
+};
+
+int host_table_init(struct host_table *t, size_t cap);
+void host_table_fini(struct host_table *t); /* frees every host */
+
+void host_key_make(struct host_key *key, uint16_t vlan, uint8_t ip_version, const uint8_t addr[16]);
+/* Find or create; NULL (and a refusal counted) when full. */
+struct host *host_table_get(struct host_table *t, const struct host_key *key, bool *created);
+struct host *host_table_find(const struct host_table *t, const struct host_key *key);
+/* Remove hosts with no active flow idle for timeout_us; returns how many. */
+size_t host_table_purge(struct host_table *t, uint64_t now_us, uint64_t timeout_us);
+/* Add to a local host's L7 breakdown. */
+void host_add_l7(struct host_table *t, struct host *h, uint16_t proto, uint32_t flows,
+                 uint64_t packets, uint64_t bytes);
+void host_table_foreach(const struct host_table *t, int (*fn)(const struct host *, void *),
+                        void *ctx);
+size_t host_table_memory(const struct host_table *t);
+
+#endif

@@ -1,0 +1,190 @@
+#include "l7.h"
+
+#include <ndpi/ndpi_api.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* Give-up points, as nDPI's reference reader: a flow still unknown after this many packets
+ * (both directions) is settled by guessing. Extra dissection stops there too. */
+#define L7_MAX_TCP_PACKETS 80
+#define L7_MAX_UDP_PACKETS 24
+#define L7_MAX_OTHER_PACKETS 24
+
+struct l7_module {
+    struct ndpi_detection_module_struct *ndpi;
+};
+
+/* nDPI allocations carry a small header with their size so the box can report nDPI's memory.
+ * Only the loop thread calls nDPI, so the counter needs no atomics. */
+#define L7_ALLOC_HEADER 16
+static size_t l7_bytes_in_use;
+
+static void *l7_counted_malloc(size_t size)
+{
+    unsigned char *p = malloc(size + L7_ALLOC_HEADER);
+    if (!p)
+        return NULL;
+    memcpy(p, &size, sizeof size);
+    l7_bytes_in_use += size;
+    return p + L7_ALLOC_HEADER;
+}
+
+static void l7_counted_free(void *ptr)
+{
+    if (!ptr)
+        return;
+    unsigned char *p = (unsigned char *)ptr - L7_ALLOC_HEADER;
+    size_t size;
+    memcpy(&size, p, sizeof size);
+    l7_bytes_in_use -= size;
+    free(p);
+}
+
+size_t l7_memory_in_use(void) { return l7_bytes_in_use; }
+
+struct l7_module *l7_module_create(const char *protocols_file, char *err, size_t errsize)
+{
+    set_ndpi_malloc(l7_counted_malloc);
+    set_ndpi_free(l7_counted_free);
+    set_ndpi_flow_malloc(l7_counted_malloc);
+    set_ndpi_flow_free(l7_counted_free);
+
+    struct l7_module *mod = calloc(1, sizeof *mod);
+    if (!mod)
+        return NULL;
+    mod->ndpi = ndpi_init_detection_module(ndpi_no_prefs);
+    if (!mod->ndpi) {
+        snprintf(err, errsize, "nDPI failed to start");
+        free(mod);
+        return NULL;
+    }
+    NDPI_PROTOCOL_BITMASK all;
+    NDPI_BITMASK_SET_ALL(all);
+    ndpi_set_protocol_detection_bitmask2(mod->ndpi, &all);
+    if (protocols_file && ndpi_load_protocols_file(mod->ndpi, protocols_file) < 0) {
+        snprintf(err, errsize, "%s: nDPI cannot load this protocols file", protocols_file);
+        ndpi_exit_detection_module(mod->ndpi);
+        free(mod);
+        return NULL;
+    }
+    ndpi_finalize_initialization(mod->ndpi);
+    return mod;
+}
+
+void l7_module_destroy(struct l7_module *mod)
+{
+    if (!mod)
+        return;
+    ndpi_exit_detection_module(mod->ndpi);
+    free(mod);
+}
+
+struct ndpi_flow_struct *l7_flow_state_new(void)
+{
+    struct ndpi_flow_struct *state = ndpi_flow_malloc(SIZEOF_FLOW_STRUCT);
+    if (state)
+        memset(state, 0, SIZEOF_FLOW_STRUCT);
+    return state;
+}
+
+void l7_flow_state_free(struct ndpi_flow_struct *state)
+{
+    /* ndpi_free_flow() releases the state's own buffers and then the struct with ndpi_free,
+     * which is the same counted allocator as ndpi_flow_malloc here. */
+    if (state)
+        ndpi_free_flow(state);
+}
+
+static void l7_store(struct l7_result *r, ndpi_protocol p)
+{
+    r->master = p.master_protocol;
+    r->app = p.app_protocol;
+    r->category = (uint16_t)p.category;
+}
+
+static uint64_t l7_packet_limit(uint8_t l4_proto)
+{
+    switch (l4_proto) {
+    case IPPROTO_TCP:
+        return L7_MAX_TCP_PACKETS;
+    case IPPROTO_UDP:
+        return L7_MAX_UDP_PACKETS;
+    default:
+        return L7_MAX_OTHER_PACKETS;
+    }
+}
+
+enum l7_progress l7_flow_feed(struct l7_module *mod, struct ndpi_flow_struct *state,
+                              const uint8_t *l3, uint32_t len, uint64_t time_ms,
+                              uint64_t flow_packets, uint8_t l4_proto, struct l7_result *result)
+{
+    if (len > 0xFFFF)
+        len = 0xFFFF; /* nDPI takes a 16-bit length; an IP packet is never longer */
+    ndpi_protocol p = ndpi_detection_process_packet(mod->ndpi, state, l3, (unsigned short)len,
+                                                    time_ms);
+    /* During extra dissection nDPI may refine the answer (HTTP -> HTTP.Google) but an unknown
+     * answer never erases one we had. */
+    if (p.app_protocol != NDPI_PROTOCOL_UNKNOWN)
+        l7_store(result, p);
+
+    bool detected = result->app != NDPI_PROTOCOL_UNKNOWN;
+    bool over_limit = flow_packets > l7_packet_limit(l4_proto);
+    if (detected) {
+        if (!ndpi_extra_dissection_possible(mod->ndpi, state) || over_limit)
+            return L7_DONE;
+        return L7_CONTINUE;
+    }
+    if (over_limit) {
+        l7_flow_giveup(mod, state, result);
+        return L7_DONE;
+    }
+    return L7_CONTINUE;
+}
+
+void l7_flow_giveup(struct l7_module *mod, struct ndpi_flow_struct *state,
+                    struct l7_result *result)
+{
+    if (result->app != NDPI_PROTOCOL_UNKNOWN)
+        return;
+    uint8_t guessed = 0;
+    ndpi_protocol p = ndpi_detection_giveup(mod->ndpi, state, 1, &guessed);
+    l7_store(result, p);
+    result->guessed = guessed != 0;
+}
+
+void l7_result_name(const struct l7_module *mod, const struct l7_result *r, char *buf,
+                    size_t size)
+{
+    ndpi_protocol p = {.master_protocol = r->master,
+                       .app_protocol = r->app,
+                       .category = (ndpi_protocol_category_t)r->category};
+    ndpi_protocol2name(mod->ndpi, p, buf, (u_int)size);
+}
+
+const char *l7_protocol_name(const struct l7_module *mod, uint16_t id)
+{
+    return ndpi_get_proto_name(mod->ndpi, id);
+}
+
+int l7_protocol_id(const struct l7_module *mod, const char *name)
+{
+    uint16_t n = l7_protocol_count(mod);
+    for (uint16_t id = 0; id < n; id++) {
+        const char *proto = ndpi_get_proto_name(mod->ndpi, id);
+        if (proto && strcasecmp(proto, name) == 0)
+            return id;
+    }
+    return -1;
+}
+
+const char *l7_category_name(const struct l7_module *mod, uint16_t category)
+{
+    return ndpi_category_get_name(mod->ndpi, (ndpi_protocol_category_t)category);
+}
+
+uint16_t l7_protocol_count(const struct l7_module *mod)
+{
+    return (uint16_t)ndpi_get_num_supported_protocols(mod->ndpi);
+}

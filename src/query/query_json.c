@@ -1,0 +1,198 @@
+#include "query_json.h"
+
+#include <stdlib.h>
+
+static const char *l4_name(uint8_t proto, uint8_t ip_version)
+{
+    switch (proto) {
+    case 1:
+        return "ICMP";
+    case 2:
+        return "IGMP";
+    case 6:
+        return "TCP";
+    case 17:
+        return "UDP";
+    case 47:
+        return "GRE";
+    case 50:
+        return "ESP";
+    case 58:
+        return ip_version == 6 ? "ICMPV6" : "58";
+    case 89:
+        return "OSPF";
+    case 132:
+        return "SCTP";
+    default:
+        return NULL;
+    }
+}
+
+static double seconds(uint64_t us) { return (double)us / 1e6; }
+
+static void add_endpoint(cJSON *obj, const char *name, uint8_t ip_version, const uint8_t *addr,
+                         uint16_t port)
+{
+    char text[64];
+    query_address_text(ip_version, addr, text, sizeof text);
+    cJSON *ep = cJSON_AddObjectToObject(obj, name);
+    cJSON_AddStringToObject(ep, "ip", text);
+    cJSON_AddNumberToObject(ep, "port", port);
+}
+
+static void add_direction(cJSON *obj, const char *name, const struct flow *f, int dir)
+{
+    cJSON *d = cJSON_AddObjectToObject(obj, name);
+    cJSON_AddNumberToObject(d, "packets", (double)f->packets[dir]);
+    cJSON_AddNumberToObject(d, "bytes", (double)f->bytes[dir]);
+    if (f->key.l4_proto == 6)
+        cJSON_AddNumberToObject(d, "tcp_flags", f->tcp_flags[dir]);
+}
+
+cJSON *query_flow_json(const struct engine *e, const struct flow *f)
+{
+    cJSON *o = cJSON_CreateObject();
+    const struct flow_key *k = &f->key;
+    const char *l4 = l4_name(k->l4_proto, k->ip_version);
+    cJSON_AddNumberToObject(o, "id", (double)f->id);
+    if (l4)
+        cJSON_AddStringToObject(o, "protocol", l4);
+    else
+        cJSON_AddNumberToObject(o, "protocol", k->l4_proto);
+    cJSON_AddNumberToObject(o, "ip_version", k->ip_version);
+    cJSON_AddNumberToObject(o, "vlan", k->vlan);
+    bool lo = f->client_is_lo;
+    add_endpoint(o, "client", k->ip_version, lo ? k->addr_lo : k->addr_hi, lo ? k->port_lo : k->port_hi);
+    add_endpoint(o, "server", k->ip_version, lo ? k->addr_hi : k->addr_lo, lo ? k->port_hi : k->port_lo);
+    add_direction(o, "client_to_server", f, 0);
+    add_direction(o, "server_to_client", f, 1);
+    cJSON_AddNumberToObject(o, "first_seen", seconds(f->first_us));
+    cJSON_AddNumberToObject(o, "last_seen", seconds(f->last_us));
+    char name[64];
+    l7_result_name(e->l7, &f->l7, name, sizeof name);
+    cJSON_AddStringToObject(o, "l7", name);
+    cJSON_AddStringToObject(o, "category", l7_category_name(e->l7, f->l7.category));
+    cJSON_AddBoolToObject(o, "l7_final", f->l7_final);
+    cJSON_AddBoolToObject(o, "l7_guessed", f->l7.guessed);
+    cJSON_AddNumberToObject(o, "tunnel_depth", f->tunnel_depth);
+    if (f->source < e->source_count)
+        cJSON_AddStringToObject(o, "source", e->sources[f->source].name);
+    return o;
+}
+
+cJSON *query_host_json(const struct engine *e, const struct host *h)
+{
+    cJSON *o = cJSON_CreateObject();
+    char text[64];
+    query_address_text(h->key.ip_version, h->key.addr, text, sizeof text);
+    cJSON_AddStringToObject(o, "ip", text);
+    cJSON_AddNumberToObject(o, "vlan", h->key.vlan);
+    cJSON_AddBoolToObject(o, "local", h->local);
+    cJSON_AddNumberToObject(o, "first_seen", seconds(h->first_us));
+    cJSON_AddNumberToObject(o, "last_seen", seconds(h->last_us));
+    cJSON_AddNumberToObject(o, "packets_sent", (double)h->packets_sent);
+    cJSON_AddNumberToObject(o, "packets_rcvd", (double)h->packets_rcvd);
+    cJSON_AddNumberToObject(o, "bytes_sent", (double)h->bytes_sent);
+    cJSON_AddNumberToObject(o, "bytes_rcvd", (double)h->bytes_rcvd);
+    cJSON_AddNumberToObject(o, "flows_active", h->flows_active);
+    cJSON_AddNumberToObject(o, "flows_total", (double)h->flows_total);
+    if (h->l7) {
+        cJSON *l7 = cJSON_AddArrayToObject(o, "l7");
+        for (uint8_t i = 0; i < h->l7_used; i++) {
+            cJSON *row = cJSON_CreateObject();
+            cJSON_AddStringToObject(row, "protocol", l7_protocol_name(e->l7, h->l7[i].proto));
+            cJSON_AddNumberToObject(row, "flows", h->l7[i].flows);
+            cJSON_AddNumberToObject(row, "packets", (double)h->l7[i].packets);
+            cJSON_AddNumberToObject(row, "bytes", (double)h->l7[i].bytes);
+            cJSON_AddItemToArray(l7, row);
+        }
+        cJSON_AddNumberToObject(o, "l7_other_bytes", (double)h->l7_other_bytes);
+    }
+    return o;
+}
+
+cJSON *query_l7_json(const struct engine *e)
+{
+    struct l7_row *rows;
+    int n = query_l7(e, &rows);
+    cJSON *arr = cJSON_CreateArray();
+    for (int i = 0; i < n; i++) {
+        cJSON *row = cJSON_CreateObject();
+        cJSON_AddStringToObject(row, "protocol", rows[i].name);
+        cJSON_AddNumberToObject(row, "id", rows[i].proto);
+        cJSON_AddNumberToObject(row, "flows", (double)rows[i].counter.flows);
+        cJSON_AddNumberToObject(row, "packets", (double)rows[i].counter.packets);
+        cJSON_AddNumberToObject(row, "bytes", (double)rows[i].counter.bytes);
+        cJSON_AddItemToArray(arr, row);
+    }
+    if (n >= 0)
+        free(rows);
+    return arr;
+}
+
+static cJSON *counters_json(const struct traffic_counters *c)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "packets", (double)c->packets);
+    cJSON_AddNumberToObject(o, "bytes", (double)c->bytes);
+    cJSON_AddNumberToObject(o, "ip_packets", (double)c->ip_packets);
+    cJSON_AddNumberToObject(o, "not_ip", (double)c->not_ip);
+    cJSON_AddNumberToObject(o, "unaccounted", (double)c->unaccounted);
+    cJSON_AddNumberToObject(o, "malformed", (double)c->malformed);
+    cJSON *reasons = cJSON_AddObjectToObject(o, "malformed_by_reason");
+    for (int r = DECODE_NOT_IP + 1; r < DECODE_STATUS_COUNT; r++)
+        cJSON_AddNumberToObject(reasons, decode_status_name((enum decode_status)r),
+                                (double)c->malformed_by_reason[r]);
+    cJSON_AddNumberToObject(o, "packets_per_s", c->packets_per_s);
+    cJSON_AddNumberToObject(o, "bits_per_s", c->bits_per_s);
+    return o;
+}
+
+static void add_cap(cJSON *caps, const char *name, size_t used, size_t cap, uint64_t refused)
+{
+    cJSON *o = cJSON_AddObjectToObject(caps, name);
+    cJSON_AddNumberToObject(o, "used", (double)used);
+    cJSON_AddNumberToObject(o, "max", (double)cap);
+    cJSON_AddNumberToObject(o, "refused", (double)refused);
+}
+
+cJSON *query_status_json(const struct engine *e)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddItemToObject(o, "totals", counters_json(&e->totals));
+    cJSON *caps = cJSON_AddObjectToObject(o, "caps");
+    add_cap(caps, "flows", e->flows.count, e->flows.cap, e->flows.refused);
+    add_cap(caps, "hosts", e->hosts.count, e->hosts.cap, e->hosts.refused);
+    add_cap(caps, "sources", e->source_count, ENGINE_MAX_SOURCES, e->sources_refused);
+    cJSON *flows = cJSON_AddObjectToObject(o, "flows");
+    cJSON_AddNumberToObject(flows, "active", (double)e->flows.count);
+    cJSON_AddNumberToObject(flows, "created", (double)e->flows.created);
+    cJSON_AddNumberToObject(flows, "expired", (double)e->flows_expired);
+    cJSON_AddNumberToObject(flows, "dpi_state_failures", (double)e->dpi_state_failures);
+    cJSON *hosts = cJSON_AddObjectToObject(o, "hosts");
+    cJSON_AddNumberToObject(hosts, "active", (double)e->hosts.count);
+    cJSON_AddNumberToObject(hosts, "created", (double)e->hosts.created);
+    cJSON_AddNumberToObject(hosts, "purged", (double)e->hosts_purged);
+    cJSON *mem = cJSON_AddObjectToObject(o, "memory");
+    cJSON_AddNumberToObject(mem, "flows", (double)flow_table_memory(&e->flows));
+    cJSON_AddNumberToObject(mem, "hosts", (double)host_table_memory(&e->hosts));
+    cJSON_AddNumberToObject(mem, "ndpi", (double)l7_memory_in_use());
+    cJSON_AddNumberToObject(mem, "total", (double)engine_memory(e));
+    cJSON *sources = cJSON_AddArrayToObject(o, "sources");
+    for (unsigned i = 0; i < e->source_count; i++) {
+        const struct source_info *s = &e->sources[i];
+        cJSON *so = cJSON_CreateObject();
+        cJSON_AddNumberToObject(so, "id", i);
+        cJSON_AddStringToObject(so, "name", s->name);
+        cJSON_AddStringToObject(so, "kind", s->kind);
+        cJSON_AddStringToObject(so, "state", source_state_name(s->state));
+        cJSON_AddNumberToObject(so, "linktype", s->linktype);
+        cJSON_AddNumberToObject(so, "capture_drops", (double)s->capture_drops);
+        cJSON_AddNumberToObject(so, "interface_drops", (double)s->interface_drops);
+        if (s->last_error[0])
+            cJSON_AddStringToObject(so, "last_error", s->last_error);
+        cJSON_AddItemToObject(so, "counters", counters_json(&s->counters));
+        cJSON_AddItemToArray(sources, so);
+    }
+    return o;
+}
