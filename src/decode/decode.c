@@ -199,33 +199,32 @@ static int tzsp_inner(struct span *s)
     return 1;
 }
 
-/* CAPWAP data channel carrying native IEEE 802.11 data frames with an LLC/SNAP header. On
- * success *s points at the L3 packet and *ethertype tells which. */
+/* CAPWAP data channel carrying IEEE 802.11 data frames with an LLC/SNAP header. Some access
+ * points send the 802.11 frame control byte-swapped, so the frame is recognised by its LLC/SNAP
+ * header after a 24-byte (or, with QoS, 26-byte) 802.11 header, as nDPI's reader does. On success
+ * *s points at the L3 packet and *ethertype tells which. */
 static int capwap_inner(struct span *s, uint16_t *ethertype)
 {
     struct span c = *s;
     if (c.cap < 8 || (c.p[0] & 0x0F) != 0)
         return 0;
     uint32_t hlen = (uint32_t)(c.p[1] >> 3) * 4;
-    int native_80211 = (c.p[2] & 0x01) && ((rd16(c.p + 1) >> 1) & 0x1F) == 1;
-    if (!native_80211 || span_skip(&c, hlen) < 0 || c.cap < 2)
+    if (span_skip(&c, hlen) < 0)
         return 0;
-    uint8_t fc0 = c.p[0], fc1 = c.p[1];
-    if (((fc0 >> 2) & 0x3) != 2) /* not an 802.11 data frame */
-        return 0;
-    uint32_t wlan_hlen = 24;
-    if ((fc1 & 0x03) == 0x03)
-        wlan_hlen += 6; /* four addresses (WDS) */
-    if (fc0 & 0x80)
-        wlan_hlen += 2; /* QoS control */
-    if (span_skip(&c, wlan_hlen) < 0 || c.cap < 8)
-        return 0;
-    if (c.p[0] != 0xAA || c.p[1] != 0xAA || c.p[2] != 0x03)
-        return 0;
-    *ethertype = rd16(c.p + 6);
-    span_skip(&c, 8);
-    *s = c;
-    return 1;
+    static const uint32_t wlan_header_lengths[] = {24, 26};
+    for (size_t i = 0; i < 2; i++) {
+        uint32_t off = wlan_header_lengths[i];
+        if (c.cap < off + 8)
+            return 0;
+        const uint8_t *llc = c.p + off;
+        if (llc[0] == 0xAA && llc[1] == 0xAA && llc[2] == 0x03) {
+            *ethertype = rd16(llc + 6);
+            span_skip(&c, off + 8);
+            *s = c;
+            return 1;
+        }
+    }
+    return 0;
 }
 
 /* UDP payloads that are tunnels: returns DECODE_OK with *out rewritten for the inner packet,

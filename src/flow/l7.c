@@ -1,5 +1,6 @@
 #include "l7.h"
 
+#include <malloc.h>
 #include <ndpi/ndpi_api.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,33 +17,28 @@ struct l7_module {
     struct ndpi_detection_module_struct *ndpi;
 };
 
-/* nDPI allocations carry a small header with their size so the box can report nDPI's memory.
- * Only the loop thread calls nDPI, so the counter needs no atomics. */
-#define L7_ALLOC_HEADER 16
-static size_t l7_bytes_in_use;
+/* nDPI's memory is counted with malloc_usable_size() rather than a size header: nDPI itself
+ * sometimes frees with free() what came from ndpi_malloc() (and the reverse), which a header
+ * would turn into heap corruption. Only the loop thread calls nDPI, so no atomics. */
+static long long l7_bytes_in_use;
 
 static void *l7_counted_malloc(size_t size)
 {
-    unsigned char *p = malloc(size + L7_ALLOC_HEADER);
-    if (!p)
-        return NULL;
-    memcpy(p, &size, sizeof size);
-    l7_bytes_in_use += size;
-    return p + L7_ALLOC_HEADER;
+    void *p = malloc(size);
+    if (p)
+        l7_bytes_in_use += (long long)malloc_usable_size(p);
+    return p;
 }
 
 static void l7_counted_free(void *ptr)
 {
     if (!ptr)
         return;
-    unsigned char *p = (unsigned char *)ptr - L7_ALLOC_HEADER;
-    size_t size;
-    memcpy(&size, p, sizeof size);
-    l7_bytes_in_use -= size;
-    free(p);
+    l7_bytes_in_use -= (long long)malloc_usable_size(ptr);
+    free(ptr);
 }
 
-size_t l7_memory_in_use(void) { return l7_bytes_in_use; }
+size_t l7_memory_in_use(void) { return l7_bytes_in_use > 0 ? (size_t)l7_bytes_in_use : 0; }
 
 struct l7_module *l7_module_create(const char *protocols_file, char *err, size_t errsize)
 {

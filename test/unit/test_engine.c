@@ -1,0 +1,302 @@
+/* Flow and host tables through the engine: keying both ways, caps, idle purge, L7, locality. */
+#include <arpa/inet.h>
+#include <pcap/dlt.h>
+#include <string.h>
+
+#include "../../src/flow/engine.h"
+#include "check.h"
+#include "packet_builder.h"
+
+#define S(x) ((uint64_t)(x) * 1000000u)
+#define T0 S(1700000000)
+
+struct ended {
+    int count;
+    char last_l7[64];
+    uint64_t last_packets[2];
+};
+
+static void count_end(void *ctx, const struct engine *e, const struct flow *f)
+{
+    struct ended *x = ctx;
+    x->count++;
+    l7_result_name(e->l7, &f->l7, x->last_l7, sizeof x->last_l7);
+    x->last_packets[0] = f->packets[0];
+    x->last_packets[1] = f->packets[1];
+}
+
+static struct engine *make_engine(size_t max_flows, size_t max_hosts, struct ended *ended)
+{
+    struct engine_config c;
+    char err[256];
+    engine_config_defaults(&c);
+    c.max_flows = max_flows;
+    c.max_hosts = max_hosts;
+    struct engine *e = engine_create(&c, err, sizeof err);
+    CHECK(e != NULL);
+    if (e) {
+        CHECK(engine_add_source(e, "test", "file") == 0);
+        e->on_flow_end = count_end;
+        e->on_flow_end_ctx = ended;
+    }
+    return e;
+}
+
+static void send_udp(struct engine *e, uint64_t ts, const char *src, uint16_t sport,
+                     const char *dst, uint16_t dport, const void *payload, size_t len)
+{
+    struct pb p;
+    pb_init(&p);
+    pb_ethernet(&p, 0x0800);
+    pb_ipv4(&p, src, dst, 17);
+    pb_udp(&p, sport, dport);
+    pb_bytes(&p, payload, len);
+    pb_finish(&p);
+    engine_process_packet(e, 0, DLT_EN10MB, ts, p.buf, (uint32_t)p.len, (uint32_t)p.len);
+}
+
+static void send_tcp(struct engine *e, uint64_t ts, const char *src, uint16_t sport,
+                     const char *dst, uint16_t dport, uint8_t flags)
+{
+    struct pb p;
+    pb_init(&p);
+    pb_ethernet(&p, 0x0800);
+    pb_ipv4(&p, src, dst, 6);
+    pb_tcp(&p, sport, dport, flags);
+    pb_finish(&p);
+    engine_process_packet(e, 0, DLT_EN10MB, ts, p.buf, (uint32_t)p.len, (uint32_t)p.len);
+}
+
+static struct host *find_host(struct engine *e, const char *ip)
+{
+    uint8_t addr[16] = {0};
+    struct host_key k;
+    inet_pton(AF_INET, ip, addr);
+    host_key_make(&k, 0, 4, addr);
+    return host_table_find(&e->hosts, &k);
+}
+
+/* A DNS query for example.com (the question section as a resolver writes it). */
+static size_t dns_query(uint8_t *buf)
+{
+    static const uint8_t q[] = {0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 7, 'e', 'x',
+                                'a',  'm',  'p',  'l',  'e', 3, 'c', 'o', 'm', 0, 0, 1, 0, 1};
+    memcpy(buf, q, sizeof q);
+    return sizeof q;
+}
+
+TEST(engine_keys_both_directions_into_one_flow)
+{
+    struct ended ended = {0};
+    struct engine *e = make_engine(100, 100, &ended);
+    if (!e)
+        return;
+    send_tcp(e, T0, "192.168.1.10", 40000, "198.51.100.1", 80, 0x02);
+    send_tcp(e, T0 + 1000, "198.51.100.1", 80, "192.168.1.10", 40000, 0x12);
+    send_tcp(e, T0 + 2000, "192.168.1.10", 40000, "198.51.100.1", 80, 0x10);
+    CHECK_EQ_U(e->flows.count, 1);
+    struct flow_key key;
+    bool lo;
+    uint8_t a[16] = {0}, b[16] = {0};
+    inet_pton(AF_INET, "192.168.1.10", a);
+    inet_pton(AF_INET, "198.51.100.1", b);
+    flow_key_make(&key, 0, 4, 6, a, 40000, b, 80, &lo);
+    struct flow *f = flow_table_find(&e->flows, &key);
+    CHECK(f != NULL);
+    if (f) {
+        CHECK_EQ_U(f->packets[0], 2); /* client (the SYN sender) to server */
+        CHECK_EQ_U(f->packets[1], 1);
+        CHECK_EQ_U(f->tcp_flags[0], 0x12);
+        CHECK_EQ_U(f->tcp_flags[1], 0x12);
+        CHECK(f->hosts[0] == find_host(e, "192.168.1.10"));
+    }
+    struct host *client = find_host(e, "192.168.1.10"), *server = find_host(e, "198.51.100.1");
+    CHECK(client && server);
+    if (client && server) {
+        CHECK(client->local);
+        CHECK(!server->local);
+        CHECK_EQ_U(client->packets_sent, 2);
+        CHECK_EQ_U(client->packets_rcvd, 1);
+        CHECK_EQ_U(server->flows_active, 1);
+    }
+    engine_destroy(e);
+    CHECK_EQ_U(ended.count, 1);
+}
+
+TEST(engine_syn_ack_first_makes_the_sender_the_server)
+{
+    struct ended ended = {0};
+    struct engine *e = make_engine(100, 100, &ended);
+    if (!e)
+        return;
+    send_tcp(e, T0, "203.0.113.5", 443, "10.0.0.2", 51000, 0x12);
+    struct host *server = find_host(e, "203.0.113.5");
+    CHECK(server != NULL);
+    CHECK(server && server->flows_active == 1);
+    struct flow_key key;
+    bool lo;
+    uint8_t a[16] = {0}, b[16] = {0};
+    inet_pton(AF_INET, "203.0.113.5", a);
+    inet_pton(AF_INET, "10.0.0.2", b);
+    flow_key_make(&key, 0, 4, 6, a, 443, b, 51000, &lo);
+    struct flow *f = flow_table_find(&e->flows, &key);
+    CHECK(f && f->hosts[1] == server && f->packets[1] == 1 && f->packets[0] == 0);
+    engine_destroy(e);
+}
+
+TEST(engine_flow_and_host_caps_refuse_and_count)
+{
+    struct ended ended = {0};
+    struct engine *e = make_engine(2, 3, &ended);
+    if (!e)
+        return;
+    uint8_t q[64];
+    size_t n = dns_query(q);
+    send_udp(e, T0, "10.0.0.1", 1001, "10.0.0.9", 53, q, n);
+    send_udp(e, T0, "10.0.0.2", 1002, "10.0.0.9", 53, q, n);
+    send_udp(e, T0, "10.0.0.3", 1003, "10.0.0.9", 53, q, n); /* third flow: refused */
+    CHECK_EQ_U(e->flows.count, 2);
+    CHECK_EQ_U(e->flows.refused, 1);
+    CHECK_EQ_U(e->totals.unaccounted, 1);
+    CHECK_EQ_U(e->hosts.count, 3);
+    /* A flow still counts when a host is refused; the missing host is just not kept. */
+    send_udp(e, T0, "10.0.0.1", 1001, "10.0.0.9", 53, q, n);
+    CHECK_EQ_U(e->flows.count, 2);
+    engine_destroy(e);
+    e = make_engine(10, 3, &ended);
+    if (!e)
+        return;
+    send_udp(e, T0, "10.0.0.1", 1001, "10.0.0.9", 53, q, n);
+    send_udp(e, T0, "10.0.0.2", 1002, "10.0.0.9", 53, q, n);
+    send_udp(e, T0, "10.0.0.3", 1003, "10.0.0.9", 53, q, n);
+    CHECK_EQ_U(e->flows.count, 3);
+    CHECK_EQ_U(e->hosts.count, 3);
+    CHECK_EQ_U(e->hosts.refused, 1);
+    engine_destroy(e);
+}
+
+TEST(engine_idle_purge_by_protocol_and_hosts_later)
+{
+    struct ended ended = {0};
+    struct engine *e = make_engine(100, 100, &ended);
+    if (!e)
+        return;
+    uint8_t q[64];
+    size_t n = dns_query(q);
+    send_udp(e, T0, "10.0.0.1", 1001, "192.0.2.53", 53, q, n);
+    send_tcp(e, T0, "10.0.0.1", 2000, "192.0.2.80", 80, 0x02);
+    send_tcp(e, T0, "10.0.0.1", 2001, "192.0.2.80", 80, 0x04); /* reset: closed class */
+    CHECK_EQ_U(e->flows.count, 3);
+    engine_advance(e, T0 + S(11)); /* closed TCP (10 s) goes first */
+    CHECK_EQ_U(e->flows.count, 2);
+    CHECK_EQ_U(ended.count, 1);
+    engine_advance(e, T0 + S(61)); /* then UDP (60 s) */
+    CHECK_EQ_U(e->flows.count, 1);
+    engine_advance(e, T0 + S(299));
+    CHECK_EQ_U(e->flows.count, 1);
+    engine_advance(e, T0 + S(301)); /* then TCP (300 s) */
+    CHECK_EQ_U(e->flows.count, 0);
+    CHECK_EQ_U(e->flows_expired, 3);
+    CHECK(find_host(e, "10.0.0.1") != NULL); /* hosts outlive their flows for a while */
+    engine_advance(e, T0 + S(700));
+    CHECK(find_host(e, "10.0.0.1") == NULL);
+    CHECK_EQ_U(e->hosts.count, 0);
+    engine_destroy(e);
+}
+
+TEST(engine_detects_dns_and_feeds_l7_stats)
+{
+    struct ended ended = {0};
+    struct engine *e = make_engine(100, 100, &ended);
+    if (!e)
+        return;
+    uint8_t q[64];
+    size_t n = dns_query(q);
+    send_udp(e, T0, "192.168.1.20", 40001, "192.0.2.53", 53, q, n);
+    q[2] = 0x81; /* the response: QR set */
+    q[3] = 0x80;
+    send_udp(e, T0 + 500, "192.0.2.53", 53, "192.168.1.20", 40001, q, n);
+    engine_expire_all(e);
+    CHECK_EQ_U(ended.count, 1);
+    if (strcmp(ended.last_l7, "DNS") != 0)
+        fprintf(stderr, "  got l7 %s\n", ended.last_l7);
+    CHECK(strcmp(ended.last_l7, "DNS") == 0);
+    int dns = l7_protocol_id(e->l7, "DNS");
+    CHECK(dns > 0);
+    if (dns > 0) {
+        CHECK_EQ_U(e->l7_stats[dns].flows, 1);
+        CHECK_EQ_U(e->l7_stats[dns].packets, 2);
+    }
+    struct host *h = find_host(e, "192.168.1.20");
+    CHECK(h && h->local && h->l7 && h->l7_used == 1 && h->l7[0].proto == dns);
+    CHECK(l7_memory_in_use() > 0); /* the module itself */
+    engine_destroy(e);
+}
+
+TEST(engine_counts_malformed_by_reason)
+{
+    struct ended ended = {0};
+    struct engine *e = make_engine(100, 100, &ended);
+    if (!e)
+        return;
+    static const uint8_t runt[10] = {0};
+    engine_process_packet(e, 0, DLT_EN10MB, T0, runt, sizeof runt, sizeof runt);
+    struct pb p;
+    pb_init(&p);
+    pb_ethernet(&p, 0x0806);
+    pb_bytes(&p, "\0\1\x08\0\6\4\0\1", 8);
+    engine_process_packet(e, 0, DLT_EN10MB, T0, p.buf, (uint32_t)p.len, (uint32_t)p.len);
+    CHECK_EQ_U(e->totals.packets, 2);
+    CHECK_EQ_U(e->totals.malformed, 1);
+    CHECK_EQ_U(e->totals.malformed_by_reason[DECODE_TRUNC_LINK], 1);
+    CHECK_EQ_U(e->totals.not_ip, 1);
+    CHECK_EQ_U(e->sources[0].counters.malformed, 1);
+    CHECK_EQ_U(e->flows.count, 0);
+    engine_destroy(e);
+}
+
+TEST(engine_rates_and_reconfigure_locality)
+{
+    struct ended ended = {0};
+    struct engine *e = make_engine(100, 100, &ended);
+    if (!e)
+        return;
+    uint8_t q[64];
+    size_t n = dns_query(q);
+    for (int i = 0; i < 10; i++)
+        send_udp(e, T0 + (uint64_t)i * 100000, "10.0.0.1", 1001, "192.0.2.53", 53, q, n);
+    engine_advance(e, T0 + S(1));
+    CHECK(e->totals.packets_per_s > 9.0 && e->totals.packets_per_s < 11.0);
+    CHECK(!find_host(e, "192.0.2.53")->local);
+    struct engine_config c = e->config;
+    char err[128];
+    CHECK(netlist_parse(&c.local_networks, "192.0.2.0/24", err, sizeof err) == 0);
+    engine_reconfigure(e, &c);
+    CHECK(find_host(e, "192.0.2.53")->local);
+    CHECK(!find_host(e, "10.0.0.1")->local);
+    CHECK_EQ_U(e->config.max_flows, 100); /* caps do not change at run time */
+    engine_destroy(e);
+}
+
+TEST(netlist_parses_and_matches)
+{
+    struct netlist l;
+    char err[128];
+    CHECK(netlist_parse(&l, "10.0.0.0/8, 192.168.1.7,2001:db8::/32", err, sizeof err) == 0);
+    CHECK_EQ_U(l.count, 3);
+    uint8_t a[16] = {0};
+    inet_pton(AF_INET, "10.200.3.4", a);
+    CHECK(netlist_contains(&l, 4, a));
+    inet_pton(AF_INET, "11.0.0.1", a);
+    CHECK(!netlist_contains(&l, 4, a));
+    inet_pton(AF_INET, "192.168.1.7", a);
+    CHECK(netlist_contains(&l, 4, a));
+    inet_pton(AF_INET6, "2001:db8:ffff::1", a);
+    CHECK(netlist_contains(&l, 6, a));
+    char text[256];
+    netlist_format(&l, text, sizeof text);
+    CHECK(strcmp(text, "10.0.0.0/8,192.168.1.7/32,2001:db8::/32") == 0);
+    CHECK(netlist_parse(&l, "10.0.0.0/33", err, sizeof err) < 0 && strstr(err, "prefix"));
+    CHECK(netlist_parse(&l, "banana", err, sizeof err) < 0 && strstr(err, "banana"));
+    CHECK_EQ_U(l.count, 3); /* a failed parse leaves the list as it was */
+}
