@@ -34,6 +34,7 @@ struct capture_source {
     int handles_open;           /* timer and idle handles not yet closed */
     source_done_fn on_done;
     void *ctx;
+    bool (*hold_back)(void *ctx);
     bool closing;
     /* File replay: timestamps are shifted so that time keeps rising across loops and, in
      * realtime mode, so that packets carry the wall-clock time of their replay. */
@@ -162,9 +163,23 @@ static int file_rewind(struct capture_source *s)
     return 0;
 }
 
+static void file_idle_cb(uv_idle_t *handle);
+
+static void file_resume_cb(uv_timer_t *handle)
+{
+    struct capture_source *s = handle->data;
+    uv_idle_start(&s->idle, file_idle_cb);
+}
+
 static void file_idle_cb(uv_idle_t *handle)
 {
     struct capture_source *s = handle->data;
+    if (s->hold_back && s->hold_back(s->ctx)) {
+        /* Sleep a little rather than spin: the thread pool is draining the backlog. */
+        uv_idle_stop(&s->idle);
+        uv_timer_start(&s->timer, file_resume_cb, 2, 0);
+        return;
+    }
     int n = pcap_dispatch(s->pcap, FILE_BATCH, pcap_handler_cb, (u_char *)s);
     if (n > 0)
         return;
@@ -388,6 +403,7 @@ struct capture_source *source_open(uv_loop_t *loop, struct engine *e,
     s->loop_file = opts->loop;
     s->on_done = on_done;
     s->ctx = ctx;
+    s->hold_back = opts->hold_back;
     s->id = engine_add_source(e, opts->spec, s->is_file ? "file" : "interface");
     if (s->id < 0) {
         snprintf(err, errsize, "%s: too many sources (%d)", opts->spec, ENGINE_MAX_SOURCES);

@@ -20,6 +20,9 @@ struct source_options {
     const char *bpf;           /* may be NULL */
     enum source_replay replay;
     bool loop;
+    /* Files read at full speed ask this before each batch and wait while it says so
+     * (a consumer such as the flow export is behind). May be NULL. */
+    bool (*hold_back)(void *ctx);
 };
 
 struct capture_source;

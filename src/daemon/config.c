@@ -33,6 +33,7 @@ enum option_id {
     OPT_IDLE_OTHER,
     OPT_IDLE_HOST,
     OPT_NDPI_PROTOCOLS,
+    OPT_MAX_DPI_FLOWS,
 };
 
 struct option_spec {
@@ -72,6 +73,8 @@ static const struct option_spec options[] = {
      "idle timeout of other flows (default 60)"},
     {OPT_IDLE_HOST, 0, "idle-timeout-host", true, "S",
      "idle time before a host without flows is forgotten (default 300)"},
+    {OPT_MAX_DPI_FLOWS, 0, "max-dpi-flows", true, "N",
+     "flows in protocol detection at once; the oldest settles for a guess (default 16384)"},
     {OPT_NDPI_PROTOCOLS, 'p', "ndpi-protocols", true, "FILE",
      "extra nDPI protocol rules (nDPI's protos.txt format)"},
 };
@@ -145,14 +148,17 @@ static int apply_option(struct tapbox_config *c, const struct option_spec *o, co
     }
     case OPT_MAX_FLOWS:
     case OPT_MAX_HOSTS:
+    case OPT_MAX_DPI_FLOWS:
         if (parse_number(value, 1, 16777216, &n) < 0) {
             snprintf(err, errsize, "%s: '%s' is not a number from 1 to 16777216", where, value);
             return -1;
         }
         if (o->id == OPT_MAX_FLOWS)
             c->engine.max_flows = n;
-        else
+        else if (o->id == OPT_MAX_HOSTS)
             c->engine.max_hosts = n;
+        else
+            c->engine.max_dpi_flows = n;
         return 0;
     case OPT_FILTER: {
         struct bpf_program prog;

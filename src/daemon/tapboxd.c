@@ -31,6 +31,8 @@
 
 #define TICK_MS 1000
 #define STALL_MS 1500 /* a 1 s tick arriving this late means the loop was blocked */
+#define EXPORT_BACKLOG_LIMIT (4u << 20) /* bytes of flow lines queued before producers wait */
+#define DRAIN_FLOWS_PER_STEP 2048
 
 struct daemon_state {
     uv_loop_t *loop;
@@ -45,6 +47,7 @@ struct daemon_state {
     uint64_t last_tick_ms;
     uint64_t loop_stalls;
     uv_signal_t sig_int, sig_term, sig_hup;
+    uv_idle_t drain; /* at exit: ends the flows step by step as the export keeps up */
     bool stopping;
     int exit_code;
 };
@@ -100,6 +103,26 @@ static int write_stats_file(struct daemon_state *d)
     return rc;
 }
 
+static bool export_is_behind(void *ctx)
+{
+    struct daemon_state *d = ctx;
+    return d->flows_out && ndjson_writer_backlog(d->flows_out) > EXPORT_BACKLOG_LIMIT;
+}
+
+static void drain_step(uv_idle_t *h)
+{
+    struct daemon_state *d = h->data;
+    if (export_is_behind(d))
+        return; /* the pool is writing; the loop polls its completions meanwhile */
+    if (engine_expire_some(d->engine, DRAIN_FLOWS_PER_STEP) > 0)
+        return;
+    uv_close((uv_handle_t *)h, NULL);
+    if (d->flows_out) {
+        ndjson_writer_close(d->flows_out);
+        d->flows_out = NULL;
+    }
+}
+
 static void daemon_stop(struct daemon_state *d, const char *why)
 {
     if (d->stopping)
@@ -114,12 +137,10 @@ static void daemon_stop(struct daemon_state *d, const char *why)
     uv_close((uv_handle_t *)&d->sig_int, NULL);
     uv_close((uv_handle_t *)&d->sig_term, NULL);
     uv_close((uv_handle_t *)&d->sig_hup, NULL);
-    /* Every flow ends now and goes to the export; the writer then drains on the pool. */
-    engine_expire_all(d->engine);
-    if (d->flows_out) {
-        ndjson_writer_close(d->flows_out);
-        d->flows_out = NULL;
-    }
+    /* Every flow ends now and goes to the export, in steps the writer can follow. */
+    uv_idle_init(d->loop, &d->drain);
+    d->drain.data = d;
+    uv_idle_start(&d->drain, drain_step);
 }
 
 static void on_source_done(struct capture_source *s, void *ctx)
@@ -255,6 +276,7 @@ static int start_sources(struct daemon_state *d)
             .bpf = c->bpf,
             .replay = c->replay == REPLAY_REALTIME ? SOURCE_REPLAY_REALTIME : SOURCE_REPLAY_MAX,
             .loop = c->loop,
+            .hold_back = export_is_behind,
         };
         char err[512];
         struct capture_source *s = source_open(d->loop, d->engine, &opts, on_source_done, d, err,

@@ -22,6 +22,9 @@ void ndjson_writer_flush(struct ndjson_writer *w);
 /* Flush, then free once every write has finished (run the loop to let it finish). */
 void ndjson_writer_close(struct ndjson_writer *w);
 uint64_t ndjson_writer_dropped(const struct ndjson_writer *w);
+/* Bytes queued and not yet written: producers that can wait (file replay, the exit drain) hold
+ * back while this is large, so nothing is dropped for them. */
+size_t ndjson_writer_backlog(const struct ndjson_writer *w);
 uint64_t ndjson_writer_errors(const struct ndjson_writer *w);
 
 #endif

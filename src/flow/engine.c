@@ -1,11 +1,12 @@
 #include "engine.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define US_PER_S 1000000ull
-#define HOST_PURGE_PERIOD_US (10 * US_PER_S)
+#define HOST_PURGE_PERIOD_US (60 * US_PER_S) /* the design's minute timer */
 
 #define TCP_FIN 0x01
 #define TCP_SYN 0x02
@@ -17,6 +18,7 @@ void engine_config_defaults(struct engine_config *c)
     memset(c, 0, sizeof *c);
     c->max_flows = 131072;
     c->max_hosts = 65536;
+    c->max_dpi_flows = 16384;
     char err[128];
     netlist_parse(&c->local_networks, "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7", err,
                   sizeof err);
@@ -100,8 +102,32 @@ int engine_add_source(struct engine *e, const char *name, const char *kind)
 
 uint16_t engine_l7_stat_id(const struct l7_result *r) { return r->app ? r->app : r->master; }
 
-static void engine_add_l7(struct engine *e, struct flow *f, uint32_t flows, uint64_t packets,
-                          uint64_t bytes)
+static void dpi_unlink(struct engine *e, struct flow *f)
+{
+    if (f->dpi_prev)
+        f->dpi_prev->dpi_next = f->dpi_next;
+    else
+        e->dpi_head = f->dpi_next;
+    if (f->dpi_next)
+        f->dpi_next->dpi_prev = f->dpi_prev;
+    else
+        e->dpi_tail = f->dpi_prev;
+    f->dpi_prev = f->dpi_next = NULL;
+}
+
+static void dpi_append(struct engine *e, struct flow *f)
+{
+    f->dpi_next = NULL;
+    f->dpi_prev = e->dpi_tail;
+    if (e->dpi_tail)
+        e->dpi_tail->dpi_next = f;
+    else
+        e->dpi_head = f;
+    e->dpi_tail = f;
+}
+
+static void engine_add_l7_global(struct engine *e, const struct flow *f, uint32_t flows,
+                                 uint64_t packets, uint64_t bytes)
 {
     uint16_t id = engine_l7_stat_id(&f->l7);
     if (id < e->l7_stats_size) {
@@ -109,22 +135,34 @@ static void engine_add_l7(struct engine *e, struct flow *f, uint32_t flows, uint
         e->l7_stats[id].packets += packets;
         e->l7_stats[id].bytes += bytes;
     }
+}
+
+static void engine_add_l7_hosts(struct engine *e, const struct flow *f, uint32_t flows,
+                                uint64_t packets, uint64_t bytes)
+{
+    uint16_t id = engine_l7_stat_id(&f->l7);
     for (int i = 0; i < 2; i++)
         if (f->hosts[i] && f->hosts[i]->local)
             host_add_l7(&e->hosts, f->hosts[i], id, flows, packets, bytes);
 }
 
-/* Detection is over: keep only the answer and account the flow's traffic so far to it. */
+/* Detection is over: keep only the answer and account the flow's traffic so far to it. The
+ * hosts get what they have already been given (the pending part comes with engine_sync). */
 static void engine_finish_dpi(struct engine *e, struct flow *f)
 {
     if (f->dpi) {
         l7_flow_giveup(e->l7, f->dpi, &f->l7);
         l7_flow_state_free(f->dpi);
         f->dpi = NULL;
+        dpi_unlink(e, f);
+        e->dpi_count--;
     }
     if (!f->l7_final) {
         f->l7_final = 1;
-        engine_add_l7(e, f, 1, f->packets[0] + f->packets[1], f->bytes[0] + f->bytes[1]);
+        uint64_t packets = f->packets[0] + f->packets[1], bytes = f->bytes[0] + f->bytes[1];
+        engine_add_l7_global(e, f, 1, packets, bytes);
+        engine_add_l7_hosts(e, f, 1, packets - f->pending_packets[0] - f->pending_packets[1],
+                            bytes - f->pending_bytes[0] - f->pending_bytes[1]);
     }
 }
 
@@ -171,11 +209,20 @@ static void engine_new_flow(struct engine *e, struct flow *f, const struct decod
     const uint8_t *server = server_first ? d->src_addr : d->dst_addr;
     f->hosts[0] = engine_flow_host(e, d->vlan, d->ip_version, client, ts_us);
     f->hosts[1] = engine_flow_host(e, d->vlan, d->ip_version, server, ts_us);
+    /* Detection state is the big part of a flow: when too many flows are in detection, the
+     * one fed least recently (a scan, a lone packet) settles for a guess. */
+    if (e->dpi_count >= e->config.max_dpi_flows && e->dpi_head) {
+        engine_finish_dpi(e, e->dpi_head);
+        e->dpi_evicted++;
+    }
     f->dpi = l7_flow_state_new();
     if (!f->dpi) {
         e->dpi_state_failures++;
         f->l7_final = 1; /* unknown, but still accounted */
+        return;
     }
+    e->dpi_count++;
+    dpi_append(e, f);
 }
 
 static enum flow_timeout_class timeout_class_for(const struct flow *f, uint8_t l4_proto)
@@ -199,16 +246,26 @@ static void engine_feed_dpi(struct engine *e, struct flow *f, const struct decod
 {
     const uint8_t *l3 = d->l3;
     uint32_t len = d->l3_caplen;
-    if ((uintptr_t)l3 & 3) { /* Cortex-A8 traps on unaligned loads inside nDPI */
+#if defined(__arm__)
+    /* The Cortex-A8 traps on the unaligned multi-word loads nDPI's code may use: an IP header at
+     * frame + 14 is only 2-byte aligned. Other CPUs read it in place. */
+    if ((uintptr_t)l3 & 3) {
         if (len > sizeof e->dpi_buffer)
             len = sizeof e->dpi_buffer;
         memcpy(e->dpi_buffer, l3, len);
         l3 = (const uint8_t *)e->dpi_buffer;
     }
+#endif
+    e->dpi_packets++;
     enum l7_progress p = l7_flow_feed(e->l7, f->dpi, l3, len, ts_us / 1000,
-                                      f->packets[0] + f->packets[1], d->l4_proto, &f->l7);
-    if (p == L7_DONE)
+                                      f->packets[0] + f->packets[1], d->l4_proto, &f->l7,
+                                      &f->dpi_extra_packets);
+    if (p == L7_DONE) {
         engine_finish_dpi(e, f);
+    } else if (e->dpi_tail != f) {
+        dpi_unlink(e, f);
+        dpi_append(e, f);
+    }
 }
 
 static void count_packet(struct traffic_counters *c, uint32_t wirelen)
@@ -271,27 +328,57 @@ void engine_process_packet(struct engine *e, unsigned source, int linktype, uint
     f->tcp_flags[dir] |= d.tcp_flags;
     if (ts_us > f->last_us)
         f->last_us = ts_us;
-    flow_table_touch(&e->flows, f, timeout_class_for(f, d.l4_proto));
-
-    struct host *sender = f->hosts[dir], *receiver = f->hosts[!dir];
-    if (sender) {
-        sender->packets_sent++;
-        sender->bytes_sent += wirelen;
-        if (ts_us > sender->last_us)
-            sender->last_us = ts_us;
-    }
-    if (receiver) {
-        receiver->packets_rcvd++;
-        receiver->bytes_rcvd += wirelen;
-        if (ts_us > receiver->last_us)
-            receiver->last_us = ts_us;
+    f->pending_packets[dir]++;
+    f->pending_bytes[dir] += wirelen;
+    if (!f->dirty) {
+        f->dirty = 1;
+        f->dirty_next = e->dirty_head;
+        e->dirty_head = f;
     }
 
     if (f->dpi) {
         if (!d.fragment)
             engine_feed_dpi(e, f, &d, ts_us);
     } else {
-        engine_add_l7(e, f, 0, 1, wirelen);
+        engine_add_l7_global(e, f, 0, 1, wirelen);
+    }
+}
+
+static void engine_sync_flow(struct engine *e, struct flow *f)
+{
+    for (int dir = 0; dir < 2; dir++) {
+        struct host *sender = f->hosts[dir], *receiver = f->hosts[!dir];
+        if (sender) {
+            sender->packets_sent += f->pending_packets[dir];
+            sender->bytes_sent += f->pending_bytes[dir];
+            if (f->last_us > sender->last_us)
+                sender->last_us = f->last_us;
+        }
+        if (receiver) {
+            receiver->packets_rcvd += f->pending_packets[dir];
+            receiver->bytes_rcvd += f->pending_bytes[dir];
+            if (f->last_us > receiver->last_us)
+                receiver->last_us = f->last_us;
+        }
+    }
+    if (f->l7_final)
+        engine_add_l7_hosts(e, f, 0, (uint64_t)f->pending_packets[0] + f->pending_packets[1],
+                            f->pending_bytes[0] + f->pending_bytes[1]);
+    f->pending_packets[0] = f->pending_packets[1] = 0;
+    f->pending_bytes[0] = f->pending_bytes[1] = 0;
+    flow_table_touch(&e->flows, f, timeout_class_for(f, f->key.l4_proto));
+}
+
+void engine_sync(struct engine *e)
+{
+    struct flow *f = e->dirty_head;
+    e->dirty_head = NULL;
+    while (f) {
+        struct flow *next = f->dirty_next;
+        f->dirty = 0;
+        f->dirty_next = NULL;
+        engine_sync_flow(e, f);
+        f = next;
     }
 }
 
@@ -334,20 +421,31 @@ void engine_advance(struct engine *e, uint64_t now_us)
         update_rates(&e->sources[i].counters, seconds);
     e->next_second_us = now_us + US_PER_S;
 
+    engine_sync(e); /* before the purge: it needs the idle order up to date */
     engine_expire_idle(e);
+    size_t mem = engine_memory(e);
+    if (mem > e->memory_peak)
+        e->memory_peak = mem;
     if (now_us >= e->next_host_purge_us) {
         e->hosts_purged += host_table_purge(&e->hosts, now_us, e->config.host_idle_timeout_us);
         e->next_host_purge_us = now_us + HOST_PURGE_PERIOD_US;
     }
 }
 
-void engine_expire_all(struct engine *e)
+void engine_expire_all(struct engine *e) { engine_expire_some(e, SIZE_MAX); }
+
+size_t engine_expire_some(struct engine *e, size_t max)
 {
-    for (int c = 0; c < FLOW_TIMEOUT_CLASSES; c++) {
+    size_t done = 0;
+    engine_sync(e); /* no flow may leave while on the dirty list */
+    for (int c = 0; c < FLOW_TIMEOUT_CLASSES && done < max; c++) {
         struct flow *f;
-        while ((f = flow_table_pop_idle(&e->flows, (enum flow_timeout_class)c, 0, 0)))
+        while (done < max && (f = flow_table_pop_idle(&e->flows, (enum flow_timeout_class)c, 0, 0))) {
             engine_end_flow(e, f);
+            done++;
+        }
     }
+    return done;
 }
 
 size_t engine_memory(const struct engine *e)

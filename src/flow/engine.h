@@ -21,6 +21,7 @@
 struct engine_config {
     size_t max_flows;
     size_t max_hosts;
+    size_t max_dpi_flows;            /* flows holding nDPI state at once (~1 KiB each) */
     struct netlist local_networks;
     uint64_t idle_timeout_us[FLOW_TIMEOUT_CLASSES];
     uint64_t host_idle_timeout_us;
@@ -81,6 +82,12 @@ struct engine {
     uint64_t flows_expired;
     uint64_t hosts_purged;
     uint64_t dpi_state_failures;  /* detection state could not be allocated */
+    struct flow *dpi_head, *dpi_tail; /* flows in detection, least recently fed first */
+    size_t dpi_count;
+    uint64_t dpi_evicted;
+    uint64_t dpi_packets;         /* packets handed to nDPI */         /* detections cut short by max_dpi_flows (guessed instead) */
+    size_t memory_peak;
+    struct flow *dirty_head;      /* flows with traffic not yet added to their hosts */           /* highest engine_memory() seen at a once-a-second check */
     uint64_t start_us;            /* engine time of the first packet or tick */
     uint64_t now_us;              /* engine time: packet time, or wall clock when live */
     uint64_t next_second_us;
@@ -109,8 +116,15 @@ void engine_process_packet(struct engine *e, unsigned source, int linktype, uint
  * flows and hosts. Time never goes backwards. */
 void engine_advance(struct engine *e, uint64_t now_us);
 
+/* Bring hosts, their L7 breakdown and the idle order up to date with the flows' latest
+ * packets (done once a second by engine_advance; call it before reading hosts). */
+void engine_sync(struct engine *e);
+
 /* Expire all flows now (at exit), reporting each to on_flow_end. */
 void engine_expire_all(struct engine *e);
+/* Expire at most max flows (at exit, in steps, so that their export can keep up). Returns how
+ * many were expired. */
+size_t engine_expire_some(struct engine *e, size_t max);
 
 /* Memory held by tables and nDPI, in bytes. */
 size_t engine_memory(const struct engine *e);

@@ -32,8 +32,36 @@ int flow_table_init(struct flow_table *t, size_t cap)
 
 void flow_table_fini(struct flow_table *t)
 {
+    for (size_t i = 0; i < t->chunk_count; i++)
+        free(t->chunks[i]);
+    free(t->chunks);
     free(t->buckets);
+    t->chunks = NULL;
+    t->chunk_count = 0;
+    t->free_list = NULL;
     t->buckets = NULL;
+}
+
+static struct flow *flow_alloc(struct flow_table *t)
+{
+    if (!t->free_list) {
+        struct flow **chunks = realloc(t->chunks, (t->chunk_count + 1) * sizeof *chunks);
+        if (!chunks)
+            return NULL;
+        t->chunks = chunks;
+        struct flow *chunk = aligned_alloc(64, FLOW_CHUNK * sizeof *chunk);
+        if (!chunk)
+            return NULL;
+        t->chunks[t->chunk_count++] = chunk;
+        for (size_t i = FLOW_CHUNK; i-- > 0;) { /* lowest address handed out first */
+            chunk[i].hash_next = t->free_list;
+            t->free_list = &chunk[i];
+        }
+    }
+    struct flow *f = t->free_list;
+    t->free_list = f->hash_next;
+    memset(f, 0, sizeof *f);
+    return f;
 }
 
 void flow_key_make(struct flow_key *key, uint16_t vlan, uint8_t ip_version, uint8_t l4_proto,
@@ -108,7 +136,7 @@ struct flow *flow_table_get(struct flow_table *t, const struct flow_key *key,
         t->refused++;
         return NULL;
     }
-    struct flow *f = calloc(1, sizeof *f);
+    struct flow *f = flow_alloc(t);
     if (!f) {
         t->refused++;
         return NULL;
@@ -152,8 +180,8 @@ struct flow *flow_table_pop_idle(struct flow_table *t, enum flow_timeout_class c
 
 void flow_table_free(struct flow_table *t, struct flow *f)
 {
-    (void)t;
-    free(f);
+    f->hash_next = t->free_list;
+    t->free_list = f;
 }
 
 void flow_table_foreach(const struct flow_table *t, int (*fn)(const struct flow *, void *),
@@ -167,5 +195,6 @@ void flow_table_foreach(const struct flow_table *t, int (*fn)(const struct flow 
 
 size_t flow_table_memory(const struct flow_table *t)
 {
-    return (size_t)(t->bucket_mask + 1) * sizeof *t->buckets + t->count * sizeof(struct flow);
+    return (size_t)(t->bucket_mask + 1) * sizeof *t->buckets +
+           t->chunk_count * FLOW_CHUNK * sizeof(struct flow);
 }

@@ -33,26 +33,43 @@ enum flow_timeout_class {
     FLOW_TIMEOUT_CLASSES
 };
 
-/* Direction index: 0 is client to server (the client is the first sender, or the SYN sender). */
+/*
+ * Direction index: 0 is client to server (the client is the first sender, or the SYN sender).
+ * Field order is for the cache: the first 64 bytes are all a lookup reads (key, chain, hash) and
+ * the per-packet flags; the next 64 the per-packet counters. The struct is cache-line aligned.
+ */
 struct flow {
+    /* cache line 0: lookup */
     struct flow_key key;
     struct flow *hash_next;
-    struct flow *lru_prev, *lru_next;
-    struct host *hosts[2];           /* [0] client, [1] server; NULL if the host cap refused */
+    uint32_t hash;
+    uint8_t client_is_lo;            /* 1 if the client is key.addr_lo/port_lo */
+    uint8_t l7_final;                /* detection finished: l7 is the answer */
+    uint8_t dirty;                   /* on the engine's dirty list */
+    uint8_t timeout_class;
+    uint8_t tcp_flags[2];
+    uint8_t dpi_extra_packets;       /* fed to nDPI after the protocol was known */
+    uint8_t tunnel_depth;
+    uint16_t source;                 /* source of the first packet */
+    /* cache line 1: per-packet counters */
     struct ndpi_flow_struct *dpi;    /* detection state while nDPI still wants packets */
-    uint64_t id;
-    uint64_t first_us, last_us;
+    uint64_t last_us;
     uint64_t packets[2];
     uint64_t bytes[2];
+    /* Traffic not yet added to the hosts: hosts, their L7 breakdown and the LRU order are
+     * brought up to date once a second (engine_sync), not per packet, so that a packet touches
+     * its flow and nothing else. */
+    uint32_t pending_packets[2];
+    struct flow *dirty_next;
+    /* cache lines 2-3: the rest */
+    uint64_t pending_bytes[2];
+    uint64_t first_us;
     struct l7_result l7;
-    uint32_t hash;
-    uint16_t source;                 /* source of the first packet */
-    uint8_t tcp_flags[2];
-    uint8_t client_is_lo;            /* 1 if the client is key.addr_lo/port_lo */
-    uint8_t timeout_class;
-    uint8_t l7_final;                /* detection finished: l7 is the answer */
-    uint8_t tunnel_depth;
-};
+    struct flow *lru_prev, *lru_next;
+    struct host *hosts[2];           /* [0] client, [1] server; NULL if the host cap refused */
+    struct flow *dpi_prev, *dpi_next; /* flows holding detection state, oldest first */
+    uint64_t id;
+} __attribute__((aligned(64)));
 
 struct flow_table {
     struct flow **buckets;
@@ -65,7 +82,14 @@ struct flow_table {
     uint64_t next_id;
     struct flow *lru_head[FLOW_TIMEOUT_CLASSES];
     struct flow *lru_tail[FLOW_TIMEOUT_CLASSES];
+    /* Flows come from chunks of FLOW_CHUNK entries: dense in memory (fewer cache and TLB misses
+     * per lookup than scattered mallocs) and never more than the cap needs. */
+    struct flow **chunks;
+    size_t chunk_count;
+    struct flow *free_list;          /* linked through hash_next */
 };
+
+#define FLOW_CHUNK 1024
 
 int flow_table_init(struct flow_table *t, size_t cap);
 /* Frees the table's memory; flows must have been removed (see flow_table_pop_idle). */

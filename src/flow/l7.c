@@ -9,9 +9,12 @@
 
 /* Give-up points, as nDPI's reference reader: a flow still unknown after this many packets
  * (both directions) is settled by guessing. Extra dissection stops there too. */
-#define L7_MAX_TCP_PACKETS 80
+#define L7_MAX_TCP_PACKETS 32
 #define L7_MAX_UDP_PACKETS 24
 #define L7_MAX_OTHER_PACKETS 24
+/* After the protocol is known, nDPI may want more packets to refine it (a certificate, an HTTP
+ * response). A few are enough for the name; metadata past that is not worth the CPU here. */
+#define L7_MAX_EXTRA_PACKETS 6
 
 struct l7_module {
     struct ndpi_detection_module_struct *ndpi;
@@ -114,8 +117,10 @@ static uint64_t l7_packet_limit(uint8_t l4_proto)
 
 enum l7_progress l7_flow_feed(struct l7_module *mod, struct ndpi_flow_struct *state,
                               const uint8_t *l3, uint32_t len, uint64_t time_ms,
-                              uint64_t flow_packets, uint8_t l4_proto, struct l7_result *result)
+                              uint64_t flow_packets, uint8_t l4_proto, struct l7_result *result,
+                              uint8_t *extra_packets)
 {
+    bool detected_before = result->app != NDPI_PROTOCOL_UNKNOWN;
     if (len > 0xFFFF)
         len = 0xFFFF; /* nDPI takes a 16-bit length; an IP packet is never longer */
     ndpi_protocol p = ndpi_detection_process_packet(mod->ndpi, state, l3, (unsigned short)len,
@@ -128,6 +133,8 @@ enum l7_progress l7_flow_feed(struct l7_module *mod, struct ndpi_flow_struct *st
     bool detected = result->app != NDPI_PROTOCOL_UNKNOWN;
     bool over_limit = flow_packets > l7_packet_limit(l4_proto);
     if (detected) {
+        if (detected_before && ++*extra_packets >= L7_MAX_EXTRA_PACKETS)
+            return L7_DONE;
         if (!ndpi_extra_dissection_possible(mod->ndpi, state) || over_limit)
             return L7_DONE;
         return L7_CONTINUE;

@@ -164,11 +164,13 @@ cJSON *query_status_json(const struct engine *e)
     add_cap(caps, "flows", e->flows.count, e->flows.cap, e->flows.refused);
     add_cap(caps, "hosts", e->hosts.count, e->hosts.cap, e->hosts.refused);
     add_cap(caps, "sources", e->source_count, ENGINE_MAX_SOURCES, e->sources_refused);
+    add_cap(caps, "dpi_flows", e->dpi_count, e->config.max_dpi_flows, e->dpi_evicted);
     cJSON *flows = cJSON_AddObjectToObject(o, "flows");
     cJSON_AddNumberToObject(flows, "active", (double)e->flows.count);
     cJSON_AddNumberToObject(flows, "created", (double)e->flows.created);
     cJSON_AddNumberToObject(flows, "expired", (double)e->flows_expired);
     cJSON_AddNumberToObject(flows, "dpi_state_failures", (double)e->dpi_state_failures);
+    cJSON_AddNumberToObject(flows, "dpi_packets", (double)e->dpi_packets);
     cJSON *hosts = cJSON_AddObjectToObject(o, "hosts");
     cJSON_AddNumberToObject(hosts, "active", (double)e->hosts.count);
     cJSON_AddNumberToObject(hosts, "created", (double)e->hosts.created);
@@ -178,6 +180,7 @@ cJSON *query_status_json(const struct engine *e)
     cJSON_AddNumberToObject(mem, "hosts", (double)host_table_memory(&e->hosts));
     cJSON_AddNumberToObject(mem, "ndpi", (double)l7_memory_in_use());
     cJSON_AddNumberToObject(mem, "total", (double)engine_memory(e));
+    cJSON_AddNumberToObject(mem, "peak", (double)e->memory_peak);
     cJSON *sources = cJSON_AddArrayToObject(o, "sources");
     for (unsigned i = 0; i < e->source_count; i++) {
         const struct source_info *s = &e->sources[i];

@@ -84,7 +84,7 @@ fi
 cmd() {
   local t=$1; shift
   case $t in
-    tapboxd) c=("$tapboxd" --once -i "$input" --flows-out /dev/null
+    tapboxd) c=("$tapboxd" --once -i "$input"
                 ${tapboxd_args[@]+"${tapboxd_args[@]}"} "$@") ;;
     ref_reader) c=("$ref" "$input") ;;
     softflowd) c=("$softflowd" -r "$input" -d -v 9 -m 2000000 -n "127.0.0.1:$port") ;;
@@ -159,7 +159,7 @@ echo "tapbox benchmark -- $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, ${cp
 echo "input: $input: $packets packets, $size MB; $reps replicas of $files Ethernet captures,"
 echo "       all replicas concurrent over ${span} s of capture time"
 echo "figures: packets/s from the best of $runs wall times; peak RSS the largest of the runs"
-echo "runs:    tapboxd --once -i INPUT --flows-out /dev/null${tapboxd_args[*]+ ${tapboxd_args[*]}}"
+echo "runs:    tapboxd --once -i INPUT${tapboxd_args[*]+ ${tapboxd_args[*]}}"
 echo "         ref_reader INPUT  (give-up after 32 packets)"
 echo "         softflowd -r INPUT -d -v 9 -m 2000000 -n 127.0.0.1:$port"
 echo

@@ -95,6 +95,7 @@ TEST(engine_keys_both_directions_into_one_flow)
     send_tcp(e, T0 + 1000, "198.51.100.1", 80, "192.168.1.10", 40000, 0x12);
     send_tcp(e, T0 + 2000, "192.168.1.10", 40000, "198.51.100.1", 80, 0x10);
     CHECK_EQ_U(e->flows.count, 1);
+    engine_sync(e); /* hosts get their flows' traffic once a second */
     struct flow_key key;
     bool lo;
     uint8_t a[16] = {0}, b[16] = {0};
@@ -229,6 +230,12 @@ TEST(engine_detects_dns_and_feeds_l7_stats)
     }
     struct host *h = find_host(e, "192.168.1.20");
     CHECK(h && h->local && h->l7 && h->l7_used == 1 && h->l7[0].proto == dns);
+    if (h && h->l7) { /* counted once, whether before or after detection settled */
+        CHECK_EQ_U(h->l7[0].packets, 2);
+        CHECK_EQ_U(h->l7[0].flows, 1);
+        CHECK_EQ_U(h->packets_sent, 1);
+        CHECK_EQ_U(h->packets_rcvd, 1);
+    }
     CHECK(l7_memory_in_use() > 0); /* the module itself */
     engine_destroy(e);
 }
@@ -299,4 +306,34 @@ TEST(netlist_parses_and_matches)
     CHECK(netlist_parse(&l, "10.0.0.0/33", err, sizeof err) < 0 && strstr(err, "prefix"));
     CHECK(netlist_parse(&l, "banana", err, sizeof err) < 0 && strstr(err, "banana"));
     CHECK_EQ_U(l.count, 3); /* a failed parse leaves the list as it was */
+}
+
+TEST(engine_dpi_cap_settles_the_oldest_detection)
+{
+    struct ended ended = {0};
+    struct engine_config c;
+    char err[256];
+    engine_config_defaults(&c);
+    c.max_dpi_flows = 2;
+    struct engine *e = engine_create(&c, err, sizeof err);
+    CHECK(e != NULL);
+    if (!e)
+        return;
+    engine_add_source(e, "t", "file");
+    e->on_flow_end = count_end;
+    e->on_flow_end_ctx = &ended;
+    static const uint8_t junk[] = "no protocol here";
+    send_udp(e, T0, "10.0.0.1", 40001, "192.0.2.1", 40002, junk, sizeof junk);
+    send_udp(e, T0 + 1, "10.0.0.1", 40003, "192.0.2.1", 40004, junk, sizeof junk);
+    CHECK_EQ_U(e->dpi_count, 2);
+    send_udp(e, T0 + 2, "10.0.0.1", 40005, "192.0.2.1", 40006, junk, sizeof junk);
+    CHECK_EQ_U(e->dpi_count, 2);
+    CHECK_EQ_U(e->dpi_evicted, 1);
+    CHECK_EQ_U(e->flows.count, 3); /* the flow stays; only its detection ended */
+    size_t before = l7_memory_in_use();
+    engine_expire_all(e);
+    CHECK_EQ_U(e->dpi_count, 0);
+    CHECK(l7_memory_in_use() < before);
+    CHECK_EQ_U(ended.count, 3);
+    engine_destroy(e);
 }

@@ -1,0 +1,384 @@
+#!/usr/bin/env python3
+"""Boot the built SD image in QEMU and test it from the outside.
+
+    harness.py IMAGE
+
+The image boots through U-Boot distro boot (board/qemu/run.sh). The harness
+owns the far end of both wire ports (unix datagram sockets, one Ethernet frame
+per datagram) and the serial console. It sends real frames into port A and
+checks that they come out of port B byte for byte, and back; that the box
+sends nothing of its own on the wire; then it asks the box, over the console,
+whether tapboxd accounted the flows of that traffic. Prints one line per check
+and ends with "N passed, N failed"; exits 1 if any check failed.
+
+Environment: TAPBOX_TEST_LOG (serial log, default output/qemu-test.log beside images/),
+TAPBOX_TEST_BOOT_TIMEOUT (s, default 150).
+"""
+import json
+import os
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOP = os.path.dirname(os.path.dirname(HERE))
+RUN_SH = os.path.join(TOP, "board", "qemu", "run.sh")
+
+MAC_A = bytes.fromhex("020000000a01")  # a host on the port A side
+MAC_B = bytes.fromhex("020000000b01")  # a host on the port B side
+IP_A, IP_B = "10.1.0.1", "10.2.0.1"
+
+
+class Results:
+    def __init__(self):
+        self.passed = self.failed = 0
+
+    def check(self, name, ok, detail=""):
+        if ok:
+            self.passed += 1
+            print(f"ok - {name}" + (f" ({detail})" if detail else ""), flush=True)
+        else:
+            self.failed += 1
+            print(f"FAIL - {name}" + (f": {detail}" if detail else ""), flush=True)
+        return ok
+
+
+class Console:
+    """The guest's serial console on QEMU's stdio, logged to a file."""
+
+    def __init__(self, proc, log):
+        self.proc = proc
+        self.buf = b""
+        self.lock = threading.Condition()
+        self.log = log
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        while True:
+            data = self.proc.stdout.read1(4096)
+            if not data:
+                break
+            self.log.write(data)
+            self.log.flush()
+            with self.lock:
+                self.buf += data
+                self.lock.notify_all()
+        with self.lock:
+            self.lock.notify_all()
+
+    def expect(self, text, timeout):
+        """Wait for text in the output; consume up to its end. None on timeout."""
+        needle = text.encode()
+        end = time.monotonic() + timeout
+        with self.lock:
+            while True:
+                i = self.buf.find(needle)
+                if i >= 0:
+                    before = self.buf[: i + len(needle)]
+                    self.buf = self.buf[i + len(needle):]
+                    return before.decode(errors="replace")
+                left = end - time.monotonic()
+                if left <= 0 or self.proc.poll() is not None:
+                    return None
+                self.lock.wait(left)
+
+    def send(self, text):
+        self.proc.stdin.write(text.encode())
+        self.proc.stdin.flush()
+
+    def run(self, cmd, timeout=20):
+        """Run a shell command on the console; return (exit code, output)."""
+        # The markers are split in the command so the echoed line never matches.
+        self.send(f"echo \"@@\"\"BEGIN@@\"; {cmd}; echo \"@@\"\"END $?@@\"\n")
+        if self.expect("@@BEGIN@@", timeout) is None:
+            return None, ""
+        out = self.expect("@@END ", timeout)
+        if out is None:
+            return None, ""
+        rc = self.expect("@@", 5)
+        lines = out.splitlines()[1:-1]  # drop the rest of the BEGIN line and the END marker
+        try:
+            return int(rc.strip("@ \r\n")), "\n".join(l.rstrip("\r") for l in lines)
+        except (ValueError, AttributeError):
+            return None, "\n".join(lines)
+
+
+class Wire:
+    """The far end of one wire port: frames received are kept with a time."""
+
+    def __init__(self, rundir, port):
+        self.peer = os.path.join(rundir, f"{port}.qemu")
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(os.path.join(rundir, f"{port}.host"))
+        self.frames = []
+        self.lock = threading.Lock()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        while True:
+            try:
+                data = self.sock.recv(65536)
+            except OSError:
+                return
+            with self.lock:
+                self.frames.append(data)
+
+    def send(self, frame):
+        self.sock.sendto(frame, self.peer)
+
+    def take(self):
+        with self.lock:
+            got, self.frames = self.frames, []
+        return got
+
+
+def checksum(data):
+    if len(data) % 2:
+        data += b"\0"
+    s = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return ~s & 0xFFFF
+
+
+def ipv4(src, dst, proto, payload, ident):
+    hdr = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), ident, 0, 64, proto, 0,
+                      socket.inet_aton(src), socket.inet_aton(dst))
+    hdr = hdr[:10] + struct.pack("!H", checksum(hdr)) + hdr[12:]
+    return hdr + payload
+
+
+def l4sum(src, dst, proto, seg):
+    pseudo = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack("!BBH", 0, proto, len(seg))
+    return checksum(pseudo + seg)
+
+
+def udp_frame(smac, dmac, src, dst, sport, dport, payload, ident):
+    seg = struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload
+    seg = seg[:6] + struct.pack("!H", l4sum(src, dst, 17, seg) or 0xFFFF) + seg[8:]
+    return dmac + smac + b"\x08\x00" + ipv4(src, dst, 17, seg, ident)
+
+
+def tcp_frame(smac, dmac, src, dst, sport, dport, seq, ack, flags, payload, ident):
+    seg = struct.pack("!HHIIBBHHH", sport, dport, seq, ack, 5 << 4, flags, 65535, 0, 0) + payload
+    seg = seg[:16] + struct.pack("!H", l4sum(src, dst, 6, seg)) + seg[18:]
+    return dmac + smac + b"\x08\x00" + ipv4(src, dst, 6, seg, ident)
+
+
+def traffic():
+    """Frames (direction, bytes): a UDP exchange, a TCP connection, odd frames."""
+    out = []
+    ident = 1
+    for size in (18, 100, 500, 1472):  # UDP payload sizes up to a full 1514-byte frame
+        out.append(("ab", udp_frame(MAC_A, MAC_B, IP_A, IP_B, 40000, 9999, (bytes(range(256)) * 6)[:size], ident)))
+        out.append(("ba", udp_frame(MAC_B, MAC_A, IP_B, IP_A, 9999, 40000, b"r" * size, ident + 1)))
+        ident += 2
+    syn, ack, fin, psh = 0x02, 0x10, 0x01, 0x08
+    c, s = 1000, 5000
+    tcp = [("ab", c, 0, syn, b""), ("ba", s, c + 1, syn | ack, b""), ("ab", c + 1, s + 1, ack, b""),
+           ("ab", c + 1, s + 1, psh | ack, b"GET / HTTP/1.0\r\n\r\n"),
+           ("ba", s + 1, c + 19, psh | ack, b"HTTP/1.0 200 OK\r\n\r\nhello"),
+           ("ab", c + 19, s + 25, fin | ack, b""), ("ba", s + 25, c + 20, fin | ack, b""),
+           ("ab", c + 20, s + 26, ack, b"")]
+    for d, seq, a, flags, data in tcp:
+        if d == "ab":
+            f = tcp_frame(MAC_A, MAC_B, IP_A, IP_B, 43210, 80, seq, a, flags, data, ident)
+        else:
+            f = tcp_frame(MAC_B, MAC_A, IP_B, IP_A, 80, 43210, seq, a, flags, data, ident)
+        out.append((d, f))
+        ident += 1
+    # A broadcast ARP, a VLAN-tagged frame and an LLDP frame: a bump in the wire
+    # passes them all unchanged.
+    arp = (b"\xff" * 6 + MAC_A + b"\x08\x06" + struct.pack("!HHBBH", 1, 0x0800, 6, 4, 1) + MAC_A
+           + socket.inet_aton(IP_A) + b"\0" * 6 + socket.inet_aton(IP_B) + b"\0" * 18)
+    vlan = MAC_B + MAC_A + b"\x81\x00\x00\x64" + udp_frame(MAC_A, MAC_B, IP_A, IP_B, 40001, 9, b"v" * 64, 99)[12:]
+    lldp = bytes.fromhex("0180c200000e") + MAC_B + b"\x88\xcc" + bytes.fromhex("020704" + "020000000b01" + "0403056275" + "060200780000")
+    out += [("ab", arp), ("ab", vlan), ("ba", lldp.ljust(60, b"\0"))]
+    return out
+
+
+def main():
+    if len(sys.argv) != 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    image = os.path.abspath(sys.argv[1])
+    if not os.path.isfile(image):
+        print(f"harness: no image {image} (run 'make image')", file=sys.stderr)
+        return 2
+    logpath = os.environ.get("TAPBOX_TEST_LOG", os.path.join(os.path.dirname(os.path.dirname(image)), "qemu-test.log"))
+    boot_timeout = float(os.environ.get("TAPBOX_TEST_BOOT_TIMEOUT", "150"))
+    r = Results()
+    tmp = tempfile.mkdtemp(prefix="tapbox-qemu-test.")
+    wa, wb = Wire(tmp, "porta"), Wire(tmp, "portb")
+    env = dict(os.environ, TAPBOX_QEMU_RUN=tmp, TAPBOX_QEMU_DISK=os.path.join(tmp, "disk.img"))
+    with socket.socket() as s:  # a free port for the forwarded web port
+        s.bind(("127.0.0.1", 0))
+        env["TAPBOX_QEMU_HTTP"] = str(s.getsockname()[1])
+    t0 = time.monotonic()
+    print(f"# serial log: {logpath}", flush=True)
+    log = open(logpath, "wb")
+    con = None
+    try:
+        con = Console(start_qemu(image, env), log)
+        if first_boot(r, con, wa, wb, t0, boot_timeout):
+            corrupt_data(env["TAPBOX_QEMU_DISK"])
+            con = Console(start_qemu(image, env), log)
+            second_boot(r, con, boot_timeout)
+    finally:
+        if con and con.proc.poll() is None:
+            con.proc.terminate()
+            try:
+                con.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                con.proc.kill()
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(f"# {time.monotonic() - t0:.0f} s in all")
+    print(f"{r.passed} passed, {r.failed} failed")
+    return 1 if r.failed else 0
+
+
+def start_qemu(image, env):
+    return subprocess.Popen([RUN_SH, image], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, env=env)
+
+
+def login(r, con):
+    if not r.check("console login as root", con.expect("login:", 30) is not None):
+        return False
+    con.send("root\n")
+    time.sleep(2)
+    rc, _ = con.run("export PS1='$ '")
+    return r.check("a shell on the console", rc == 0)
+
+
+def corrupt_data(disk):
+    """Zero the ext4 superblock of the data partition (MBR entry 4)."""
+    with open(disk, "r+b") as f:
+        f.seek(446 + 3 * 16 + 8)
+        start = struct.unpack("<I", f.read(4))[0]
+        f.seek(start * 512 + 1024)
+        f.write(b"\0" * 1024)
+
+
+def second_boot(r, con, boot_timeout):
+    """A /data without a filesystem: recreated, the reason logged, the box up."""
+    out = con.expect("tapbox ready:", boot_timeout)
+    if not r.check("second boot with a corrupt /data reaches 'tapbox ready'", out is not None):
+        return
+    ready = con.expect("\n", 5) or ""
+    r.check("corrupt /data is recreated and says so (data=recreated)", "data=recreated" in ready, ready.strip())
+    if not login(r, con):
+        return
+    rc, out = con.run("logread | grep -c 'recreating /data'; test -s /data/.recreated && "
+                      "grep -c -- --interface=porta /data/tapbox.conf")
+    r.check("the reason is logged, the factory config is back", out.split() == ["1", "1"], out.replace("\n", " "))
+    rc, out = con.run("pidof tapboxd")
+    r.check("tapboxd runs after /data was recreated", rc == 0 and out.strip() != "")
+    con.send("poweroff\n")
+    try:
+        rc = con.proc.wait(60)
+    except subprocess.TimeoutExpired:
+        rc = None
+    r.check("second poweroff stops the machine", rc == 0, f"exit {rc}")
+
+
+def first_boot(r, con, wa, wb, t0, boot_timeout):
+    """Boot, wire and flow checks; True if the machine powered off cleanly."""
+    if not r.check("U-Boot distro boot finds extlinux.conf on the image",
+                   con.expect("Retrieving file: /extlinux/extlinux.conf", 60) is not None):
+        return
+    out = con.expect("tapbox ready:", boot_timeout)
+    if not r.check("the box boots to 'tapbox ready'", out is not None,
+                   f"{time.monotonic() - t0:.0f} s from power-on"):
+        return
+    ready = con.expect("\n", 5) or ""
+    r.check("/data is mounted (data=ok)", "data=ok" in ready, ready.strip())
+    if not login(r, con):
+        return False
+
+    rc, out = con.run("awk '$2 == \"/\" { print $4 }' /proc/mounts")
+    r.check("root filesystem is read-only", out.strip().split(",")[0] == "ro", out.strip())
+    rc, out = con.run("df -m /data | awk 'NR == 2 { print $2 }'")
+    size = int(out.strip()) if out.strip().isdigit() else 0
+    r.check("/data grew to fill the (1 GiB) disk", size > 400, f"{size} MiB")
+    rc, out = con.run("cat /data/tapbox.conf")
+    r.check("factory config installed as /data/tapbox.conf", "--interface=porta" in out)
+    rc, out = con.run("ip -o addr show dev porta; ip -o addr show dev portb; ip -o addr show dev br0")
+    r.check("no address on the wire ports and the bridge", rc == 0 and out.strip() == "", out.strip())
+    rc, out = con.run("cat /sys/class/net/porta/master/uevent 2>/dev/null | grep INTERFACE; "
+                      "cat /proc/sys/net/ipv6/conf/porta/disable_ipv6")
+    r.check("porta is in bridge br0, IPv6 off", "INTERFACE=br0" in out and out.strip().endswith("1"), out)
+    rc, pid = con.run("pidof tapboxd")
+    r.check("tapboxd runs (supervised by init)", rc == 0 and pid.strip() != "", pid.strip())
+
+    # --- the wire: every frame crosses unchanged, both ways ---
+    time.sleep(1)
+    stray = wa.take() + wb.take()  # anything the box sent on its own so far
+    frames = traffic()
+    for d, f in frames:
+        (wa if d == "ab" else wb).send(f)
+        time.sleep(0.02)
+    want_b = [f for d, f in frames if d == "ab"]
+    want_a = [f for d, f in frames if d == "ba"]
+    end = time.monotonic() + 10
+    got_a, got_b = [], []
+    while time.monotonic() < end and (len(got_a) < len(want_a) or len(got_b) < len(want_b)):
+        time.sleep(0.2)
+        got_a += wa.take()
+        got_b += wb.take()
+    time.sleep(1)
+    got_a += wa.take()
+    got_b += wb.take()
+    r.check(f"port A -> port B: {len(want_b)} frames byte-identical, in order",
+            got_b[: len(want_b)] == want_b, f"got {len(got_b)} frames")
+    r.check(f"port B -> port A: {len(want_a)} frames byte-identical, in order",
+            got_a[: len(want_a)] == want_a, f"got {len(got_a)} frames")
+    extra = stray + got_a[len(want_a):] + got_b[len(want_b):]
+    r.check("the box sends nothing of its own on the wire", not extra,
+            f"{len(extra)} stray frames, first {extra[0][:34].hex()}" if extra else "")
+
+    # --- tapboxd accounted the flows (console for now; the REST API later) ---
+    rc, out = con.run("kill -TERM $(pidof tapboxd); i=0; while pidof tapboxd >/dev/null && "
+                      "[ $i -lt 50 ]; do sleep 0.2; i=$((i+1)); done; cat /var/log/tapbox/flows.ndjson", 30)
+    flows = []
+    for line in out.splitlines():
+        try:
+            flows.append(json.loads(line))
+        except ValueError:
+            pass
+
+    def has_flow(port_a, port_b):
+        for f in flows:
+            vals = json.dumps(f)
+            if IP_A in vals and IP_B in vals and str(port_a) in vals and str(port_b) in vals:
+                return True
+        return False
+
+    r.check("tapboxd flushed flows to flows.ndjson on SIGTERM", bool(flows), f"{len(flows)} flows")
+    r.check(f"UDP flow {IP_A}:40000 <-> {IP_B}:9999 accounted", has_flow(40000, 9999))
+    r.check(f"TCP flow {IP_A}:43210 <-> {IP_B}:80 accounted", has_flow(43210, 80))
+
+    # --- a bad /data/tapbox.conf: tapboxd falls back to the factory config ---
+    rc, _ = con.run("cp /data/tapbox.conf /tmp/good.conf; echo 'not an option' >>/data/tapbox.conf; "
+                    "kill -TERM $(pidof tapboxd); sleep 3")
+    rc, out = con.run("cat /run/tapbox/config-status; pidof tapboxd")
+    r.check("bad /data/tapbox.conf: factory config used, tapboxd runs",
+            out.startswith("factory:") and len(out.splitlines()) > 1, out.replace("\n", " | "))
+    con.run("cp /tmp/good.conf /data/tapbox.conf")
+
+    # --- clean power-off: rcK runs, QEMU exits (-no-reboot) ---
+    con.send("poweroff\n")
+    try:
+        rc = con.proc.wait(60)
+    except subprocess.TimeoutExpired:
+        rc = None
+    return r.check("poweroff stops the machine", rc == 0, f"exit {rc}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
