@@ -1,0 +1,133 @@
+/* Options and config files: values, and errors that name the option or file:line and why. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../../src/daemon/config.h"
+#include "check.h"
+
+static int parse(struct tapbox_config *c, char *err, size_t errsize, int argc, char **argv)
+{
+    config_init(c);
+    int rc = config_parse_args(c, argc, argv, err, errsize);
+    if (rc == 0)
+        rc = config_validate(c, err, errsize);
+    return rc;
+}
+
+#define ARGV(...) ((char *[]){"tapboxd", __VA_ARGS__, NULL})
+#define ARGC(...) ((int)(sizeof((char *[]){"tapboxd", __VA_ARGS__}) / sizeof(char *)))
+#define PARSE(c, err, ...) parse(c, err, sizeof err, ARGC(__VA_ARGS__), ARGV(__VA_ARGS__))
+
+TEST(config_cli_values)
+{
+    struct tapbox_config c;
+    char err[512];
+    CHECK(PARSE(&c, err, "-i", "eth0", "-ieth1", "--interface=x.pcap", "-m", "10.1.0.0/16",
+                "-X", "1000", "--max-hosts=50", "-B", "tcp port 80", "--once", "--flows-out=-",
+                "--idle-timeout-udp=5", "-v", "-v") == 0);
+    CHECK_EQ_U(c.interface_count, 3);
+    CHECK(strcmp(c.interfaces[1], "eth1") == 0);
+    CHECK_EQ_U(c.engine.max_flows, 1000);
+    CHECK_EQ_U(c.engine.max_hosts, 50);
+    CHECK(strcmp(c.bpf, "tcp port 80") == 0);
+    CHECK(c.once);
+    CHECK_EQ_U(c.engine.idle_timeout_us[FLOW_TIMEOUT_UDP], 5000000);
+    CHECK_EQ_U(c.engine.local_networks.count, 1);
+    CHECK_EQ_U(c.verbosity, 2);
+    config_free(&c);
+}
+
+TEST(config_cli_errors_name_the_option)
+{
+    struct tapbox_config c;
+    char err[512];
+    CHECK(PARSE(&c, err, "-i", "eth0", "--bogus") < 0 && strstr(err, "--bogus"));
+    config_free(&c);
+    CHECK(PARSE(&c, err, "-i", "eth0", "-X", "abc") < 0 && strstr(err, "'-X'") && strstr(err, "abc"));
+    config_free(&c);
+    CHECK(PARSE(&c, err, "-i", "eth0", "-X", "0") < 0 && strstr(err, "-X"));
+    config_free(&c);
+    CHECK(PARSE(&c, err, "-i", "eth0", "--replay=fast") < 0 && strstr(err, "fast"));
+    config_free(&c);
+    CHECK(PARSE(&c, err, "-i", "eth0", "-m", "10.0.0.0/40") < 0 && strstr(err, "prefix"));
+    config_free(&c);
+    CHECK(PARSE(&c, err, "-i", "eth0", "-B", "tcp port (") < 0 && strstr(err, "BPF"));
+    config_free(&c);
+    CHECK(PARSE(&c, err, "-i") < 0 && strstr(err, "needs a value"));
+    config_free(&c);
+    CHECK(PARSE(&c, err, "--once") < 0 && strstr(err, "no input"));
+    config_free(&c);
+    CHECK(PARSE(&c, err, "-i", "a.pcap", "--once", "--loop") < 0 && strstr(err, "--loop"));
+    config_free(&c);
+    CHECK(PARSE(&c, err, "-i", "eth0", "--once=yes") < 0 && strstr(err, "takes no value"));
+    config_free(&c);
+}
+
+static char *write_file(const char *text)
+{
+    static char path[64];
+    strcpy(path, "/tmp/tapbox-conf-XXXXXX");
+    int fd = mkstemp(path);
+    if (fd < 0)
+        return NULL;
+    if (write(fd, text, strlen(text)) < 0) {
+        close(fd);
+        return NULL;
+    }
+    close(fd);
+    return path;
+}
+
+TEST(config_file_lines)
+{
+    struct tapbox_config c;
+    char err[512];
+    char *path = write_file("# tapbox config\n\n--interface=eth0\n-i=eth1\n  -m 192.168.0.0/16  \n"
+                            "--max-flows=500 \n--once\n# end\n");
+    CHECK(path != NULL);
+    if (!path)
+        return;
+    CHECK(PARSE(&c, err, path) == 0);
+    CHECK_EQ_U(c.interface_count, 2);
+    CHECK_EQ_U(c.engine.max_flows, 500);
+    CHECK(c.once);
+    CHECK(c.config_file && strcmp(c.config_file, path) == 0);
+    config_free(&c);
+    unlink(path);
+}
+
+TEST(config_file_errors_name_file_and_line)
+{
+    struct tapbox_config c;
+    char err[512], want[128];
+    char *path = write_file("--interface=eth0\n# fine\n--max-flows=lots\n");
+    if (!path)
+        return;
+    snprintf(want, sizeof want, "%s:3", path);
+    CHECK(PARSE(&c, err, path) < 0 && strstr(err, want) && strstr(err, "lots"));
+    config_free(&c);
+    unlink(path);
+
+    path = write_file("--interface=eth0\n--colour=blue\n");
+    snprintf(want, sizeof want, "%s:2", path);
+    CHECK(PARSE(&c, err, path) < 0 && strstr(err, want) && strstr(err, "--colour"));
+    config_free(&c);
+    unlink(path);
+
+    path = write_file("interface eth0\n");
+    snprintf(want, sizeof want, "%s:1", path);
+    CHECK(PARSE(&c, err, path) < 0 && strstr(err, want));
+    config_free(&c);
+    unlink(path);
+
+    path = write_file("--max-flows\n");
+    snprintf(want, sizeof want, "%s:1", path);
+    CHECK(PARSE(&c, err, path) < 0 && strstr(err, want) && strstr(err, "needs a value"));
+    config_free(&c);
+    unlink(path);
+
+    CHECK(PARSE(&c, err, "/nonexistent/tapbox.conf") < 0 && strstr(err, "/nonexistent/tapbox.conf"));
+    config_free(&c);
+}
