@@ -11,9 +11,9 @@
 
 include toolchain/cross.mk
 
-PKGS        := libuv libpcap libndpi libsodium lua5.4 sqlite3 libcjson
+PKGS        := libuv libpcap libndpi libsodium lua5.4 sqlite3 libcjson libh2o libssl
 VERSION     := 0.1.0
-CSTD        := -std=c11 -D_GNU_SOURCE -DTAPBOX_VERSION='"$(VERSION)"'
+CSTD        := -std=c11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -DTAPBOX_VERSION='"$(VERSION)"'
 WARN        := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter -Wno-format-truncation
 SANITIZE    := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 DEMO_PCAP   := rootfs/usr/share/tapbox/demo.pcap
@@ -40,11 +40,11 @@ $(DEPS_STAMP): toolchain/deps.sh
 	@touch $@
 
 # ---- native builds: build/obj (release) and build/asan (tests) ----
-build/obj/%.o: %.c $(DEPS_STAMP)
+build/obj/%.o: %.c Makefile $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CSTD) $(WARN) -O2 -g -MMD -MP $(NATIVE_CFLAGS) -c $< -o $@
 
-build/asan/%.o: %.c $(DEPS_STAMP)
+build/asan/%.o: %.c Makefile $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CSTD) $(WARN) -O1 -g $(SANITIZE) -MMD -MP $(NATIVE_CFLAGS) -c $< -o $@
 
@@ -68,11 +68,11 @@ test: build/asan/tapboxd build/asan/unit_tests build/tapboxd
 ARMHF_OBJDIR := build/armhf/obj
 ARMHF_COMPILE = $(ARMHF_CC) $(CSTD) $(WARN) $(ARMHF_CFLAGS) -MMD -MP $(call armhf_pkg_cflags,$(PKGS))
 
-$(ARMHF_OBJDIR)/%.o: %.c $(ARMHF_SYSROOT_STAMP)
+$(ARMHF_OBJDIR)/%.o: %.c Makefile $(ARMHF_SYSROOT_STAMP)
 	@mkdir -p $(@D)
 	$(ARMHF_COMPILE) -O2 -g -c $< -o $@
 
-build/armhf/asan/%.o: %.c $(ARMHF_SYSROOT_STAMP)
+build/armhf/asan/%.o: %.c Makefile $(ARMHF_SYSROOT_STAMP)
 	@mkdir -p $(@D)
 	$(ARMHF_COMPILE) -O1 -g $(ARMHF_SANFLAGS) -c $< -o $@
 
@@ -111,4 +111,4 @@ qemu-test: image
 clean:
 	rm -rf build/obj build/asan build/armhf build/tapboxd output
 
--include $(shell find build -name '*.d' 2>/dev/null)
+-include $(shell find build/obj build/asan build/armhf/obj build/armhf/asan -name '*.d' -type f 2>/dev/null)
