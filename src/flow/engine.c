@@ -19,6 +19,7 @@ void engine_config_defaults(struct engine_config *c)
     c->max_flows = 131072;
     c->max_hosts = 65536;
     c->max_dpi_flows = 16384;
+    c->dpi_extra_packets = 6;
     char err[128];
     netlist_parse(&c->local_networks, "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7", err,
                   sizeof err);
@@ -259,7 +260,7 @@ static void engine_feed_dpi(struct engine *e, struct flow *f, const struct decod
     e->dpi_packets++;
     enum l7_progress p = l7_flow_feed(e->l7, f->dpi, l3, len, ts_us / 1000,
                                       f->packets[0] + f->packets[1], d->l4_proto, &f->l7,
-                                      &f->dpi_extra_packets);
+                                      &f->dpi_extra_packets, e->config.dpi_extra_packets);
     if (p == L7_DONE) {
         engine_finish_dpi(e, f);
     } else if (e->dpi_tail != f) {

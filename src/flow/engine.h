@@ -22,6 +22,9 @@ struct engine_config {
     size_t max_flows;
     size_t max_hosts;
     size_t max_dpi_flows;            /* flows holding nDPI state at once (~1 KiB each) */
+    /* After the protocol is known nDPI may want more packets (a certificate, an HTTP response)
+     * to refine it; this many at most. It costs as much CPU per packet as detection. */
+    uint8_t dpi_extra_packets;
     struct netlist local_networks;
     uint64_t idle_timeout_us[FLOW_TIMEOUT_CLASSES];
     uint64_t host_idle_timeout_us;

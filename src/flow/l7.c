@@ -12,9 +12,6 @@
 #define L7_MAX_TCP_PACKETS 32
 #define L7_MAX_UDP_PACKETS 24
 #define L7_MAX_OTHER_PACKETS 24
-/* After the protocol is known, nDPI may want more packets to refine it (a certificate, an HTTP
- * response). A few are enough for the name; metadata past that is not worth the CPU here. */
-#define L7_MAX_EXTRA_PACKETS 6
 
 struct l7_module {
     struct ndpi_detection_module_struct *ndpi;
@@ -118,7 +115,7 @@ static uint64_t l7_packet_limit(uint8_t l4_proto)
 enum l7_progress l7_flow_feed(struct l7_module *mod, struct ndpi_flow_struct *state,
                               const uint8_t *l3, uint32_t len, uint64_t time_ms,
                               uint64_t flow_packets, uint8_t l4_proto, struct l7_result *result,
-                              uint8_t *extra_packets)
+                              uint8_t *extra_packets, uint8_t max_extra_packets)
 {
     bool detected_before = result->app != NDPI_PROTOCOL_UNKNOWN;
     if (len > 0xFFFF)
@@ -133,7 +130,7 @@ enum l7_progress l7_flow_feed(struct l7_module *mod, struct ndpi_flow_struct *st
     bool detected = result->app != NDPI_PROTOCOL_UNKNOWN;
     bool over_limit = flow_packets > l7_packet_limit(l4_proto);
     if (detected) {
-        if (detected_before && ++*extra_packets >= L7_MAX_EXTRA_PACKETS)
+        if (detected_before && ++*extra_packets >= max_extra_packets)
             return L7_DONE;
         if (!ndpi_extra_dissection_possible(mod->ndpi, state) || over_limit)
             return L7_DONE;

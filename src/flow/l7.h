@@ -36,11 +36,12 @@ void l7_flow_state_free(struct ndpi_flow_struct *state);
 
 /* Feed one IP packet (l3 must be 4-byte aligned: Cortex-A8 traps on unaligned loads).
  * flow_packets is the flow's packet count including this one; l4_proto the IP protocol;
- * extra_packets counts the packets fed after detection (zero it with the state). */
+ * extra_packets counts the packets fed after detection (zero it with the state); at most
+ * max_extra_packets go to nDPI's extra dissection once the protocol is known. */
 enum l7_progress l7_flow_feed(struct l7_module *mod, struct ndpi_flow_struct *state,
                               const uint8_t *l3, uint32_t len, uint64_t time_ms,
                               uint64_t flow_packets, uint8_t l4_proto, struct l7_result *result,
-                              uint8_t *extra_packets);
+                              uint8_t *extra_packets, uint8_t max_extra_packets);
 
 /* No more packets will come: settle the result (guessing by port if nothing was found). */
 void l7_flow_giveup(struct l7_module *mod, struct ndpi_flow_struct *state,
