@@ -91,8 +91,9 @@ $(ARMHF_SYSROOT_STAMP): | $(DEPS_STAMP)-cross
 cross: build/armhf/tapboxd
 	@file $< | sed 's/, BuildID[^,]*//'
 
-test-armhf: build/armhf/unit_tests
+test-armhf: build/armhf/unit_tests build/armhf/tapboxd build/tapboxd
 	$(ARMHF_QEMU_SAN) build/armhf/unit_tests
+	test/armhf-flows.sh build/tapboxd "$(ARMHF_QEMU)" build/armhf/tapboxd
 
 # ---- benchmark, image, QEMU ----
 bench: build/tapboxd
