@@ -369,6 +369,18 @@ def first_boot(r, con, wa, wb, t0, boot_timeout):
     rc, out = con.run("cat /run/tapbox/config-status; pidof tapboxd")
     r.check("bad /data/tapbox.conf: factory config used, tapboxd runs",
             out.startswith("factory:") and len(out.splitlines()) > 1, out.replace("\n", " | "))
+    # A config that parses but tapboxd refuses: it exits at once, tapbox-run
+    # notes it and the next start (5 s later) uses the factory config.
+    con.run("sed 's/^--interface=porta$/--max-flows=lots/' /tmp/good.conf >/data/tapbox.conf; "
+            "kill -TERM $(pidof tapboxd)")
+    out = ""
+    for _ in range(20):
+        time.sleep(1)
+        rc, out = con.run("cat /run/tapbox/config-status; pidof tapboxd")
+        if out.startswith("factory: tapboxd refused") and len(out.splitlines()) > 1:
+            break
+    r.check("config refused by tapboxd: factory config used, tapboxd runs",
+            out.startswith("factory: tapboxd refused") and len(out.splitlines()) > 1, out.replace("\n", " | "))
     con.run("cp /tmp/good.conf /data/tapbox.conf")
 
     # --- clean power-off: rcK runs, QEMU exits (-no-reboot) ---
