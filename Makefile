@@ -100,7 +100,7 @@ bench: build/tapboxd
 	test/bench/run.sh
 
 image: build/armhf/tapboxd
-	@toolchain/deps.sh image
+	@toolchain/deps.sh cross image test
 	TAPBOX_BINS="build/armhf/tapboxd" ARMHF_SYSROOT=$(ARMHF_SYSROOT) board/mkimage.sh beaglebone output
 
 qemu: image
