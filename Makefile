@@ -18,10 +18,14 @@ WARN        := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-pa
 SANITIZE    := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 DEMO_PCAP   := rootfs/usr/share/tapbox/demo.pcap
 
-# Sources: the daemon's main is left out of the unit-test binary.
+# Sources: every src/**/*.c but the programs' mains goes into a static library, and each
+# program (and the unit tests) links only the objects it uses from it.
 SRCS        := $(sort $(shell find src -name '*.c'))
-LIB_SRCS    := $(filter-out src/daemon/tapboxd.c,$(SRCS))
+MAINS       := src/daemon/tapboxd.c src/tap/main.c
+LIB_SRCS    := $(filter-out $(MAINS),$(SRCS))
 UNIT_SRCS   := $(sort $(wildcard test/unit/*.c))
+PROGRAMS    := tapboxd $(if $(wildcard src/tap/main.c),tapbox-tap)
+main_of     = $(if $(filter tapboxd,$1),src/daemon/tapboxd,src/tap/main)
 
 # pkg-config runs lazily (=): on a fresh machine the libraries arrive with `deps`.
 NATIVE_CFLAGS = $(shell pkg-config --cflags $(PKGS))
@@ -30,7 +34,7 @@ NATIVE_LIBS   = $(shell pkg-config --libs $(PKGS))
 DEPS_STAMP  := build/.deps-native
 
 .PHONY: all run test test-unit test-armhf cross bench image qemu qemu-test clean deps
-all: build/tapboxd
+all: $(PROGRAMS:%=build/%)
 
 deps: $(DEPS_STAMP)
 # deps.sh is quiet and quick when everything is installed; the stamp spares even that.
@@ -48,24 +52,34 @@ build/asan/%.o: %.c Makefile $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CSTD) $(WARN) -O1 -g $(SANITIZE) -MMD -MP $(NATIVE_CFLAGS) -c $< -o $@
 
-build/tapboxd: $(SRCS:%.c=build/obj/%.o)
+build/obj/libtapbox.a: $(LIB_SRCS:%.c=build/obj/%.o)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+build/asan/libtapbox.a: $(LIB_SRCS:%.c=build/asan/%.o)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+.SECONDEXPANSION:
+$(PROGRAMS:%=build/%): build/%: build/obj/$$(call main_of,%).o build/obj/libtapbox.a
 	$(CC) $^ $(NATIVE_LIBS) -o $@
 
-build/asan/tapboxd: $(SRCS:%.c=build/asan/%.o)
+$(PROGRAMS:%=build/asan/%): build/asan/%: build/asan/$$(call main_of,%).o build/asan/libtapbox.a
 	$(CC) $(SANITIZE) $^ $(NATIVE_LIBS) -o $@
 
-build/asan/unit_tests: $(LIB_SRCS:%.c=build/asan/%.o) $(UNIT_SRCS:%.c=build/asan/%.o)
+build/asan/unit_tests: $(UNIT_SRCS:%.c=build/asan/%.o) build/asan/libtapbox.a
 	$(CC) $(SANITIZE) $^ $(NATIVE_LIBS) -o $@
 
 run: build/tapboxd
 	@echo "tapboxd replays $(DEMO_PCAP) at capture speed, in a loop; ended flows print as JSON lines."
 	build/tapboxd -i $(DEMO_PCAP) --replay=realtime --loop --flows-out=-
 
-test: build/asan/tapboxd build/asan/unit_tests build/tapboxd
+test: $(PROGRAMS:%=build/asan/%) build/asan/unit_tests $(PROGRAMS:%=build/%)
 	@test/run-tests.sh
 
 # ---- armhf ----
 ARMHF_OBJDIR := build/armhf/obj
+ARMHF_AR     := arm-linux-gnueabihf-ar
 ARMHF_COMPILE = $(ARMHF_CC) $(CSTD) $(WARN) $(ARMHF_CFLAGS) -MMD -MP $(call armhf_pkg_cflags,$(PKGS))
 
 $(ARMHF_OBJDIR)/%.o: %.c Makefile $(ARMHF_SYSROOT_STAMP)
@@ -76,10 +90,18 @@ build/armhf/asan/%.o: %.c Makefile $(ARMHF_SYSROOT_STAMP)
 	@mkdir -p $(@D)
 	$(ARMHF_COMPILE) -O1 -g $(ARMHF_SANFLAGS) -c $< -o $@
 
-build/armhf/tapboxd: $(SRCS:%.c=$(ARMHF_OBJDIR)/%.o)
+build/armhf/libtapbox.a: $(LIB_SRCS:%.c=$(ARMHF_OBJDIR)/%.o)
+	@rm -f $@
+	$(ARMHF_AR) rcs $@ $^
+
+build/armhf/asan/libtapbox.a: $(LIB_SRCS:%.c=build/armhf/asan/%.o)
+	@rm -f $@
+	$(ARMHF_AR) rcs $@ $^
+
+$(PROGRAMS:%=build/armhf/%): build/armhf/%: $(ARMHF_OBJDIR)/$$(call main_of,%).o build/armhf/libtapbox.a
 	$(ARMHF_CC) $(ARMHF_LDFLAGS) $^ $(call armhf_pkg_libs,$(PKGS)) -o $@
 
-build/armhf/unit_tests: $(LIB_SRCS:%.c=build/armhf/asan/%.o) $(UNIT_SRCS:%.c=build/armhf/asan/%.o)
+build/armhf/unit_tests: $(UNIT_SRCS:%.c=build/armhf/asan/%.o) build/armhf/asan/libtapbox.a
 	$(ARMHF_CC) $(ARMHF_LDFLAGS) $(ARMHF_SANFLAGS) $^ $(call armhf_pkg_libs,$(PKGS)) -o $@
 
 $(DEPS_STAMP)-cross: toolchain/deps.sh
@@ -88,8 +110,8 @@ $(DEPS_STAMP)-cross: toolchain/deps.sh
 	@touch $@
 $(ARMHF_SYSROOT_STAMP): | $(DEPS_STAMP)-cross
 
-cross: build/armhf/tapboxd
-	@file $< | sed 's/, BuildID[^,]*//'
+cross: $(PROGRAMS:%=build/armhf/%)
+	@file $^ | sed 's/, BuildID[^,]*//'
 
 test-armhf: build/armhf/unit_tests build/armhf/tapboxd build/tapboxd
 	$(ARMHF_QEMU_SAN) build/armhf/unit_tests
@@ -99,9 +121,9 @@ test-armhf: build/armhf/unit_tests build/armhf/tapboxd build/tapboxd
 bench: build/tapboxd
 	test/bench/run.sh
 
-image: build/armhf/tapboxd
+image: $(PROGRAMS:%=build/armhf/%)
 	@toolchain/deps.sh cross image test
-	TAPBOX_BINS="build/armhf/tapboxd" ARMHF_SYSROOT=$(ARMHF_SYSROOT) board/mkimage.sh beaglebone output
+	TAPBOX_BINS="$^" ARMHF_SYSROOT=$(ARMHF_SYSROOT) board/mkimage.sh beaglebone output
 
 qemu: image
 	board/qemu/run.sh output/images/sdcard.img
@@ -110,6 +132,6 @@ qemu-test: image
 	test/qemu/run-test.sh output/images/sdcard.img
 
 clean:
-	rm -rf build/obj build/asan build/armhf build/tapboxd output
+	rm -rf build/obj build/asan build/armhf $(PROGRAMS:%=build/%) output
 
 -include $(shell find build/obj build/asan build/armhf/obj build/armhf/asan -name '*.d' -type f 2>/dev/null)
