@@ -46,6 +46,7 @@ struct capture_source {
     /* Realtime: the next packet, read but not yet due. */
     struct pcap_pkthdr pending_hdr;
     unsigned char *pending_data;
+    size_t pending_size;
     bool pending;
     bool retry_logged;
 };
@@ -223,7 +224,9 @@ static void realtime_schedule(struct capture_source *s)
                 return;
             }
             s->pending_hdr = *h;
-            memcpy(s->pending_data, data, h->caplen);
+            if (s->pending_hdr.caplen > s->pending_size) /* never beyond the snapshot length */
+                s->pending_hdr.caplen = (bpf_u_int32)s->pending_size;
+            memcpy(s->pending_data, data, s->pending_hdr.caplen);
             s->pending = true;
         }
         uint64_t ts = (uint64_t)s->pending_hdr.ts.tv_sec * US_PER_S +
@@ -423,7 +426,10 @@ struct capture_source *source_open(uv_loop_t *loop, struct engine *e,
         }
         info(s)->state = SOURCE_UP;
         if (s->replay == SOURCE_REPLAY_REALTIME) {
-            s->pending_data = malloc(pcap_snapshot(s->pcap) > 0 ? (size_t)pcap_snapshot(s->pcap) + 262144 : 262144);
+            s->pending_size = 262144; /* libpcap's largest snapshot length */
+            if (pcap_snapshot(s->pcap) > 0 && (size_t)pcap_snapshot(s->pcap) > s->pending_size)
+                s->pending_size = (size_t)pcap_snapshot(s->pcap);
+            s->pending_data = malloc(s->pending_size);
             if (!s->pending_data) {
                 snprintf(err, errsize, "out of memory");
                 source_close(s);
