@@ -381,7 +381,7 @@ static bool spec_is_file(const char *spec)
 {
     struct stat st;
     if (stat(spec, &st) == 0)
-        return S_ISREG(st.st_mode) || S_ISFIFO(st.st_mode);
+        return !S_ISCHR(st.st_mode); /* a directory is a (bad) file, not an interface */
     /* Not there: a path-looking spec is a file that is missing, a bare name an interface. */
     size_t n = strlen(spec);
     return strchr(spec, '/') || (n > 5 && strcmp(spec + n - 5, ".pcap") == 0) ||

@@ -401,6 +401,13 @@ static void engine_expire_idle(struct engine *e)
     }
 }
 
+static void engine_note_memory_peak(struct engine *e)
+{
+    size_t mem = engine_memory(e);
+    if (mem > e->memory_peak)
+        e->memory_peak = mem;
+}
+
 void engine_advance(struct engine *e, uint64_t now_us)
 {
     if (e->start_us == 0) {
@@ -424,9 +431,7 @@ void engine_advance(struct engine *e, uint64_t now_us)
 
     engine_sync(e); /* before the purge: it needs the idle order up to date */
     engine_expire_idle(e);
-    size_t mem = engine_memory(e);
-    if (mem > e->memory_peak)
-        e->memory_peak = mem;
+    engine_note_memory_peak(e);
     if (now_us >= e->next_host_purge_us) {
         e->hosts_purged += host_table_purge(&e->hosts, now_us, e->config.host_idle_timeout_us);
         e->next_host_purge_us = now_us + HOST_PURGE_PERIOD_US;
@@ -439,6 +444,7 @@ size_t engine_expire_some(struct engine *e, size_t max)
 {
     size_t done = 0;
     engine_sync(e); /* no flow may leave while on the dirty list */
+    engine_note_memory_peak(e); /* a run shorter than a second has not noted it yet */
     for (int c = 0; c < FLOW_TIMEOUT_CLASSES && done < max; c++) {
         struct flow *f;
         while (done < max && (f = flow_table_pop_idle(&e->flows, (enum flow_timeout_class)c, 0, 0))) {
