@@ -308,8 +308,11 @@ static void live_poll_cb(uv_poll_t *handle, int status, int events)
     (void)events;
     struct capture_source *s = handle->data;
     if (status < 0) {
+        /* POLLERR on a capture socket: the interface went away (unplugged, renamed). */
+        char why[128];
+        snprintf(why, sizeof why, "interface gone (%s)", uv_strerror(status));
         s->retry_logged = false;
-        live_fail(s, uv_strerror(status), false);
+        live_fail(s, why, true);
         return;
     }
     live_dispatch(s);
@@ -385,7 +388,8 @@ static bool spec_is_file(const char *spec)
     /* Not there: a path-looking spec is a file that is missing, a bare name an interface. */
     size_t n = strlen(spec);
     return strchr(spec, '/') || (n > 5 && strcmp(spec + n - 5, ".pcap") == 0) ||
-           (n > 7 && strcmp(spec + n - 7, ".pcapng") == 0);
+           (n > 7 && strcmp(spec + n - 7, ".pcapng") == 0) ||
+           (n > 4 && strcmp(spec + n - 4, ".cap") == 0);
 }
 
 struct capture_source *source_open(uv_loop_t *loop, struct engine *e,
@@ -418,7 +422,11 @@ struct capture_source *source_open(uv_loop_t *loop, struct engine *e,
     if (s->is_file) {
         char why[PCAP_ERRBUF_SIZE + 64];
         if (file_open_pcap(s, why, sizeof why) < 0) {
-            snprintf(err, errsize, "%s: %s", opts->spec, why);
+            /* libpcap's messages usually start with the path already */
+            if (strncmp(why, opts->spec, strlen(opts->spec)) == 0)
+                snprintf(err, errsize, "%s", why);
+            else
+                snprintf(err, errsize, "%s: %s", opts->spec, why);
             info(s)->state = SOURCE_FAILED;
             snprintf(info(s)->last_error, sizeof info(s)->last_error, "%s", why);
             source_close(s);
@@ -473,6 +481,8 @@ void source_close(struct capture_source *s)
         return;
     s->closing = true;
     s->on_done = NULL;
+    if (!s->is_file && s->pcap)
+        live_dispatch(s); /* what the kernel already holds is ours too */
     live_stop_pcap(s); /* also closes a file's pcap */
     if (s->handles_open == 0) { /* failed before any handle existed */
         free(s->spec);

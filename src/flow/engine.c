@@ -76,11 +76,14 @@ void engine_destroy(struct engine *e)
 
 void engine_reconfigure(struct engine *e, const struct engine_config *config)
 {
-    size_t max_flows = e->config.max_flows, max_hosts = e->config.max_hosts;
+    /* Caps size tables and are fixed for the life of the process. */
+    size_t max_flows = e->config.max_flows, max_hosts = e->config.max_hosts,
+           max_dpi_flows = e->config.max_dpi_flows;
     e->config = *config;
     e->config.ndpi_protocols_file = NULL; /* read at start only; the string may not outlive us */
     e->config.max_flows = max_flows;
     e->config.max_hosts = max_hosts;
+    e->config.max_dpi_flows = max_dpi_flows;
     for (uint32_t i = 0; i <= e->hosts.bucket_mask; i++)
         for (struct host *h = e->hosts.buckets[i]; h; h = h->hash_next)
             h->local = netlist_contains(&e->config.local_networks, h->key.ip_version, h->key.addr);

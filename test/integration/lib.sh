@@ -1,38 +1,63 @@
-# test/integration/lib.sh - shared helpers of the integration scripts (sourced, not run).
+#!/bin/bash
+# test/integration/lib.sh - shared helpers of the integration scripts (sourced by them; run
+# directly, as test/run-tests.sh does with every *.sh here, it only prints "0 passed, 0 failed").
 #
 #   source "$(dirname "$0")/lib.sh" "$@"      # $1: the tapboxd binary
 #
 # Gives: TAPBOXD (absolute path), T (a private temp dir, removed at exit), PREFIX (tbxt$$, for
 # unique namespace names), and
 #   pass NAME / fail NAME WHY / finish        one line per check, then "N passed, N failed"
-#   tbx TAG ARGS...                           run tapboxd to completion (timeout 60 s): stdout in
-#                                             $T/TAG.out, stderr in $T/TAG.err, status in RC
+#   tbx TAG ARGS...                           run tapboxd to completion (timeout 60 s) in the
+#                                             namespace $PREFIX-box: stdout in $T/TAG.out, stderr
+#                                             in $T/TAG.err, status in RC
 #   tbx_bg TAG NS ARGS...                     start tapboxd in the background inside namespace NS
-#                                             ("-": this one); its pid in BG_PID, stderr in $T/TAG.err
+#                                             ("-": $PREFIX-box); its pid in BG_PID, stderr in
+#                                             $T/TAG.err
 #   tbx_wait_exit PID TAG [SECONDS]           wait for a background tapboxd; status in RC
 #   expect_rc NAME WANT TAG                   RC is WANT (shows stderr on failure)
+#   expect_rc_msg NAME WANT TAG REGEX...      RC is WANT and $T/TAG.err matches every REGEX
 #   expect_grep NAME REGEX FILE [WHY]         FILE has a line matching the extended REGEX
-#   expect_no_grep NAME REGEX FILE [WHY]
 #   wait_grep REGEX FILE [SECONDS]            wait (default 20 s) until FILE matches; 0 if it did
+#   wait_count REGEX FILE N [SECONDS]         wait until N lines of FILE match
+#   expect_grep_wait NAME REGEX FILE [SECS]   wait_grep, then expect_grep
 #   jcheck NAME PY_BOOL [PY_WHY]              a Python expression over `flows` (the ndjson file
 #                                             $FLOWS) and `stats` (the JSON file $STATS) is true
-#   expect_clean NAME TAG                     no sanitizer report in $T/TAG.err
 #   ns_new SUFFIX                             a network namespace $PREFIX-SUFFIX (lo up, no IPv6),
 #                                             removed at exit; its name in NS
 #   nsx NS CMD...                             run CMD in namespace NS
 #   veth NS1 IF1 ADDR1 NS2 IF2 ADDR2          a veth pair between two namespaces (ADDR with /len,
 #                                             or "-" for none), up, tx checksum offload off
-#   record_capture OUT                        real traffic between two namespaces, written by
-#                                             tcpdump to OUT: 5 pings, one HTTP GET of a 20000-byte
-#                                             file (python3 http.server + curl), one DNS query and
-#                                             answer over UDP (python3). Sets CAP_* variables.
+#   bg_ns NS CMD...                           a helper (server) in the background, killed at exit
+#   tcpdump_start NS IF OUT / tcpdump_stop    tcpdump -w OUT on IF of namespace NS
+#   record_capture OUT [PINGS]                real traffic between two namespaces ($PREFIX-rc
+#                                             $CAP_CLIENT, $PREFIX-rs $CAP_SERVER), written by
+#                                             tcpdump to OUT: PINGS (5) pings, one HTTP GET of a
+#                                             20000-byte file (python3 http.server + curl), one DNS
+#                                             query and answer over UDP (python3). Sets
+#                                             CAP_PACKETS (tcpdump -r OUT | wc -l).
+#   truncate_mid_record IN OUT                OUT = IN cut inside its second-to-last record;
+#                                             prints the number of whole packets kept
 #
-# Needs root (namespaces, tcpdump) and: iproute2 ethtool tcpdump python3 curl iputils-ping.
+# Needs root (namespaces, tcpdump) and the Debian packages iproute2 ethtool tcpdump python3 curl
+# iputils-ping util-linux (setpriv); wireshark-common (editcap) for the pcapng checks.
 
+# shellcheck disable=SC2015,SC2034  # "a && b || fail" is meant; CAP_* etc. are for the scripts
 set -u
+
+# test/run-tests.sh runs every test/integration/*.sh, this file too: run directly, it has no checks.
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+    echo "# lib.sh: helpers sourced by the other scripts, no checks of its own"
+    echo "0 passed, 0 failed"
+    exit 0
+fi
 
 if [ $# -lt 1 ] || [ ! -x "$1" ]; then
     echo "FAIL setup: usage: $0 PATH/TO/tapboxd (got '${1:-}', not an executable)"
+    echo "0 passed, 1 failed"
+    exit 1
+fi
+if [ "$(id -u)" != 0 ]; then
+    echo "FAIL setup: must run as root (network namespaces, tcpdump)"
     echo "0 passed, 1 failed"
     exit 1
 fi
@@ -95,19 +120,31 @@ lib_why() {
     printf '%s' "${s:-}" | tr '\n' '|' | cut -c1-400
 }
 
+# tapboxd always runs inside a namespace of ours: what it listens on (the web UI's ports) stays
+# private to the test, and concurrent runs never meet. "$PREFIX-box" is the default one.
+lib_box_ns() {
+    if [ -z "${LIB_BOX_NS:-}" ]; then
+        local keep=${NS:-}
+        ns_new box || { echo "cannot create a network namespace" >&2; return 1; }
+        LIB_BOX_NS=$NS
+        NS=$keep
+    fi
+}
+
 tbx() {
     local tag=$1; shift
-    timeout -k 5 60 "$TAPBOXD" "$@" >"$T/$tag.out" 2>"$T/$tag.err"
+    lib_box_ns
+    ip netns exec "$LIB_BOX_NS" timeout -k 5 60 "$TAPBOXD" "$@" >"$T/$tag.out" 2>"$T/$tag.err"
     RC=$?
 }
 
 tbx_bg() {
     local tag=$1 ns=$2; shift 2
-    if [ "$ns" != - ]; then
-        ip netns exec "$ns" "$TAPBOXD" "$@" >"$T/$tag.out" 2>"$T/$tag.err" &
-    else
-        "$TAPBOXD" "$@" >"$T/$tag.out" 2>"$T/$tag.err" &
+    if [ "$ns" = - ]; then
+        lib_box_ns
+        ns=$LIB_BOX_NS
     fi
+    ip netns exec "$ns" "$TAPBOXD" "$@" >"$T/$tag.out" 2>"$T/$tag.err" &
     BG_PID=$!
     LIB_PIDS+=("$BG_PID")
 }
@@ -138,6 +175,22 @@ expect_rc() {
     fi
 }
 
+# expect_rc_msg NAME WANT TAG REGEX...: RC is WANT and $T/TAG.err matches every extended REGEX.
+expect_rc_msg() {
+    local name=$1 want=$2 tag=$3 re; shift 3
+    if [ "$RC" != "$want" ]; then
+        fail "$name" "exit $RC, expected $want; stderr: $(lib_why "$T/$tag.err")"
+        return
+    fi
+    for re in "$@"; do
+        if ! grep -qE -- "$re" "$T/$tag.err"; then
+            fail "$name" "stderr lacks /$re/: $(lib_why "$T/$tag.err")"
+            return
+        fi
+    done
+    pass "$name"
+}
+
 expect_grep() {
     local name=$1 re=$2 file=$3 why=${4:-}
     if [ -f "$file" ] && grep -qE -- "$re" "$file"; then
@@ -147,23 +200,8 @@ expect_grep() {
     fi
 }
 
-expect_no_grep() {
-    local name=$1 re=$2 file=$3 why=${4:-}
-    if [ -f "$file" ] && ! grep -qE -- "$re" "$file"; then
-        pass "$name"
-    else
-        fail "$name" "${why:-unexpected line matching /$re/} in $(basename "$file"): $(grep -m1 -E -- "$re" "$file" 2>/dev/null | cut -c1-300)"
-    fi
-}
-
-expect_clean() {
-    local name=$1 tag=$2
-    if grep -qE 'Sanitizer|runtime error:' "$T/$tag.err" 2>/dev/null; then
-        fail "$name" "sanitizer report: $(lib_why "$T/$tag.err")"
-    else
-        pass "$name"
-    fi
-}
+# expect_grep_wait NAME REGEX FILE [SECONDS]: wait (default 20 s) for a matching line, then check.
+expect_grep_wait() { wait_grep "$2" "$3" "${4:-20}"; expect_grep "$1" "$2" "$3"; }
 
 wait_grep() {
     local re=$1 file=$2 secs=${3:-20} i
@@ -174,9 +212,19 @@ wait_grep() {
     return 1
 }
 
+# wait_count REGEX FILE N [SECONDS]: wait until N lines of FILE match.
+wait_count() {
+    local re=$1 file=$2 n=$3 secs=${4:-20} i
+    for ((i = 0; i < secs * 10; i++)); do
+        [ "$(grep -cE -- "$re" "$file" 2>/dev/null)" -ge "$n" ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
 # jcheck NAME 'PY_BOOL' ['PY_WHY']: flows = the JSON lines of $FLOWS, stats = the JSON of $STATS.
 # Helpers in the expression: proto(P) = the flows of protocol P; pk(f) / by(f) = packets / bytes
-# of both directions; c2s(f) / s2c(f) = packets of one direction.
+# of both directions; c2s(f) / s2c(f) = packets of one direction; ndjson(PATH) = another flows file.
 jcheck() {
     local name=$1 expr=$2 why=${3:-}
     local out
@@ -198,6 +246,7 @@ flows = g["flows"]
 g["proto"] = lambda p: [f for f in (flows or []) if f.get("protocol") == p]
 g["pk"] = lambda f: f["client_to_server"]["packets"] + f["server_to_client"]["packets"]
 g["by"] = lambda f: f["client_to_server"]["bytes"] + f["server_to_client"]["bytes"]
+g["ndjson"] = lambda path: [json.loads(l) for l in open(path) if l.strip()]
 g["c2s"] = lambda f: f["client_to_server"]["packets"]
 g["s2c"] = lambda f: f["server_to_client"]["packets"]
 try:
@@ -213,7 +262,8 @@ except Exception as e:
 sys.exit(1)
 EOF
 )
-    if [ $? -eq 0 ]; then
+    local rc=$?
+    if [ $rc -eq 0 ]; then
         pass "$name"
     else
         fail "$name" "$(printf '%s' "$out" | tr '\n' ' ' | cut -c1-500)"
@@ -253,8 +303,9 @@ wait_listen() {
     return 1
 }
 
-# Start a helper process (server, tcpdump) in the background; it is killed at exit.
-bg() { "$@" & LIB_PIDS+=("$!"); BG=$!; }
+# Start a helper process (server, tcpdump) in namespace NS in the background; its pid (the
+# command's own: ip netns exec execs it) in BG. It is killed at exit.
+bg_ns() { local ns=$1; shift; ip netns exec "$ns" "$@" & BG=$!; LIB_PIDS+=("$BG"); }
 
 # A DNS server answering every A query with 192.0.2.53 (python3, port 53/udp).
 DNS_SERVER_PY='
@@ -280,6 +331,22 @@ r = s.recv(512)
 print(".".join(str(b) for b in r[-4:]))
 '
 
+# tcpdump_start NS IF OUT: tcpdump writing IF of namespace NS to OUT, started once it listens.
+# tcpdump_stop: let it read the last frames, then stop it (SIGINT: it writes everything).
+tcpdump_start() {
+    local ns=$1 ifname=$2 out=$3
+    TCPDUMP_ERR=$T/tcpdump.$RANDOM.err
+    bg_ns "$ns" tcpdump -i "$ifname" -n -Z root -U --immediate-mode -w "$out" 2>"$TCPDUMP_ERR"
+    TCPDUMP_PID=$BG
+    wait_grep 'listening on' "$TCPDUMP_ERR" 10 ||
+        { echo "tcpdump did not start: $(cat "$TCPDUMP_ERR")" >&2; return 1; }
+}
+tcpdump_stop() {
+    sleep 0.5
+    kill -INT "$TCPDUMP_PID" 2>/dev/null
+    wait "$TCPDUMP_PID" 2>/dev/null
+}
+
 # record_capture OUT [PING_COUNT]
 # Client namespace $PREFIX-rc (10.201.0.1) and server namespace $PREFIX-rs (10.201.0.2) joined by
 # a veth pair; tcpdump on the server side writes OUT. Returns non-zero if a step failed.
@@ -295,27 +362,22 @@ record_capture() {
             { echo "record_capture: cannot build the namespaces" >&2; return 1; }
         mkdir -p "$T/www"
         head -c "$CAP_HTTP_SIZE" /dev/urandom >"$T/www/file.bin"
-        bg nsx "$ns" python3 -m http.server "$CAP_HTTP_PORT" --bind "$CAP_SERVER" --directory "$T/www" >/dev/null 2>&1
-        bg nsx "$ns" python3 -c "$DNS_SERVER_PY" "$CAP_SERVER" 2>"$T/dns-server.err"
+        bg_ns "$ns" python3 -m http.server "$CAP_HTTP_PORT" --bind "$CAP_SERVER" --directory "$T/www" >/dev/null 2>&1
+        bg_ns "$ns" python3 -c "$DNS_SERVER_PY" "$CAP_SERVER" 2>"$T/dns-server.err"
         wait_listen "$ns" tcp "$CAP_HTTP_PORT" && wait_listen "$ns" udp 53 ||
             { echo "record_capture: servers did not start" >&2; return 1; }
         CAP_READY=1
     fi
     # Resolve the neighbours first so that the capture starts quietly.
     nsx "$nc" ping -c 1 -W 2 "$CAP_SERVER" >/dev/null || { echo "record_capture: no link" >&2; return 1; }
-    local err=$T/tcpdump.$$.$RANDOM.err
-    bg nsx "$ns" tcpdump -i eth0 -n -Z root -U --immediate-mode -w "$out" 2>"$err"
-    local tpid=$BG
-    wait_grep 'listening on' "$err" 10 || { echo "record_capture: tcpdump: $(cat "$err")" >&2; return 1; }
+    tcpdump_start "$ns" eth0 "$out" || return 1
     local ok=0
     nsx "$nc" ping -c "$pings" -i 0.2 -W 2 "$CAP_SERVER" >"$T/ping.out" 2>&1 || ok=1
     nsx "$nc" curl -sS -m 10 -o "$T/file.got" "http://$CAP_SERVER:$CAP_HTTP_PORT/file.bin" 2>"$T/curl.err" || ok=1
     cmp -s "$T/file.got" "$T/www/file.bin" || ok=1
     CAP_DNS_ANSWER=$(nsx "$nc" python3 -c "$DNS_CLIENT_PY" "$CAP_SERVER" 2>&1)
     [ "$CAP_DNS_ANSWER" = 192.0.2.53 ] || ok=1
-    sleep 0.5                                  # let tcpdump read the last frames
-    kill -INT "$tpid"
-    wait "$tpid" 2>/dev/null
+    tcpdump_stop
     [ $ok = 0 ] || { echo "record_capture: traffic failed: $(cat "$T/ping.out" "$T/curl.err") dns=$CAP_DNS_ANSWER" >&2; return 1; }
     [ -s "$out" ] || { echo "record_capture: empty capture" >&2; return 1; }
     CAP_PACKETS=$(tcpdump -r "$out" -n 2>/dev/null | wc -l)
