@@ -11,7 +11,7 @@
 
 include toolchain/cross.mk
 
-PKGS        := libuv libpcap libndpi libsodium lua5.4 sqlite3 libcjson libh2o libssl
+PKGS        := libuv libpcap libndpi libsodium lua5.4 sqlite3 libcjson libh2o libssl libcrypto
 VERSION     := 0.1.0
 CSTD        := -std=c11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -DTAPBOX_VERSION='"$(VERSION)"'
 WARN        := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter -Wno-format-truncation

@@ -34,6 +34,7 @@ enum option_id {
     OPT_IDLE_HOST,
     OPT_NDPI_PROTOCOLS,
     OPT_MAX_DPI_FLOWS,
+    OPT_WEB, /* every web option: src/web/web.c applies them by name */
 };
 
 struct option_spec {
@@ -77,6 +78,17 @@ static const struct option_spec options[] = {
      "flows in protocol detection at once; the oldest settles for a guess (default 16384)"},
     {OPT_NDPI_PROTOCOLS, 'p', "ndpi-protocols", true, "FILE",
      "extra nDPI protocol rules (nDPI's protos.txt format)"},
+    {OPT_WEB, 'w', "http-port", true, "[ADDR:]PORT", "web UI and API over HTTP (default 3000, 0: off)"},
+    {OPT_WEB, 'W', "https-port", true, "[ADDR:]PORT", "web UI and API over HTTPS (default 3001, 0: off)"},
+    {OPT_WEB, 'd', "data-dir", true, "DIR",
+     "users, HTTPS certificate (default /data; build/data in the source tree)"},
+    {OPT_WEB, 0, "http-root", true, "DIR", "static web UI files (default /usr/share/tapbox/www)"},
+    {OPT_WEB, 0, "lua-dir", true, "DIR", "Lua pages in DIR/pages (default /usr/share/tapbox/lua)"},
+    {OPT_WEB, 0, "https-cert", true, "FILE", "HTTPS certificate chain, PEM (default: self-signed)"},
+    {OPT_WEB, 0, "https-key", true, "FILE", "HTTPS private key, PEM"},
+    {OPT_WEB, 0, "disable-login", false, NULL, "no login: anyone reaching the web port is admin"},
+    {OPT_WEB, 0, "http-session-timeout", true, "S", "log out after S idle seconds (default 1800)"},
+    {OPT_WEB, 0, "lua-budget", true, "N", "Lua instructions per page call (default 10000000)"},
 };
 
 #define OPTION_COUNT (sizeof options / sizeof options[0])
@@ -85,6 +97,7 @@ void config_init(struct tapbox_config *c)
 {
     memset(c, 0, sizeof *c);
     engine_config_defaults(&c->engine);
+    web_options_init(&c->web);
 }
 
 static void replace_string(char **slot, const char *value)
@@ -104,6 +117,7 @@ void config_free(struct tapbox_config *c)
     free(c->stats_out);
     free(c->config_file);
     free(c->ndpi_protocols);
+    web_options_free(&c->web);
     memset(c, 0, sizeof *c);
 }
 
@@ -225,6 +239,14 @@ static int apply_option(struct tapbox_config *c, const struct option_spec *o, co
     case OPT_LOOP:
         c->loop = true;
         return 0;
+    case OPT_WEB: {
+        char why[300];
+        if (web_options_apply(&c->web, o->name, value, why, sizeof why) != 0) {
+            snprintf(err, errsize, "%s: %s", where, why);
+            return -1;
+        }
+        return 0;
+    }
     case OPT_IDLE_TCP:
     case OPT_IDLE_TCP_CLOSED:
     case OPT_IDLE_UDP:
@@ -424,7 +446,7 @@ int config_validate(const struct tapbox_config *c, char *err, size_t errsize)
         snprintf(err, errsize, "--once reads as fast as possible; drop --replay=realtime");
         return -1;
     }
-    return 0;
+    return web_options_validate(&c->web, err, errsize);
 }
 
 void config_print_help(const char *prog)

@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 #include "../flow/engine.h"
+#include "../web/web.h"
 
 #define CONFIG_MAX_INTERFACES 16
 
@@ -18,6 +19,7 @@ struct tapbox_config {
     char *interfaces[CONFIG_MAX_INTERFACES];
     int interface_count;
     struct engine_config engine;
+    struct web_options web;  /* -w, -W, -d, --http-root... (see src/web/web.h) */
     char *bpf;
     char *user;
     char *pid_file;

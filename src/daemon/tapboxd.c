@@ -23,6 +23,7 @@
 #include "../core/log.h"
 #include "../export/ndjson_writer.h"
 #include "../query/query_json.h"
+#include "../web/web.h"
 #include "config.h"
 
 #ifndef TAPBOX_VERSION
@@ -43,6 +44,7 @@ struct daemon_state {
     int sources_running;
     bool clock_from_packets;
     struct ndjson_writer *flows_out;
+    uint64_t flows_out_dropped; /* kept when the writer closes, for --stats-out */
     uv_timer_t tick;
     uint64_t last_tick_ms;
     uint64_t loop_stalls;
@@ -76,9 +78,10 @@ static int write_stats_file(struct daemon_state *d)
 {
     cJSON *status = query_status_json(d->engine);
     cJSON_AddNumberToObject(status, "loop_stalls", (double)d->loop_stalls);
-    if (d->flows_out)
+    if (d->config.flows_out)
         cJSON_AddNumberToObject(status, "flows_out_dropped",
-                                (double)ndjson_writer_dropped(d->flows_out));
+                                (double)(d->flows_out ? ndjson_writer_dropped(d->flows_out)
+                                                      : d->flows_out_dropped));
     struct rusage ru;
     if (getrusage(RUSAGE_SELF, &ru) == 0)
         cJSON_AddNumberToObject(status, "peak_rss_kib", (double)ru.ru_maxrss);
@@ -118,6 +121,7 @@ static void drain_step(uv_idle_t *h)
         return;
     uv_close((uv_handle_t *)h, NULL);
     if (d->flows_out) {
+        d->flows_out_dropped = ndjson_writer_dropped(d->flows_out);
         ndjson_writer_close(d->flows_out);
         d->flows_out = NULL;
     }
@@ -137,6 +141,7 @@ static void daemon_stop(struct daemon_state *d, const char *why)
     uv_close((uv_handle_t *)&d->sig_int, NULL);
     uv_close((uv_handle_t *)&d->sig_term, NULL);
     uv_close((uv_handle_t *)&d->sig_hup, NULL);
+    web_server_stop();
     /* Every flow ends now and goes to the export, in steps the writer can follow. */
     uv_idle_init(d->loop, &d->drain);
     d->drain.data = d;
@@ -355,14 +360,25 @@ int main(int argc, char **argv)
         d.exit_code = 1;
         goto out;
     }
+    /* The web server starts before privileges drop (it may bind a low port). With --once it
+     * only starts when a port is given explicitly. */
+    d.config.web.loop_stalls = &d.loop_stalls;
+    if ((!d.config.once || d.config.web.http_set || d.config.web.https_set) &&
+        web_server_start(d.loop, d.engine, &d.config.web, err, sizeof err) < 0) {
+        log_error("web", "%s", err);
+        daemon_stop(&d, "the web server cannot start");
+        uv_run(d.loop, UV_RUN_DEFAULT);
+        d.exit_code = 1;
+        goto out;
+    }
+    if (d.config.pid_file) /* before dropping root: /run is root's */
+        write_pid_file(d.config.pid_file);
     if (d.config.user && drop_privileges(d.config.user) < 0) {
         daemon_stop(&d, "privileges");
         uv_run(d.loop, UV_RUN_DEFAULT);
         d.exit_code = 1;
         goto out;
     }
-    if (d.config.pid_file)
-        write_pid_file(d.config.pid_file);
     uv_signal_start(&d.sig_int, on_signal, SIGINT);
     uv_signal_start(&d.sig_term, on_signal, SIGTERM);
     uv_signal_start(&d.sig_hup, on_signal, SIGHUP);
@@ -378,6 +394,7 @@ out:
     for (int i = 0; i < d.source_count; i++)
         if (d.engine->sources[i].state == SOURCE_FAILED && d.exit_code == 0)
             d.exit_code = 3; /* a corrupt or truncated file: processed, but reported */
+    web_server_free(); /* after uv_run: h2o's context runs the loop to release its handles */
     engine_destroy(d.engine);
     if (d.config.pid_file)
         unlink(d.config.pid_file);

@@ -1,0 +1,834 @@
+#include "api.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "../core/log.h"
+#include "../script/script.h"
+#include "pcap_stream.h"
+#include "web_internal.h"
+
+#define API "/api/v1"
+
+/* Who may call a route. */
+enum access {
+    PUBLIC,     /* anyone (login) */
+    LOGGED_IN,  /* any identified user, even one who must change the factory password */
+    VIEWER,     /* viewers and admins */
+    ADMIN,
+};
+
+/* 0: the response is ready; 1: it will come later (the handler calls finish itself). */
+typedef int (*route_fn)(struct web_call *c, const char *arg);
+
+struct route {
+    const char *method;
+    const char *path;
+    bool has_arg;           /* path + "/" + ARG */
+    enum access access;
+    route_fn fn;
+};
+
+static void finish(struct web_call *c);
+
+/* ---- helpers ---- */
+
+static int view_result(struct web_call *c, int rc, cJSON *json, const char *err)
+{
+    if (rc == 0)
+        web_respond_json(&c->res, 200, json);
+    else if (rc == 400)
+        web_respond_bad_param(&c->res, c->params.bad, err);
+    else
+        web_respond_error(&c->res, rc, "%s", err);
+    return 0;
+}
+
+#define VIEW_ROUTE(fname, viewfn)                                                                    \
+    static int fname(struct web_call *c, const char *arg)                                         \
+    {                                                                                              \
+        (void)arg;                                                                                 \
+        cJSON *json;                                                                               \
+        char err[300] = "";                                                                        \
+        int rc = viewfn(&c->web->view, &c->params, &json, err, sizeof err);                       \
+        return view_result(c, rc, json, err);                                                      \
+    }
+
+VIEW_ROUTE(get_status, web_view_status)
+VIEW_ROUTE(get_sources, web_view_sources)
+VIEW_ROUTE(get_series, web_view_series)
+VIEW_ROUTE(get_hosts, web_view_hosts)
+VIEW_ROUTE(get_flows, web_view_flows)
+VIEW_ROUTE(get_l7, web_view_l7)
+
+static int get_host(struct web_call *c, const char *arg)
+{
+    cJSON *json;
+    char err[300] = "", ip[64];
+    /* "fd00%3A1%3A%3A42" as well as "fd00:1::42" */
+    snprintf(ip, sizeof ip, "%s", arg);
+    if (web_url_decode(ip, strlen(ip), false) < 0)
+        snprintf(ip, sizeof ip, "?");
+    int rc = web_view_host(&c->web->view, ip, &c->params, &json, err, sizeof err);
+    return view_result(c, rc, json, err);
+}
+
+static int no_params(struct web_call *c)
+{
+    static const char *const known[] = {NULL};
+    char err[200];
+    if (web_params_only(&c->params, known, err, sizeof err) < 0) {
+        web_respond_bad_param(&c->res, c->params.bad, err);
+        return -1;
+    }
+    return 0;
+}
+
+/* The request body as a JSON object; NULL after answering 400/415. */
+static cJSON *body_object(struct web_call *c)
+{
+    const char *ct = c->req.content_type;
+    if (!ct || strncasecmp(ct, "application/json", 16) != 0 ||
+        (ct[16] && ct[16] != ';' && ct[16] != ' ')) {
+        web_respond_error(&c->res, 415, "the body must be JSON (Content-Type: application/json)");
+        return NULL;
+    }
+    cJSON *o = c->req.body_len ? cJSON_ParseWithLength(c->req.body, c->req.body_len) : NULL;
+    if (!cJSON_IsObject(o)) {
+        cJSON_Delete(o);
+        web_respond_error(&c->res, 400, "the body is not a JSON object");
+        return NULL;
+    }
+    return o;
+}
+
+/* A string member; NULL after answering 400 when it is required and missing or not a string. */
+static const char *body_string(struct web_call *c, cJSON *o, const char *name, bool required,
+                               bool *failed)
+{
+    cJSON *v = cJSON_GetObjectItem(o, name);
+    if (!v && !required)
+        return NULL;
+    if (!cJSON_IsString(v)) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "'%s' must be a string%s", name, v ? "" : " (missing)");
+        web_respond_bad_param(&c->res, name, msg);
+        *failed = true;
+        return NULL;
+    }
+    return v->valuestring;
+}
+
+static cJSON *user_json(const struct auth_user *u)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "name", u->name);
+    cJSON_AddStringToObject(o, "role", auth_role_name(u->role));
+    cJSON_AddBoolToObject(o, "must_change_password", u->factory || u->must_change);
+    cJSON_AddBoolToObject(o, "factory", u->factory);
+    cJSON_AddNumberToObject(o, "created", (double)u->created);
+    return o;
+}
+
+static void set_session_cookie(struct web_call *c, const char *id)
+{
+    if (id)
+        web_response_header(&c->res, "set-cookie",
+                            AUTH_SESSION_COOKIE "=%s; Path=/; HttpOnly; SameSite=Strict%s", id,
+                            c->req.https ? "; Secure" : "");
+    else
+        web_response_header(&c->res, "set-cookie",
+                            AUTH_SESSION_COOKIE "=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict%s",
+                            c->req.https ? "; Secure" : "");
+}
+
+static cJSON *session_json(struct web_call *c, const struct auth_identity *who,
+                           const char *csrf)
+{
+    struct auth *a = &c->web->auth;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "user", who->user);
+    cJSON_AddStringToObject(o, "role", auth_role_name(who->role));
+    cJSON_AddBoolToObject(o, "must_change_password", who->must_change);
+    static const char *const vias[] = {"none", "session", "token", "disabled"};
+    cJSON_AddStringToObject(o, "via", vias[who->via]);
+    if (csrf)
+        cJSON_AddStringToObject(o, "csrf_token", csrf);
+    cJSON_AddBoolToObject(o, "login_disabled", a->disabled);
+    cJSON_AddNumberToObject(o, "session_timeout_s", (double)(a->session_timeout_ms / 1000));
+    return o;
+}
+
+/* ---- login, logout, session, password ---- */
+
+static void login_checked(void *ctx, bool ok, const char *hash)
+{
+    (void)hash;
+    struct web_call *c = ctx;
+    struct auth *a = &c->web->auth;
+    uint64_t now = uv_now(c->web->loop);
+    const struct auth_user *u = ok ? auth_user_find(a, c->target) : NULL;
+    if (!u) {
+        auth_rate_fail(a, c->req.client, now);
+        log_info("web", "failed login for '%s' from %s", c->target, c->req.client);
+        web_respond_error(&c->res, 401, "wrong user or password");
+        finish(c);
+        return;
+    }
+    auth_rate_clear(a, c->req.client);
+    struct auth_session *s = auth_session_create(a, u->name, now);
+    struct auth_identity who;
+    memset(&who, 0, sizeof who);
+    snprintf(who.user, sizeof who.user, "%s", u->name);
+    who.role = u->role;
+    who.must_change = u->factory || u->must_change;
+    who.via = AUTH_VIA_SESSION;
+    set_session_cookie(c, s->id);
+    log_info("web", "%s logged in from %s%s", u->name, c->req.client,
+             who.must_change ? " (must change the password)" : "");
+    web_respond_json(&c->res, 200, session_json(c, &who, s->csrf));
+    finish(c);
+}
+
+static int post_login(struct web_call *c, const char *arg)
+{
+    (void)arg;
+    struct auth *a = &c->web->auth;
+    if (no_params(c) < 0)
+        return 0;
+    if (a->disabled) {
+        web_respond_error(&c->res, 400, "login is disabled (--disable-login)");
+        return 0;
+    }
+    unsigned retry;
+    if (!auth_rate_check(a, c->req.client, c->now_ms, &retry)) {
+        web_response_header(&c->res, "retry-after", "%u", retry);
+        web_respond_error(&c->res, 429, "too many failed logins from %s; retry in %u s",
+                          c->req.client, retry);
+        return 0;
+    }
+    cJSON *body = body_object(c);
+    if (!body)
+        return 0;
+    bool failed = false;
+    const char *user = body_string(c, body, "user", true, &failed);
+    const char *password = failed ? NULL : body_string(c, body, "password", true, &failed);
+    if (failed) {
+        cJSON_Delete(body);
+        return 0;
+    }
+    snprintf(c->target, sizeof c->target, "%s", user);
+    int rc = strlen(user) > AUTH_NAME_MAX
+                 ? (login_checked(c, false, NULL), 0)
+                 : auth_check_login_async(a, user, password, login_checked, c);
+    sodium_memzero((char *)password, strlen(password));
+    cJSON_Delete(body);
+    if (rc < 0) {
+        web_respond_error(&c->res, 503, "too many logins in progress; retry in a moment");
+        return 0;
+    }
+    return 1; /* login_checked answers (possibly already has) */
+}
+
+static int post_logout(struct web_call *c, const char *arg)
+{
+    (void)arg;
+    if (c->who.via == AUTH_VIA_SESSION && c->who.session) {
+        log_info("web", "%s logged out", c->who.user);
+        auth_session_end(&c->web->auth, c->who.session);
+    }
+    set_session_cookie(c, NULL);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddBoolToObject(o, "ok", true);
+    web_respond_json(&c->res, 200, o);
+    return 0;
+}
+
+static int get_session(struct web_call *c, const char *arg)
+{
+    (void)arg;
+    if (no_params(c) < 0)
+        return 0;
+    const char *csrf = c->who.via == AUTH_VIA_SESSION    ? c->who.session->csrf
+                       : c->who.via == AUTH_VIA_DISABLED ? c->web->auth.disabled_csrf
+                                                         : NULL;
+    web_respond_json(&c->res, 200, session_json(c, &c->who, csrf));
+    return 0;
+}
+
+static void password_hashed(void *ctx, bool ok, const char *hash)
+{
+    struct web_call *c = ctx;
+    struct auth *a = &c->web->auth;
+    struct auth_user *u = auth_user_find(a, c->target);
+    if (!ok || !u) {
+        web_respond_error(&c->res, ok ? 404 : 500, ok ? "the user was removed meanwhile"
+                                                      : "password hashing failed");
+        finish(c);
+        return;
+    }
+    snprintf(u->hash, sizeof u->hash, "%s", hash);
+    u->factory = false;
+    u->must_change = c->must_change > 0;
+    if (c->role >= 0)
+        u->role = (enum auth_role)c->role;
+    /* Other sessions of this user end; the caller's own (if it is this user's) stays. */
+    const struct auth_session *keep = NULL;
+    for (unsigned i = 0; i < AUTH_MAX_SESSIONS; i++)
+        if (a->sessions[i].in_use && c->session_id[0] &&
+            strcmp(a->sessions[i].id, c->session_id) == 0)
+            keep = &a->sessions[i];
+    auth_sessions_end_user(a, u->name, keep);
+    auth_save(a);
+    log_info("web", "password of %s changed by %s", u->name, c->who.user);
+    cJSON *o = user_json(u);
+    cJSON_AddBoolToObject(o, "ok", true);
+    web_respond_json(&c->res, 200, o);
+    finish(c);
+}
+
+static void start_hash(struct web_call *c)
+{
+    int rc = auth_hash_async(&c->web->auth, c->secret, password_hashed, c);
+    sodium_memzero(c->secret, strlen(c->secret)); /* the job has its own copy */
+    if (rc < 0) {
+        web_respond_error(&c->res, 503, "too many password operations in progress; retry");
+        finish(c);
+    }
+}
+
+static void old_password_checked(void *ctx, bool ok, const char *hash)
+{
+    (void)hash;
+    struct web_call *c = ctx;
+    if (!ok) {
+        auth_rate_fail(&c->web->auth, c->req.client, uv_now(c->web->loop));
+        web_respond_error(&c->res, 403, "the current password is wrong");
+        finish(c);
+        return;
+    }
+    start_hash(c);
+}
+
+static int post_password(struct web_call *c, const char *arg)
+{
+    (void)arg;
+    struct auth *a = &c->web->auth;
+    if (no_params(c) < 0)
+        return 0;
+    if (c->who.via == AUTH_VIA_DISABLED) {
+        web_respond_error(&c->res, 400, "login is disabled (--disable-login)");
+        return 0;
+    }
+    unsigned retry;
+    if (!auth_rate_check(a, c->req.client, c->now_ms, &retry)) {
+        web_response_header(&c->res, "retry-after", "%u", retry);
+        web_respond_error(&c->res, 429, "too many failed attempts; retry in %u s", retry);
+        return 0;
+    }
+    cJSON *body = body_object(c);
+    if (!body)
+        return 0;
+    bool failed = false;
+    const char *old = body_string(c, body, "old_password", true, &failed);
+    const char *fresh = failed ? NULL : body_string(c, body, "new_password", true, &failed);
+    const char *problem = failed ? NULL : auth_password_problem(fresh);
+    if (!failed && !problem && strcmp(old, fresh) == 0)
+        problem = "the new password must differ from the current one";
+    if (!failed && problem)
+        web_respond_bad_param(&c->res, "new_password", problem);
+    if (failed || problem) {
+        cJSON_Delete(body);
+        return 0;
+    }
+    snprintf(c->target, sizeof c->target, "%s", c->who.user);
+    if (c->who.session)
+        snprintf(c->session_id, sizeof c->session_id, "%s", c->who.session->id);
+    c->secret = strdup(fresh);
+    c->role = -1;
+    c->must_change = 0;
+    int rc = c->secret ? auth_check_login_async(a, c->who.user, old, old_password_checked, c) : -1;
+    sodium_memzero((char *)old, strlen(old));
+    sodium_memzero((char *)fresh, strlen(fresh));
+    cJSON_Delete(body);
+    if (rc < 0) {
+        web_respond_error(&c->res, 503, "too many password operations in progress; retry");
+        return 0;
+    }
+    return 1;
+}
+
+/* ---- users (admins) ---- */
+
+static int get_users(struct web_call *c, const char *arg)
+{
+    (void)arg;
+    if (no_params(c) < 0)
+        return 0;
+    struct auth *a = &c->web->auth;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "total", a->user_count);
+    cJSON *items = cJSON_AddArrayToObject(o, "items");
+    for (unsigned i = 0; i < a->user_count; i++)
+        cJSON_AddItemToArray(items, user_json(&a->users[i]));
+    web_respond_json(&c->res, 200, o);
+    return 0;
+}
+
+static void user_created(void *ctx, bool ok, const char *hash)
+{
+    struct web_call *c = ctx;
+    struct auth *a = &c->web->auth;
+    char err[160];
+    if (!ok) {
+        web_respond_error(&c->res, 500, "password hashing failed");
+    } else if (auth_user_add(a, c->target, (enum auth_role)c->role, hash, c->must_change > 0, err,
+                             sizeof err) < 0) {
+        web_respond_error(&c->res, 409, "%s", err);
+    } else {
+        auth_save(a);
+        log_info("web", "user %s (%s) created by %s", c->target,
+                 auth_role_name((enum auth_role)c->role), c->who.user);
+        web_respond_json(&c->res, 201, user_json(auth_user_find(a, c->target)));
+    }
+    finish(c);
+}
+
+/* role and must_change_password members (optional). */
+static int body_role_flags(struct web_call *c, cJSON *body, bool *failed)
+{
+    const char *role = body_string(c, body, "role", false, failed);
+    enum auth_role r;
+    c->role = -1;
+    c->must_change = -1;
+    if (*failed)
+        return -1;
+    if (role) {
+        if (auth_role_parse(role, &r) < 0) {
+            web_respond_bad_param(&c->res, "role", "'role' must be admin or viewer");
+            *failed = true;
+            return -1;
+        }
+        c->role = (int)r;
+    }
+    cJSON *mc = cJSON_GetObjectItem(body, "must_change_password");
+    if (mc) {
+        if (!cJSON_IsBool(mc)) {
+            web_respond_bad_param(&c->res, "must_change_password",
+                                  "'must_change_password' must be true or false");
+            *failed = true;
+            return -1;
+        }
+        c->must_change = cJSON_IsTrue(mc);
+    }
+    return 0;
+}
+
+static int post_users(struct web_call *c, const char *arg)
+{
+    (void)arg;
+    struct auth *a = &c->web->auth;
+    if (no_params(c) < 0)
+        return 0;
+    cJSON *body = body_object(c);
+    if (!body)
+        return 0;
+    bool failed = false;
+    const char *name = body_string(c, body, "name", true, &failed);
+    const char *password = failed ? NULL : body_string(c, body, "password", true, &failed);
+    if (!failed)
+        body_role_flags(c, body, &failed);
+    if (failed) {
+        cJSON_Delete(body);
+        return 0;
+    }
+    const char *problem = auth_password_problem(password);
+    int status = 0;
+    if (!auth_name_valid(name)) {
+        web_respond_bad_param(&c->res, "name",
+                              "a user name is 1 to 32 letters, digits, '.', '_' or '-'");
+        status = 400;
+    } else if (problem) {
+        web_respond_bad_param(&c->res, "password", problem);
+        status = 400;
+    } else if (auth_user_find(a, name)) {
+        web_respond_error(&c->res, 409, "user '%s' exists", name);
+        status = 409;
+    } else if (a->user_count >= AUTH_MAX_USERS) {
+        web_respond_error(&c->res, 409, "at most %d users", AUTH_MAX_USERS);
+        status = 409;
+    }
+    if (status) {
+        cJSON_Delete(body);
+        return 0;
+    }
+    snprintf(c->target, sizeof c->target, "%s", name);
+    if (c->role < 0)
+        c->role = AUTH_VIEWER;
+    int rc = auth_hash_async(a, password, user_created, c);
+    sodium_memzero((char *)password, strlen(password));
+    cJSON_Delete(body);
+    if (rc < 0) {
+        web_respond_error(&c->res, 503, "too many password operations in progress; retry");
+        return 0;
+    }
+    return 1;
+}
+
+static int put_user(struct web_call *c, const char *name)
+{
+    struct auth *a = &c->web->auth;
+    if (no_params(c) < 0)
+        return 0;
+    struct auth_user *u = auth_user_find(a, name);
+    if (!u) {
+        web_respond_error(&c->res, 404, "no user '%.40s'", name);
+        return 0;
+    }
+    cJSON *body = body_object(c);
+    if (!body)
+        return 0;
+    bool failed = false;
+    const char *password = body_string(c, body, "password", false, &failed);
+    if (!failed)
+        body_role_flags(c, body, &failed);
+    const char *problem = !failed && password ? auth_password_problem(password) : NULL;
+    if (problem)
+        web_respond_bad_param(&c->res, "password", problem);
+    else if (!failed && c->role == AUTH_VIEWER && u->role == AUTH_ADMIN &&
+             auth_admin_count(a) == 1) {
+        web_respond_error(&c->res, 409, "'%s' is the last admin", u->name);
+        problem = "last admin";
+    } else if (!failed && u->factory && !password) {
+        web_respond_bad_param(&c->res, "password", "the factory admin needs a new password");
+        problem = "factory";
+    }
+    if (failed || problem) {
+        cJSON_Delete(body);
+        return 0;
+    }
+    if (password) {
+        snprintf(c->target, sizeof c->target, "%s", u->name);
+        c->secret = strdup(password);
+        if (c->must_change < 0)
+            c->must_change = u->must_change;
+        sodium_memzero((char *)password, strlen(password));
+        cJSON_Delete(body);
+        if (!c->secret) {
+            web_respond_error(&c->res, 500, "out of memory");
+            return 0;
+        }
+        start_hash(c);
+        return 1;
+    }
+    cJSON_Delete(body);
+    if (c->role >= 0)
+        u->role = (enum auth_role)c->role;
+    if (c->must_change >= 0)
+        u->must_change = c->must_change;
+    auth_save(a);
+    web_respond_json(&c->res, 200, user_json(u));
+    return 0;
+}
+
+static int delete_user(struct web_call *c, const char *name)
+{
+    struct auth *a = &c->web->auth;
+    if (no_params(c) < 0)
+        return 0;
+    struct auth_user *u = auth_user_find(a, name);
+    if (!u) {
+        web_respond_error(&c->res, 404, "no user '%.40s'", name);
+        return 0;
+    }
+    if (strcmp(u->name, c->who.user) == 0) {
+        web_respond_error(&c->res, 409, "you cannot delete yourself");
+        return 0;
+    }
+    if (u->role == AUTH_ADMIN && auth_admin_count(a) == 1) {
+        web_respond_error(&c->res, 409, "'%s' is the last admin", u->name);
+        return 0;
+    }
+    log_info("web", "user %s deleted by %s", u->name, c->who.user);
+    auth_user_delete(a, name);
+    auth_save(a);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddBoolToObject(o, "ok", true);
+    web_respond_json(&c->res, 200, o);
+    return 0;
+}
+
+/* ---- API tokens ---- */
+
+static int get_tokens(struct web_call *c, const char *arg)
+{
+    (void)arg;
+    if (no_params(c) < 0)
+        return 0;
+    struct auth *a = &c->web->auth;
+    cJSON *o = cJSON_CreateObject();
+    cJSON *items = cJSON_CreateArray();
+    int n = 0;
+    for (unsigned i = 0; i < a->token_count; i++) {
+        const struct auth_token *t = &a->tokens[i];
+        if (c->who.role != AUTH_ADMIN && strcmp(t->user, c->who.user) != 0)
+            continue;
+        cJSON *ti = cJSON_CreateObject();
+        cJSON_AddStringToObject(ti, "id", t->id);
+        cJSON_AddStringToObject(ti, "name", t->name);
+        cJSON_AddStringToObject(ti, "user", t->user);
+        cJSON_AddNumberToObject(ti, "created", (double)t->created);
+        cJSON_AddItemToArray(items, ti);
+        n++;
+    }
+    cJSON_AddNumberToObject(o, "total", n);
+    cJSON_AddItemToObject(o, "items", items);
+    web_respond_json(&c->res, 200, o);
+    return 0;
+}
+
+static int post_tokens(struct web_call *c, const char *arg)
+{
+    (void)arg;
+    struct auth *a = &c->web->auth;
+    if (no_params(c) < 0)
+        return 0;
+    if (c->who.via == AUTH_VIA_DISABLED) {
+        web_respond_error(&c->res, 400, "login is disabled (--disable-login): no tokens needed");
+        return 0;
+    }
+    cJSON *body = body_object(c);
+    if (!body)
+        return 0;
+    bool failed = false;
+    const char *name = body_string(c, body, "name", true, &failed);
+    char token[128], err[160];
+    if (!failed && auth_token_create(a, c->who.user, name, token, sizeof token, err, sizeof err) < 0)
+        web_respond_bad_param(&c->res, "name", err);
+    else if (!failed) {
+        const struct auth_token *t = &a->tokens[a->token_count - 1];
+        auth_save(a);
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "id", t->id);
+        cJSON_AddStringToObject(o, "name", t->name);
+        cJSON_AddStringToObject(o, "user", t->user);
+        cJSON_AddStringToObject(o, "token", token);
+        web_respond_json(&c->res, 201, o);
+        log_info("web", "API token %s (%s) created by %s", t->id, t->name, c->who.user);
+        sodium_memzero(token, sizeof token);
+    }
+    cJSON_Delete(body);
+    return 0;
+}
+
+static int delete_token(struct web_call *c, const char *id)
+{
+    struct auth *a = &c->web->auth;
+    if (no_params(c) < 0)
+        return 0;
+    for (unsigned i = 0; i < a->token_count; i++) {
+        if (strcmp(a->tokens[i].id, id) != 0)
+            continue;
+        if (c->who.role != AUTH_ADMIN && strcmp(a->tokens[i].user, c->who.user) != 0)
+            break; /* someone else's: as if it did not exist */
+        auth_token_delete(a, id);
+        auth_save(a);
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddBoolToObject(o, "ok", true);
+        web_respond_json(&c->res, 200, o);
+        return 0;
+    }
+    web_respond_error(&c->res, 404, "no token '%.20s'", id);
+    return 0;
+}
+
+/* ---- metrics, Lua pages, pcap ---- */
+
+static int get_metrics(struct web_call *c, const char *arg)
+{
+    (void)arg;
+    if (no_params(c) < 0)
+        return 0;
+    size_t len;
+    char *text = web_metrics_text(c->web, &len);
+    if (!text)
+        web_respond_error(&c->res, 500, "out of memory");
+    else
+        web_respond_text(&c->res, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
+    return 0;
+}
+
+static int get_lua(struct web_call *c, const char *name)
+{
+    if (!c->web->script) {
+        web_respond_error(&c->res, 503, "Lua pages are not available (see the log)");
+        return 0;
+    }
+    script_run_page(c->web->script, &c->web->view, name, &c->params, &c->who, &c->res);
+    return 0;
+}
+
+static int get_pcap(struct web_call *c, const char *arg)
+{
+    (void)arg;
+    return web_pcap_start(c);
+}
+
+static const struct route routes[] = {
+    {"GET", API "/status", false, VIEWER, get_status},
+    {"GET", API "/sources", false, VIEWER, get_sources},
+    {"GET", API "/series", false, VIEWER, get_series},
+    {"GET", API "/hosts", false, VIEWER, get_hosts},
+    {"GET", API "/hosts", true, VIEWER, get_host},
+    {"GET", API "/flows", false, VIEWER, get_flows},
+    {"GET", API "/l7", false, VIEWER, get_l7},
+    {"POST", API "/login", false, PUBLIC, post_login},
+    {"POST", API "/logout", false, LOGGED_IN, post_logout},
+    {"GET", API "/session", false, LOGGED_IN, get_session},
+    {"POST", API "/password", false, LOGGED_IN, post_password},
+    {"GET", API "/users", false, ADMIN, get_users},
+    {"POST", API "/users", false, ADMIN, post_users},
+    {"PUT", API "/users", true, ADMIN, put_user},
+    {"DELETE", API "/users", true, ADMIN, delete_user},
+    {"GET", API "/tokens", false, VIEWER, get_tokens},
+    {"POST", API "/tokens", false, VIEWER, post_tokens},
+    {"DELETE", API "/tokens", true, VIEWER, delete_token},
+    {"GET", API "/pcap", false, ADMIN, get_pcap},
+    {"GET", "/metrics", false, VIEWER, get_metrics},
+    {"GET", "/lua", true, VIEWER, get_lua},
+};
+
+#define ROUTE_COUNT (sizeof routes / sizeof routes[0])
+
+bool web_api_owns(const char *path)
+{
+    return strncmp(path, "/api/", 5) == 0 || strcmp(path, "/api") == 0 ||
+           strcmp(path, "/metrics") == 0 || strncmp(path, "/lua/", 5) == 0 ||
+           strcmp(path, "/lua") == 0;
+}
+
+/* Does path match the route's shape? *arg gets the argument (in buf) for has_arg routes. */
+static bool path_matches(const struct route *r, const char *path, const char **arg)
+{
+    size_t n = strlen(r->path);
+    if (strncmp(path, r->path, n) != 0)
+        return false;
+    const char *rest = path + n;
+    if (!r->has_arg)
+        return rest[0] == '\0' || (rest[0] == '/' && rest[1] == '\0');
+    if (rest[0] != '/' || rest[1] == '\0' || strchr(rest + 1, '/'))
+        return false;
+    *arg = rest + 1;
+    return true;
+}
+
+static bool method_is(const char *method, const char *want)
+{
+    return strcmp(method, want) == 0 || (strcmp(want, "GET") == 0 && strcmp(method, "HEAD") == 0);
+}
+
+static bool changes_state(const char *method)
+{
+    return strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0;
+}
+
+static void finish(struct web_call *c)
+{
+    struct web_stats *s = &c->web->stats;
+    if (!c->res.status)
+        web_respond_error(&c->res, 500, "no response");
+    if (c->res.status >= 500)
+        s->errors_5xx++;
+    else if (c->res.status >= 400)
+        s->errors_4xx++;
+    c->done(c);
+}
+
+void web_api_handle(struct web *w, struct web_call *c)
+{
+    char err[300];
+    c->web = w;
+    c->now_ms = uv_now(w->loop);
+    c->role = c->must_change = -1;
+    w->stats.requests++;
+    if (web_params_parse(&c->params, c->req.query ? c->req.query : "", c->req.query_len, err,
+                         sizeof err) < 0) {
+        web_respond_bad_param(&c->res, c->params.bad, err);
+        finish(c);
+        return;
+    }
+    const struct route *route = NULL;
+    const char *arg = NULL;
+    char allow[64] = "";
+    for (size_t i = 0; i < ROUTE_COUNT; i++) {
+        const char *a = NULL;
+        if (!path_matches(&routes[i], c->req.path, &a))
+            continue;
+        if (method_is(c->req.method, routes[i].method)) {
+            route = &routes[i];
+            arg = a;
+            break;
+        }
+        size_t len = strlen(allow);
+        snprintf(allow + len, sizeof allow - len, "%s%s", len ? ", " : "", routes[i].method);
+    }
+    if (!route) {
+        if (allow[0]) {
+            web_response_header(&c->res, "allow", "%s", allow);
+            web_respond_error(&c->res, 405, "method %.16s not allowed here (allowed: %s)",
+                              c->req.method, allow);
+        } else {
+            web_respond_error(&c->res, 404, "no such endpoint: %.200s", c->req.path);
+        }
+        finish(c);
+        return;
+    }
+    if (c->req.body_len > WEB_MAX_BODY) {
+        web_respond_error(&c->res, 413, "request body too large (at most %u bytes)", WEB_MAX_BODY);
+        finish(c);
+        return;
+    }
+    if (route->access != PUBLIC) {
+        const char *why = "login required";
+        if (auth_identify(&w->auth, &c->req, c->background, c->now_ms, &c->who, &why) < 0) {
+            web_respond_error(&c->res, 401, "%s", why);
+            finish(c);
+            return;
+        }
+        if (changes_state(c->req.method) && !auth_csrf_ok(&w->auth, &c->who, c->req.csrf_token)) {
+            web_respond_error(&c->res, 403,
+                              "missing or wrong X-CSRF-Token header (GET /api/v1/session gives it)");
+            finish(c);
+            return;
+        }
+        if (c->who.must_change && route->access != LOGGED_IN) {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "error",
+                                    "password change required: POST /api/v1/password first");
+            cJSON_AddBoolToObject(o, "password_change_required", true);
+            web_respond_json(&c->res, 403, o);
+            finish(c);
+            return;
+        }
+        if (route->access == ADMIN && c->who.role != AUTH_ADMIN) {
+            web_respond_error(&c->res, 403, "admins only");
+            finish(c);
+            return;
+        }
+    }
+    if (route->fn(c, arg) == 0)
+        finish(c);
+}
+
+void web_call_release(struct web_call *c)
+{
+    web_params_free(&c->params);
+    web_response_free(&c->res);
+    if (c->secret) {
+        sodium_memzero(c->secret, strlen(c->secret));
+        free(c->secret);
+        c->secret = NULL;
+    }
+}

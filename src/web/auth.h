@@ -1,0 +1,167 @@
+/*
+ * Login: users (admin, viewer) in DATA_DIR/users.json with libsodium Argon2id hashes, sessions in
+ * memory (cookie + CSRF token, logged out after inactivity), API tokens for scripts (only a
+ * BLAKE2b hash of the secret is stored), and per-address rate limiting of login attempts.
+ *
+ * Without a users file the box is in factory state: one user admin whose password "admin" only
+ * opens a session that can do nothing but change it.
+ *
+ * Password hashing is slow by design (Argon2id, AUTH_PWHASH_MEMLIMIT of memory): it runs in
+ * libuv's thread pool, one hash at a time (a 512 MB box cannot afford four at once), with a short
+ * queue. Saving the users file is done in the pool as well. Everything else is loop-thread only.
+ */
+#ifndef TAPBOX_WEB_AUTH_H
+#define TAPBOX_WEB_AUTH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <sodium.h>
+#include <uv.h>
+
+#include "http.h"
+
+#define AUTH_NAME_MAX 32
+#define AUTH_MAX_USERS 64
+#define AUTH_MAX_TOKENS 64
+#define AUTH_MAX_SESSIONS 64
+#define AUTH_LIMIT_SLOTS 128
+#define AUTH_LOGIN_FAILURES 5          /* failed logins per address before a pause */
+#define AUTH_LOGIN_WINDOW_MS 60000      /* ...counted over this window; the pause lasts as long */
+#define AUTH_JOB_QUEUE 8                /* password hashes waiting for the pool */
+#define AUTH_PWHASH_OPSLIMIT 2          /* OWASP's Argon2id floor: t=2, m=19 MiB, p=1 */
+#define AUTH_PWHASH_MEMLIMIT (19u << 20)
+#define AUTH_PASSWORD_MIN 8
+#define AUTH_PASSWORD_MAX 128
+#define AUTH_FACTORY_USER "admin"
+#define AUTH_FACTORY_PASSWORD "admin"
+#define AUTH_SESSION_COOKIE "tapbox_session"
+#define AUTH_ID_HEX 64                  /* session ids and CSRF tokens: 32 random bytes */
+
+enum auth_role { AUTH_VIEWER = 0, AUTH_ADMIN = 1 };
+const char *auth_role_name(enum auth_role r);
+int auth_role_parse(const char *s, enum auth_role *out);
+
+struct auth_user {
+    char name[AUTH_NAME_MAX + 1];
+    enum auth_role role;
+    char hash[crypto_pwhash_STRBYTES]; /* "" for the factory admin */
+    bool factory;                      /* admin/admin: only the password change is allowed */
+    bool must_change;                  /* an admin asked for a new password at next login */
+    uint64_t created;                  /* Unix seconds */
+};
+
+struct auth_token {
+    char id[17];                       /* 16 hex digits, public */
+    char name[AUTH_NAME_MAX + 1];
+    char user[AUTH_NAME_MAX + 1];
+    uint8_t hash[32];                  /* BLAKE2b of the secret */
+    uint64_t created;
+};
+
+struct auth_session {
+    bool in_use;
+    char id[AUTH_ID_HEX + 1];
+    char csrf[AUTH_ID_HEX + 1];
+    char user[AUTH_NAME_MAX + 1];
+    uint64_t created_ms, last_ms;      /* loop time */
+};
+
+enum auth_via { AUTH_VIA_NONE, AUTH_VIA_SESSION, AUTH_VIA_TOKEN, AUTH_VIA_DISABLED };
+
+struct auth_identity {
+    char user[AUTH_NAME_MAX + 1];
+    enum auth_role role;
+    bool must_change;
+    enum auth_via via;
+    struct auth_session *session;      /* AUTH_VIA_SESSION */
+};
+
+struct auth_limit {
+    char client[64];
+    unsigned failures;
+    uint64_t window_start_ms;
+    uint64_t blocked_until_ms;
+    uint64_t last_ms;
+};
+
+struct auth_job;
+
+struct auth {
+    uv_loop_t *loop;
+    char *users_path;
+    char *data_dir;
+    bool disabled;                     /* --disable-login: everyone is admin */
+    uint64_t session_timeout_ms;
+    struct auth_user users[AUTH_MAX_USERS];
+    unsigned user_count;
+    struct auth_token tokens[AUTH_MAX_TOKENS];
+    unsigned token_count;
+    struct auth_session sessions[AUTH_MAX_SESSIONS];
+    struct auth_limit limits[AUTH_LIMIT_SLOTS];
+    char disabled_csrf[AUTH_ID_HEX + 1];
+    char dummy_hash[crypto_pwhash_STRBYTES]; /* verified for unknown users (same timing) */
+    struct auth_job *job_head, *job_tail;
+    unsigned jobs_waiting;
+    bool job_running;
+    bool save_running, save_again;
+    uint64_t saves_failed;
+    uint64_t logins_failed, logins_limited;
+};
+
+/* Load DATA_DIR/users.json (absent: factory state). A file that cannot be read or parsed is an
+ * error: falling back to admin/admin would open the box. */
+int auth_init(struct auth *a, uv_loop_t *loop, const char *data_dir, unsigned session_timeout_s,
+              bool disabled, char *err, size_t errsize);
+void auth_fini(struct auth *a);
+
+/* Who sent this request: a Bearer token, the session cookie, or anyone with --disable-login.
+ * Returns 0, or -1 with why ("login required", "session expired", "bad API token"). A session's
+ * inactivity clock restarts unless background is set (polling by an open page). */
+int auth_identify(struct auth *a, const struct web_request *req, bool background, uint64_t now_ms,
+                  struct auth_identity *who, const char **why);
+/* A state-changing request carries the session's CSRF token (tokens need none). */
+bool auth_csrf_ok(const struct auth *a, const struct auth_identity *who, const char *header);
+
+struct auth_user *auth_user_find(struct auth *a, const char *name);
+bool auth_name_valid(const char *name);
+/* NULL when the password is acceptable, else why not. */
+const char *auth_password_problem(const char *password);
+/* Add a user with a ready hash; -1 (err) when the name is taken or the table full. */
+int auth_user_add(struct auth *a, const char *name, enum auth_role role, const char *hash,
+                  bool must_change, char *err, size_t errsize);
+/* Remove a user, its sessions and tokens. */
+int auth_user_delete(struct auth *a, const char *name);
+unsigned auth_admin_count(const struct auth *a);
+
+struct auth_session *auth_session_create(struct auth *a, const char *user, uint64_t now_ms);
+void auth_session_end(struct auth *a, struct auth_session *s);
+/* End every session of user except keep (after a password change or deletion). */
+void auth_sessions_end_user(struct auth *a, const char *user, const struct auth_session *keep);
+unsigned auth_session_count(struct auth *a, uint64_t now_ms);
+
+/* A new token for user; the secret text ("tbx_ID_SECRET", shown once) goes to out. */
+int auth_token_create(struct auth *a, const char *user, const char *name, char *out,
+                      size_t outsize, char *err, size_t errsize);
+int auth_token_delete(struct auth *a, const char *id);
+
+/* Login attempts by client address: may it try now? (retry_s: seconds to wait if not) */
+bool auth_rate_check(struct auth *a, const char *client, uint64_t now_ms, unsigned *retry_s);
+void auth_rate_fail(struct auth *a, const char *client, uint64_t now_ms);
+void auth_rate_clear(struct auth *a, const char *client);
+
+/* Off-loop password work. cb runs on the loop: ok, and for a hash the new hash string.
+ * Returns -1 when the queue is full (answer 503). password is copied and wiped after use. */
+typedef void (*auth_job_cb)(void *ctx, bool ok, const char *hash);
+int auth_hash_async(struct auth *a, const char *password, auth_job_cb cb, void *ctx);
+int auth_verify_async(struct auth *a, const char *hash, const char *password, auth_job_cb cb,
+                      void *ctx);
+/* Check a login: the factory password at once, a real hash in the pool, an unknown user against
+ * a dummy hash (same delay). cb's ok says whether user/password match. -1: queue full. */
+int auth_check_login_async(struct auth *a, const char *user, const char *password,
+                           auth_job_cb cb, void *ctx);
+
+/* Write users.json in the pool (0600, through a temporary file and rename). */
+void auth_save(struct auth *a);
+
+#endif

@@ -1,0 +1,200 @@
+/* /metrics: the counters in Prometheus' text exposition format (version 0.0.4). */
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../query/query.h"
+#include "../script/script.h"
+#include "web_internal.h"
+
+#ifndef TAPBOX_VERSION
+#define TAPBOX_VERSION "0.1.0"
+#endif
+
+/* A label value: \, " and newlines escaped. */
+static void label(struct web_buf *b, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '\\')
+            web_buf_append(b, "\\\\", 2);
+        else if (*s == '"')
+            web_buf_append(b, "\\\"", 2);
+        else if (*s == '\n')
+            web_buf_append(b, "\\n", 2);
+        else
+            web_buf_append(b, s, 1);
+    }
+}
+
+static void family(struct web_buf *b, const char *name, const char *type, const char *help)
+{
+    web_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void value(struct web_buf *b, double v)
+{
+    /* Integers print exactly up to 2^53; the counters stay well below. */
+    if (v == (double)(uint64_t)v)
+        web_buf_printf(b, " %llu\n", (unsigned long long)v);
+    else
+        web_buf_printf(b, " %.6g\n", v);
+}
+
+static void sample(struct web_buf *b, const char *name, double v)
+{
+    web_buf_printf(b, "%s", name);
+    value(b, v);
+}
+
+static void sample1(struct web_buf *b, const char *name, const char *lname, const char *lvalue,
+                    double v)
+{
+    web_buf_printf(b, "%s{%s=\"", name, lname);
+    label(b, lvalue);
+    web_buf_append(b, "\"}", 2);
+    value(b, v);
+}
+
+static void per_source(struct web_buf *b, const struct engine *e, const char *name,
+                       const char *type, const char *help, size_t offset)
+{
+    family(b, name, type, help);
+    for (unsigned i = 0; i < e->source_count; i++) {
+        const struct source_info *s = &e->sources[i];
+        uint64_t v;
+        memcpy(&v, (const char *)s + offset, sizeof v);
+        sample1(b, name, "source", s->name, (double)v);
+    }
+}
+
+#define SRC_FIELD(f) offsetof(struct source_info, f)
+
+char *web_metrics_text(struct web *w, size_t *len)
+{
+    struct engine *e = w->engine;
+    struct web_buf b = {0};
+    time_t now = time(NULL);
+
+    family(&b, "tapbox_build_info", "gauge", "Version of tapboxd.");
+    sample1(&b, "tapbox_build_info", "version", TAPBOX_VERSION, 1);
+    family(&b, "tapbox_uptime_seconds", "gauge", "Seconds since tapboxd started.");
+    sample(&b, "tapbox_uptime_seconds",
+           (double)((uint64_t)now > w->view.started_unix_s ? (uint64_t)now - w->view.started_unix_s
+                                                          : 0));
+
+    per_source(&b, e, "tapbox_source_packets_total", "counter", "Frames captured per source.",
+               SRC_FIELD(counters.packets));
+    per_source(&b, e, "tapbox_source_bytes_total", "counter",
+               "Bytes (frame length on the wire) per source.", SRC_FIELD(counters.bytes));
+    per_source(&b, e, "tapbox_source_malformed_total", "counter",
+               "Malformed frames per source (counted, skipped).", SRC_FIELD(counters.malformed));
+    per_source(&b, e, "tapbox_source_unaccounted_total", "counter",
+               "Frames of a source the flow cap left unaccounted.",
+               SRC_FIELD(counters.unaccounted));
+    per_source(&b, e, "tapbox_source_capture_drops_total", "counter",
+               "Frames the kernel dropped before capture, per source.", SRC_FIELD(capture_drops));
+    per_source(&b, e, "tapbox_source_interface_drops_total", "counter",
+               "Frames the interface dropped, per source.", SRC_FIELD(interface_drops));
+    family(&b, "tapbox_source_up", "gauge", "1 when the source is capturing.");
+    for (unsigned i = 0; i < e->source_count; i++)
+        sample1(&b, "tapbox_source_up", "source", e->sources[i].name,
+                e->sources[i].state == SOURCE_UP);
+
+    family(&b, "tapbox_packets_total", "counter", "Frames captured, all sources.");
+    sample(&b, "tapbox_packets_total", (double)e->totals.packets);
+    family(&b, "tapbox_bytes_total", "counter", "Bytes captured, all sources.");
+    sample(&b, "tapbox_bytes_total", (double)e->totals.bytes);
+    family(&b, "tapbox_malformed_total", "counter", "Malformed frames by reason.");
+    for (int r = DECODE_NOT_IP + 1; r < DECODE_STATUS_COUNT; r++)
+        sample1(&b, "tapbox_malformed_total", "reason", decode_status_name((enum decode_status)r),
+                (double)e->totals.malformed_by_reason[r]);
+
+    family(&b, "tapbox_flows", "gauge", "Flows in the table.");
+    sample(&b, "tapbox_flows", (double)e->flows.count);
+    family(&b, "tapbox_flows_created_total", "counter", "Flows created.");
+    sample(&b, "tapbox_flows_created_total", (double)e->flows.created);
+    family(&b, "tapbox_flows_expired_total", "counter", "Flows ended.");
+    sample(&b, "tapbox_flows_expired_total", (double)e->flows_expired);
+    family(&b, "tapbox_hosts", "gauge", "Hosts in the table.");
+    sample(&b, "tapbox_hosts", (double)e->hosts.count);
+    family(&b, "tapbox_hosts_created_total", "counter", "Hosts created.");
+    sample(&b, "tapbox_hosts_created_total", (double)e->hosts.created);
+
+    struct {
+        const char *name;
+        size_t used, max;
+        uint64_t refused;
+    } caps[] = {
+        {"flows", e->flows.count, e->flows.cap, e->flows.refused},
+        {"hosts", e->hosts.count, e->hosts.cap, e->hosts.refused},
+        {"sources", e->source_count, ENGINE_MAX_SOURCES, e->sources_refused},
+        {"dpi_flows", e->dpi_count, e->config.max_dpi_flows, e->dpi_evicted},
+    };
+    family(&b, "tapbox_cap_used", "gauge", "Entries in use per capped table.");
+    for (size_t i = 0; i < sizeof caps / sizeof caps[0]; i++)
+        sample1(&b, "tapbox_cap_used", "cap", caps[i].name, (double)caps[i].used);
+    family(&b, "tapbox_cap_max", "gauge", "Configured cap per table.");
+    for (size_t i = 0; i < sizeof caps / sizeof caps[0]; i++)
+        sample1(&b, "tapbox_cap_max", "cap", caps[i].name, (double)caps[i].max);
+    family(&b, "tapbox_cap_refused_total", "counter",
+           "Entries refused (or evicted, for dpi_flows) because a cap was reached.");
+    for (size_t i = 0; i < sizeof caps / sizeof caps[0]; i++)
+        sample1(&b, "tapbox_cap_refused_total", "cap", caps[i].name, (double)caps[i].refused);
+
+    family(&b, "tapbox_memory_bytes", "gauge", "Memory held by the engine's parts.");
+    sample1(&b, "tapbox_memory_bytes", "part", "flows", (double)flow_table_memory(&e->flows));
+    sample1(&b, "tapbox_memory_bytes", "part", "hosts", (double)host_table_memory(&e->hosts));
+    sample1(&b, "tapbox_memory_bytes", "part", "ndpi", (double)l7_memory_in_use());
+    sample1(&b, "tapbox_memory_bytes", "part", "total", (double)engine_memory(e));
+    family(&b, "tapbox_memory_peak_bytes", "gauge", "Highest engine memory seen.");
+    sample(&b, "tapbox_memory_peak_bytes", (double)e->memory_peak);
+    family(&b, "tapbox_process_resident_memory_bytes", "gauge", "Resident memory of tapboxd.");
+    sample(&b, "tapbox_process_resident_memory_bytes", (double)web_process_rss());
+
+    family(&b, "tapbox_loop_stalls_total", "counter",
+           "1-second ticks that came more than half a second late.");
+    sample(&b, "tapbox_loop_stalls_total", w->view.loop_stalls ? (double)*w->view.loop_stalls : 0);
+
+    struct l7_row *rows;
+    int n = query_l7(e, &rows);
+    family(&b, "tapbox_l7_bytes_total", "counter", "Bytes per application protocol.");
+    for (int i = 0; i < n; i++)
+        sample1(&b, "tapbox_l7_bytes_total", "protocol", rows[i].name,
+                (double)rows[i].counter.bytes);
+    family(&b, "tapbox_l7_flows_total", "counter", "Flows per application protocol.");
+    for (int i = 0; i < n; i++)
+        sample1(&b, "tapbox_l7_flows_total", "protocol", rows[i].name,
+                (double)rows[i].counter.flows);
+    if (n >= 0)
+        free(rows);
+
+    family(&b, "tapbox_http_requests_total", "counter", "API, metrics and Lua requests.");
+    sample(&b, "tapbox_http_requests_total", (double)w->stats.requests);
+    family(&b, "tapbox_http_errors_total", "counter", "API answers with an error status.");
+    sample1(&b, "tapbox_http_errors_total", "class", "4xx", (double)w->stats.errors_4xx);
+    sample1(&b, "tapbox_http_errors_total", "class", "5xx", (double)w->stats.errors_5xx);
+    family(&b, "tapbox_http_connections", "gauge", "Open HTTP(S) connections.");
+    sample(&b, "tapbox_http_connections", w->stats.connections);
+    family(&b, "tapbox_http_connections_refused_total", "counter",
+           "Connections refused (connection cap, or HTTPS not ready).");
+    sample(&b, "tapbox_http_connections_refused_total", (double)w->stats.connections_refused);
+    family(&b, "tapbox_login_failures_total", "counter", "Failed logins.");
+    sample(&b, "tapbox_login_failures_total", (double)w->auth.logins_failed);
+    family(&b, "tapbox_login_rate_limited_total", "counter",
+           "Logins refused because an address failed too often.");
+    sample(&b, "tapbox_login_rate_limited_total", (double)w->auth.logins_limited);
+    family(&b, "tapbox_lua_calls_total", "counter", "Lua page calls.");
+    sample(&b, "tapbox_lua_calls_total", (double)script_calls(w->script));
+    family(&b, "tapbox_lua_aborts_total", "counter",
+           "Lua page calls stopped by their instruction budget, memory cap or time limit.");
+    sample(&b, "tapbox_lua_aborts_total", (double)script_aborts(w->script));
+
+    if (b.oom) {
+        web_buf_free(&b);
+        return NULL;
+    }
+    *len = b.len;
+    return b.data;
+}

@@ -1,0 +1,351 @@
+/*
+ * GET /api/v1/pcap?source=IF&filter=BPF&duration=S&max_bytes=N&snaplen=N
+ *
+ * A capture handle of its own on the source's interface (the engine's source is untouched),
+ * non-blocking, polled by the loop; packets become pcap records in a buffer that the transport
+ * sends while the next one fills (two buffers, one send in flight). When the client is slower
+ * than the traffic, polling pauses and the kernel's buffer (then its drop counter) absorbs it.
+ * The stream ends after duration seconds or max_bytes bytes, whichever comes first.
+ */
+#include "pcap_stream.h"
+
+#include <pcap/pcap.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../core/log.h"
+#include "api.h"
+#include "web_internal.h"
+
+#define PCAP_BUF_BYTES (1u << 20) /* two per download */
+#define PCAP_BATCH 256
+#define PCAP_DEFAULT_DURATION 60
+#define PCAP_MAX_DURATION 3600
+#define PCAP_DEFAULT_MAX_BYTES (100ull << 20)
+#define PCAP_MAX_MAX_BYTES (1ull << 30)
+
+struct pcap_dl {
+    struct web_stream stream;      /* first: the transport's callbacks get it */
+    struct web *w;
+    struct pcap_dl *next;
+    pcap_t *pcap;
+    uv_poll_t poll;
+    uv_timer_t timer;
+    int handles_open;              /* poll and timer not yet closed */
+    bool polling;
+    bool ready;                    /* the transport waits for data */
+    bool finished;                 /* time or size reached: flush, then end */
+    bool ended;                    /* final piece sent, or the client gone */
+    char *fill, *out;              /* filling, and being sent */
+    size_t fill_len;
+    uint64_t bytes, max_bytes, packets;
+    unsigned snaplen;
+    char source[ENGINE_SOURCE_NAME];
+};
+
+static void pcap_dl_flush(struct pcap_dl *d);
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    struct pcap_dl *d = h->data;
+    if (--d->handles_open > 0)
+        return;
+    free(d->fill);
+    free(d->out);
+    free(d);
+}
+
+/* Stop capturing and forget the stream (the memory goes once the handles are closed). */
+static void pcap_dl_release(struct pcap_dl *d)
+{
+    struct web *w = d->w;
+    for (struct pcap_dl **p = &w->pcap_streams; *p; p = &(*p)->next)
+        if (*p == d) {
+            *p = d->next;
+            w->pcap_stream_count--;
+            break;
+        }
+    log_info("web", "pcap download of %s ended: %llu packets, %llu bytes", d->source,
+             (unsigned long long)d->packets, (unsigned long long)d->bytes);
+    uv_close((uv_handle_t *)&d->poll, on_handle_closed);
+    uv_close((uv_handle_t *)&d->timer, on_handle_closed);
+    if (d->pcap) {
+        pcap_close(d->pcap);
+        d->pcap = NULL;
+    }
+}
+
+static void put32(char *p, uint32_t v) { memcpy(p, &v, 4); } /* host order, as the magic says */
+
+static void on_packet(u_char *user, const struct pcap_pkthdr *h, const u_char *bytes)
+{
+    struct pcap_dl *d = (struct pcap_dl *)user;
+    size_t rec = 16 + h->caplen;
+    if (d->finished || d->fill_len + rec > PCAP_BUF_BYTES)
+        return; /* cannot happen: dispatch stops while a record might not fit */
+    if (d->bytes + rec > d->max_bytes) {
+        d->finished = true;
+        return;
+    }
+    char *p = d->fill + d->fill_len;
+    put32(p, (uint32_t)h->ts.tv_sec);
+    put32(p + 4, (uint32_t)h->ts.tv_usec);
+    put32(p + 8, h->caplen);
+    put32(p + 12, h->len);
+    memcpy(p + 16, bytes, h->caplen);
+    d->fill_len += rec;
+    d->bytes += rec;
+    d->packets++;
+}
+
+static void pause_polling(struct pcap_dl *d)
+{
+    if (d->polling) {
+        uv_poll_stop(&d->poll);
+        d->polling = false;
+    }
+}
+
+static void on_readable(uv_poll_t *h, int status, int events)
+{
+    (void)events;
+    struct pcap_dl *d = h->data;
+    if (status < 0) {
+        d->finished = true; /* the interface went away */
+    } else {
+        /* Dispatch only as many packets as surely fit (records of up to snaplen bytes). */
+        size_t rec_max = 16 + (size_t)d->snaplen;
+        while (!d->finished && d->fill_len + rec_max <= PCAP_BUF_BYTES) {
+            size_t room = (PCAP_BUF_BYTES - d->fill_len) / rec_max;
+            int want = room < PCAP_BATCH ? (int)room : PCAP_BATCH;
+            int n = pcap_dispatch(d->pcap, want, on_packet, (u_char *)d);
+            if (n < 0) {
+                log_warn("web", "pcap download of %s: %s", d->source, pcap_geterr(d->pcap));
+                d->finished = true;
+            }
+            if (n < want)
+                break;
+        }
+        if (!d->finished && d->fill_len + rec_max > PCAP_BUF_BYTES)
+            pause_polling(d); /* full: wait for the client */
+    }
+    if (d->finished)
+        pause_polling(d);
+    if (d->ready)
+        pcap_dl_flush(d);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    struct pcap_dl *d = t->data;
+    d->finished = true;
+    pause_polling(d);
+    if (d->ready)
+        pcap_dl_flush(d);
+}
+
+static void pcap_dl_flush(struct pcap_dl *d)
+{
+    if (d->ended || (!d->fill_len && !d->finished))
+        return;
+    char *tmp = d->out;
+    d->out = d->fill;
+    d->fill = tmp;
+    size_t len = d->fill_len;
+    d->fill_len = 0;
+    d->ready = false;
+    bool final = d->finished;
+    if (final)
+        d->ended = true;
+    if (!final && !d->polling && d->pcap) { /* room again */
+        uv_poll_start(&d->poll, UV_READABLE, on_readable);
+        d->polling = true;
+    }
+    web_stream_send(&d->stream, d->out, len, final);
+    if (final)
+        pcap_dl_release(d);
+}
+
+static void on_ready(struct web_stream *s)
+{
+    struct pcap_dl *d = (struct pcap_dl *)s;
+    d->ready = true;
+    pcap_dl_flush(d);
+}
+
+static void on_gone(struct web_stream *s)
+{
+    struct pcap_dl *d = (struct pcap_dl *)s;
+    if (d->ended)
+        return;
+    d->ended = true;
+    pcap_dl_release(d);
+}
+
+void web_pcap_stop_all(struct web *w)
+{
+    for (struct pcap_dl *d = w->pcap_streams, *next; d; d = next) {
+        next = d->next;
+        d->finished = true;
+        pause_polling(d);
+        if (d->ready)
+            pcap_dl_flush(d); /* ends it; otherwise the next ready() does */
+    }
+}
+
+int web_pcap_start(struct web_call *c)
+{
+    static const char *const known[] = {"source", "filter", "duration", "max_bytes", "snaplen",
+                                        NULL};
+    struct web *w = c->web;
+    struct web_params *p = &c->params;
+    char err[PCAP_ERRBUF_SIZE + 200];
+    uint64_t duration, max_bytes, snaplen;
+    if (web_params_only(p, known, err, sizeof err) < 0 ||
+        web_param_uint(p, "duration", 1, PCAP_MAX_DURATION, PCAP_DEFAULT_DURATION, &duration, err,
+                       sizeof err) < 0 ||
+        web_param_uint(p, "max_bytes", 1024, PCAP_MAX_MAX_BYTES, PCAP_DEFAULT_MAX_BYTES,
+                       &max_bytes, err, sizeof err) < 0 ||
+        web_param_uint(p, "snaplen", 64, 65535, 65535, &snaplen, err, sizeof err) < 0) {
+        web_respond_bad_param(&c->res, p->bad, err);
+        return 0;
+    }
+    const struct engine *e = w->engine;
+    const char *name = web_param(p, "source");
+    int id = -1;
+    for (unsigned i = 0; name && i < e->source_count && id < 0; i++)
+        if (strcmp(e->sources[i].name, name) == 0)
+            id = (int)i;
+    if (!name && e->source_count == 1)
+        id = 0;
+    if (id < 0) {
+        web_respond_bad_param(&c->res, "source",
+                              name ? "parameter 'source': no such source (see /api/v1/sources)"
+                                   : "parameter 'source': which source (see /api/v1/sources)?");
+        return 0;
+    }
+    const struct source_info *src = &e->sources[id];
+    if (strcmp(src->kind, "interface") != 0) {
+        web_respond_bad_param(&c->res, "source",
+                              "parameter 'source': a file source cannot be captured live");
+        return 0;
+    }
+    if (!c->can_stream) {
+        web_respond_error(&c->res, 501, "this transport cannot stream");
+        return 0;
+    }
+    if (w->pcap_stream_count >= WEB_PCAP_STREAMS) {
+        web_respond_error(&c->res, 503, "%d pcap downloads are running already; retry later",
+                          WEB_PCAP_STREAMS);
+        return 0;
+    }
+
+    char perr[PCAP_ERRBUF_SIZE] = "";
+    pcap_t *pc = pcap_create(src->name, perr);
+    if (pc) {
+        pcap_set_snaplen(pc, (int)snaplen);
+        pcap_set_immediate_mode(pc, 1);
+        pcap_set_buffer_size(pc, 4 << 20);
+    }
+    if (!pc || pcap_activate(pc) < 0) {
+        web_respond_error(&c->res, 503, "cannot capture on %s: %s", src->name,
+                          pc ? pcap_geterr(pc) : perr);
+        if (pc)
+            pcap_close(pc);
+        return 0;
+    }
+    const char *filter = web_param(p, "filter");
+    struct bpf_program prog;
+    if (filter && filter[0]) {
+        if (pcap_compile(pc, &prog, filter, 1, PCAP_NETMASK_UNKNOWN) < 0) {
+            snprintf(err, sizeof err, "parameter 'filter': not a valid BPF filter: %s",
+                     pcap_geterr(pc));
+            pcap_close(pc);
+            web_respond_bad_param(&c->res, "filter", err);
+            return 0;
+        }
+        int rc = pcap_setfilter(pc, &prog);
+        pcap_freecode(&prog);
+        if (rc < 0) {
+            web_respond_error(&c->res, 503, "cannot set the filter: %s", pcap_geterr(pc));
+            pcap_close(pc);
+            return 0;
+        }
+    }
+    int fd = pcap_setnonblock(pc, 1, perr) < 0 ? -1 : pcap_get_selectable_fd(pc);
+    struct pcap_dl *d = fd >= 0 ? calloc(1, sizeof *d) : NULL;
+    if (d) {
+        d->fill = malloc(PCAP_BUF_BYTES);
+        d->out = malloc(PCAP_BUF_BYTES);
+    }
+    if (!d || !d->fill || !d->out) {
+        web_respond_error(&c->res, fd < 0 ? 503 : 500, fd < 0 ? "no selectable descriptor"
+                                                               : "out of memory");
+        if (d) {
+            free(d->fill);
+            free(d->out);
+        }
+        free(d);
+        pcap_close(pc);
+        return 0;
+    }
+    d->w = w;
+    d->pcap = pc;
+    d->snaplen = (unsigned)snaplen;
+    d->max_bytes = max_bytes;
+    snprintf(d->source, sizeof d->source, "%s", src->name);
+    d->stream.ready = on_ready;
+    d->stream.gone = on_gone;
+    uv_poll_init(w->loop, &d->poll, fd);
+    uv_timer_init(w->loop, &d->timer);
+    d->poll.data = d->timer.data = d;
+    d->handles_open = 2;
+
+    /* The file header: microsecond timestamps, the interface's link type. */
+    char *h = d->fill;
+    put32(h, 0xa1b2c3d4);
+    uint16_t major = 2, minor = 4;
+    memcpy(h + 4, &major, 2);
+    memcpy(h + 6, &minor, 2);
+    put32(h + 8, 0);
+    put32(h + 12, 0);
+    put32(h + 16, (uint32_t)snaplen);
+    put32(h + 20, (uint32_t)pcap_datalink(pc));
+    d->fill_len = 24;
+    d->bytes = 24;
+
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    char stamp[32];
+    strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
+    char safe[ENGINE_SOURCE_NAME];
+    snprintf(safe, sizeof safe, "%s", src->name);
+    for (char *q = safe; *q; q++)
+        if (!((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') || (*q >= '0' && *q <= '9') ||
+              *q == '-' || *q == '_' || *q == '.'))
+            *q = '_';
+    c->res.status = 200;
+    c->res.content_type = "application/vnd.tcpdump.pcap";
+    web_response_header(&c->res, "content-disposition",
+                        "attachment; filename=\"tapbox-%s-%s.pcap\"", safe, stamp);
+    log_info("web", "pcap download of %s by %s: %s, %llu s, at most %llu bytes", d->source,
+             c->who.user, filter && filter[0] ? filter : "all packets",
+             (unsigned long long)duration, (unsigned long long)max_bytes);
+
+    d->next = w->pcap_streams;
+    w->pcap_streams = d;
+    w->pcap_stream_count++;
+    uv_poll_start(&d->poll, UV_READABLE, on_readable);
+    d->polling = true;
+    uv_timer_start(&d->timer, on_timer, duration * 1000, 0);
+    if (web_stream_begin(c, &d->stream) < 0) { /* never: can_stream was checked */
+        d->ended = true;
+        pcap_dl_release(d);
+        web_respond_error(&c->res, 501, "this transport cannot stream");
+        return 0;
+    }
+    return 1;
+}

@@ -1,0 +1,431 @@
+#include "views.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../query/query_json.h"
+
+#ifndef TAPBOX_VERSION
+#define TAPBOX_VERSION "0.1.0"
+#endif
+
+#define BAD 400
+
+uint64_t web_process_rss(void)
+{
+    /* /proc is served from memory: this never waits on a disk. */
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (!f)
+        return 0;
+    unsigned long long size = 0, resident = 0;
+    int n = fscanf(f, "%llu %llu", &size, &resident);
+    fclose(f);
+    return n == 2 ? (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE) : 0;
+}
+
+static int oom(char *err, size_t errsize)
+{
+    snprintf(err, errsize, "out of memory");
+    return 500;
+}
+
+/* ---- status, sources, series, l7 ---- */
+
+int web_view_status(WEB_VIEW_ARGS)
+{
+    static const char *const known[] = {NULL};
+    *out = NULL;
+    if (web_params_only(params, known, err, errsize) < 0)
+        return BAD;
+    cJSON *o = query_status_json(ctx->engine);
+    if (!o)
+        return oom(err, errsize);
+    time_t now = time(NULL);
+    cJSON_AddStringToObject(o, "version", TAPBOX_VERSION);
+    cJSON_AddNumberToObject(o, "time", (double)now);
+    cJSON_AddNumberToObject(o, "started", (double)ctx->started_unix_s);
+    cJSON_AddNumberToObject(o, "uptime_s",
+                            (double)((uint64_t)now > ctx->started_unix_s
+                                         ? (uint64_t)now - ctx->started_unix_s
+                                         : 0));
+    cJSON_AddNumberToObject(o, "loop_stalls", ctx->loop_stalls ? (double)*ctx->loop_stalls : 0);
+    cJSON *mem = cJSON_GetObjectItem(o, "memory");
+    if (mem)
+        cJSON_AddNumberToObject(mem, "process_rss", (double)web_process_rss());
+    if (ctx->stats) {
+        cJSON *w = cJSON_AddObjectToObject(o, "web");
+        cJSON_AddNumberToObject(w, "requests", (double)ctx->stats->requests);
+        cJSON_AddNumberToObject(w, "errors_4xx", (double)ctx->stats->errors_4xx);
+        cJSON_AddNumberToObject(w, "errors_5xx", (double)ctx->stats->errors_5xx);
+        cJSON_AddNumberToObject(w, "connections", ctx->stats->connections);
+        cJSON_AddNumberToObject(w, "connections_refused",
+                                (double)ctx->stats->connections_refused);
+        cJSON_AddNumberToObject(w, "sessions", ctx->stats->sessions);
+    }
+    *out = o;
+    return 0;
+}
+
+int web_view_sources(WEB_VIEW_ARGS)
+{
+    static const char *const known[] = {NULL};
+    *out = NULL;
+    if (web_params_only(params, known, err, errsize) < 0)
+        return BAD;
+    cJSON *status = query_status_json(ctx->engine);
+    cJSON *items = status ? cJSON_DetachItemFromObject(status, "sources") : NULL;
+    cJSON_Delete(status);
+    if (!items)
+        return oom(err, errsize);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "total", cJSON_GetArraySize(items));
+    cJSON_AddItemToObject(o, "items", items);
+    *out = o;
+    return 0;
+}
+
+/* A source by id or name; -1 when absent, -2 when unknown. */
+static int source_param(const struct web_view_ctx *ctx, struct web_params *params, char *err,
+                        size_t errsize)
+{
+    const char *v = web_param(params, "source");
+    if (!v)
+        return -1;
+    const struct engine *e = ctx->engine;
+    for (unsigned i = 0; i < e->source_count; i++)
+        if (strcmp(e->sources[i].name, v) == 0)
+            return (int)i;
+    char *end;
+    unsigned long id = strtoul(v, &end, 10);
+    if (v[0] >= '0' && v[0] <= '9' && !*end && id < e->source_count)
+        return (int)id;
+    snprintf(params->bad, sizeof params->bad, "source");
+    snprintf(err, errsize, "parameter 'source': no source '%.64s' (a name or an id)", v);
+    return -2;
+}
+
+int web_view_series(WEB_VIEW_ARGS)
+{
+    static const char *const known[] = {"since", "source", NULL};
+    uint64_t since;
+    *out = NULL;
+    if (web_params_only(params, known, err, errsize) < 0 ||
+        web_param_uint(params, "since", 0, UINT32_MAX * 1000ull, 0, &since, err, errsize) < 0)
+        return BAD;
+    int source = source_param(ctx, params, err, errsize);
+    if (source == -2)
+        return BAD;
+    *out = series_json(ctx->series, ctx->engine, since, source);
+    return *out ? 0 : oom(err, errsize);
+}
+
+int web_view_l7(WEB_VIEW_ARGS)
+{
+    static const char *const known[] = {NULL};
+    *out = NULL;
+    if (web_params_only(params, known, err, errsize) < 0)
+        return BAD;
+    cJSON *items = query_l7_json(ctx->engine);
+    if (!items)
+        return oom(err, errsize);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "total", cJSON_GetArraySize(items));
+    cJSON_AddItemToObject(o, "items", items);
+    *out = o;
+    return 0;
+}
+
+/* ---- hosts ---- */
+
+static const char *const orders[] = {"desc", "asc", NULL};
+
+static int paging(struct web_params *params, size_t *offset, size_t *limit, char *err,
+                  size_t errsize)
+{
+    uint64_t o, l;
+    if (web_param_uint(params, "limit", 1, QUERY_MAX_LIMIT, 25, &l, err, errsize) < 0 ||
+        web_param_uint(params, "offset", 0, 100000000, 0, &o, err, errsize) < 0)
+        return -1;
+    *offset = (size_t)o;
+    *limit = (size_t)l;
+    return 0;
+}
+
+static cJSON *page_object(size_t total, size_t offset, size_t limit, cJSON **items)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "total", (double)total);
+    cJSON_AddNumberToObject(o, "offset", (double)offset);
+    cJSON_AddNumberToObject(o, "limit", (double)limit);
+    *items = cJSON_AddArrayToObject(o, "items");
+    return o;
+}
+
+int web_view_hosts(WEB_VIEW_ARGS)
+{
+    static const char *const known[] = {"sort", "order", "limit", "offset", "local", "q", NULL};
+    static const char *const sorts[] = {"bytes",     "packets", "flows", "first_seen",
+                                        "last_seen", "ip",      NULL};
+    *out = NULL;
+    struct host_query q;
+    host_query_init(&q);
+    int sort, order, local;
+    if (web_params_only(params, known, err, errsize) < 0 ||
+        web_param_choice(params, "sort", sorts, 0, &sort, err, errsize) < 0 ||
+        web_param_choice(params, "order", orders, 0, &order, err, errsize) < 0 ||
+        web_param_bool(params, "local", &local, err, errsize) < 0 ||
+        paging(params, &q.offset, &q.limit, err, errsize) < 0)
+        return BAD;
+    query_host_sort_parse(sorts[sort], &q.sort);
+    q.order = order == 1 ? QUERY_ASC : QUERY_DESC;
+    q.locality = local < 0 ? HOST_ANY : local ? HOST_LOCAL : HOST_REMOTE;
+    q.text = web_param(params, "q");
+    if (q.text && strlen(q.text) > 64) {
+        snprintf(params->bad, sizeof params->bad, "q");
+        snprintf(err, errsize, "parameter 'q': longer than 64 characters");
+        return BAD;
+    }
+    engine_sync(ctx->engine);
+    struct query_page page;
+    if (query_hosts(ctx->engine, &q, &page) < 0)
+        return oom(err, errsize);
+    cJSON *items;
+    cJSON *o = page_object(page.total, q.offset, q.limit, &items);
+    for (size_t i = 0; i < page.count; i++)
+        cJSON_AddItemToArray(items, query_host_json(ctx->engine, page.items[i]));
+    query_page_free(&page);
+    *out = o;
+    return 0;
+}
+
+/* ---- flows ---- */
+
+static int parse_ip(const char *text, uint8_t *version, uint8_t addr[16])
+{
+    memset(addr, 0, 16);
+    if (inet_pton(AF_INET, text, addr) == 1) {
+        *version = 4;
+        return 0;
+    }
+    if (inet_pton(AF_INET6, text, addr) == 1) {
+        *version = 6;
+        return 0;
+    }
+    return -1;
+}
+
+static int l4_param(struct web_params *params, int *out, char *err, size_t errsize)
+{
+    static const struct {
+        const char *name;
+        int proto;
+    } names[] = {{"tcp", 6}, {"udp", 17}, {"icmp", 1}, {"icmpv6", 58}, {"sctp", 132},
+                 {"gre", 47}, {"esp", 50}, {"igmp", 2}, {"ospf", 89}};
+    const char *v = web_param(params, "proto");
+    *out = -1;
+    if (!v)
+        return 0;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcasecmp(v, names[i].name) == 0) {
+            *out = names[i].proto;
+            return 0;
+        }
+    uint64_t n;
+    if (web_param_uint(params, "proto", 0, 255, 0, &n, err, errsize) < 0) {
+        snprintf(err, errsize,
+                 "parameter 'proto': '%.32s' is not tcp, udp, icmp, icmpv6, sctp or a number "
+                 "from 0 to 255",
+                 v);
+        return -1;
+    }
+    *out = (int)n;
+    return 0;
+}
+
+/* Fill a flow query from parameters (shared by /flows and a host's flows). */
+static int flow_query_params(const struct web_view_ctx *ctx, struct web_params *params,
+                             struct flow_query *q, char *err, size_t errsize)
+{
+    static const char *const sorts[] = {"bytes", "packets", "first_seen", "last_seen", "id", NULL};
+    int sort, order;
+    uint64_t port;
+    if (web_param_choice(params, "sort", sorts, 0, &sort, err, errsize) < 0 ||
+        web_param_choice(params, "order", orders, 0, &order, err, errsize) < 0 ||
+        paging(params, &q->offset, &q->limit, err, errsize) < 0 ||
+        l4_param(params, &q->l4_proto, err, errsize) < 0)
+        return -1;
+    query_flow_sort_parse(sorts[sort], &q->sort);
+    q->order = order == 1 ? QUERY_ASC : QUERY_DESC;
+    if (web_param(params, "port")) {
+        if (web_param_uint(params, "port", 0, 65535, 0, &port, err, errsize) < 0)
+            return -1;
+        q->port = (int)port;
+    }
+    const char *l7 = web_param(params, "l7");
+    if (l7) {
+        q->l7_proto = l7_protocol_id(ctx->engine->l7, l7);
+        if (q->l7_proto < 0) {
+            snprintf(params->bad, sizeof params->bad, "l7");
+            snprintf(err, errsize, "parameter 'l7': no application protocol named '%.64s'", l7);
+            return -1;
+        }
+    }
+    int source = source_param(ctx, params, err, errsize);
+    if (source == -2)
+        return -1;
+    q->source = source;
+    return 0;
+}
+
+int web_view_flows(WEB_VIEW_ARGS)
+{
+    static const char *const known[] = {"host",  "l7",    "port",  "proto",  "source",
+                                        "sort",  "order", "limit", "offset", NULL};
+    *out = NULL;
+    struct flow_query q;
+    flow_query_init(&q);
+    if (web_params_only(params, known, err, errsize) < 0 ||
+        flow_query_params(ctx, params, &q, err, errsize) < 0)
+        return BAD;
+    const char *host = web_param(params, "host");
+    if (host) {
+        if (parse_ip(host, &q.host_version, q.host_addr) < 0) {
+            snprintf(params->bad, sizeof params->bad, "host");
+            snprintf(err, errsize, "parameter 'host': '%.64s' is not an IPv4 or IPv6 address",
+                     host);
+            return BAD;
+        }
+        q.has_host = true;
+    }
+    struct query_page page;
+    if (query_flows(ctx->engine, &q, &page) < 0)
+        return oom(err, errsize);
+    cJSON *items;
+    cJSON *o = page_object(page.total, q.offset, q.limit, &items);
+    for (size_t i = 0; i < page.count; i++)
+        cJSON_AddItemToArray(items, query_flow_json(ctx->engine, page.items[i]));
+    query_page_free(&page);
+    *out = o;
+    return 0;
+}
+
+/* ---- one host ---- */
+
+struct peer {
+    uint8_t addr[16];
+    uint64_t bytes, packets;
+    uint32_t flows;
+};
+
+static int peer_by_addr(const void *a, const void *b)
+{
+    return memcmp(((const struct peer *)a)->addr, ((const struct peer *)b)->addr, 16);
+}
+
+static int peer_by_bytes(const void *a, const void *b)
+{
+    const struct peer *x = a, *y = b;
+    if (x->bytes != y->bytes)
+        return x->bytes < y->bytes ? 1 : -1;
+    return memcmp(x->addr, y->addr, 16);
+}
+
+/* Peers of a host from its flows (the page holds its QUERY_MAX_LIMIT largest flows). */
+static cJSON *peers_json(const struct query_page *page, uint8_t version, const uint8_t addr[16],
+                         size_t max)
+{
+    cJSON *arr = cJSON_CreateArray();
+    if (page->count == 0)
+        return arr;
+    struct peer *p = calloc(page->count, sizeof *p);
+    if (!p)
+        return arr;
+    for (size_t i = 0; i < page->count; i++) {
+        const struct flow *f = page->items[i];
+        const uint8_t *other = memcmp(f->key.addr_lo, addr, 16) == 0 ? f->key.addr_hi
+                                                                     : f->key.addr_lo;
+        memcpy(p[i].addr, other, 16);
+        p[i].bytes = f->bytes[0] + f->bytes[1];
+        p[i].packets = f->packets[0] + f->packets[1];
+        p[i].flows = 1;
+    }
+    qsort(p, page->count, sizeof *p, peer_by_addr);
+    size_t n = 0;
+    for (size_t i = 0; i < page->count; i++) {
+        if (n > 0 && memcmp(p[n - 1].addr, p[i].addr, 16) == 0) {
+            p[n - 1].bytes += p[i].bytes;
+            p[n - 1].packets += p[i].packets;
+            p[n - 1].flows += p[i].flows;
+        } else {
+            p[n++] = p[i];
+        }
+    }
+    qsort(p, n, sizeof *p, peer_by_bytes);
+    for (size_t i = 0; i < n && i < max; i++) {
+        char text[64];
+        query_address_text(version, p[i].addr, text, sizeof text);
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "ip", text);
+        cJSON_AddNumberToObject(o, "flows", p[i].flows);
+        cJSON_AddNumberToObject(o, "packets", (double)p[i].packets);
+        cJSON_AddNumberToObject(o, "bytes", (double)p[i].bytes);
+        cJSON_AddItemToArray(arr, o);
+    }
+    free(p);
+    return arr;
+}
+
+int web_view_host(const struct web_view_ctx *ctx, const char *ip, struct web_params *params,
+                  cJSON **out, char *err, size_t errsize)
+{
+    static const char *const known[] = {"vlan", "flows", "peers", NULL};
+    *out = NULL;
+    uint64_t vlan, nflows, npeers;
+    uint8_t version, addr[16];
+    if (web_params_only(params, known, err, errsize) < 0 ||
+        web_param_uint(params, "vlan", 0, 4095, 0, &vlan, err, errsize) < 0 ||
+        web_param_uint(params, "flows", 0, QUERY_MAX_LIMIT, 50, &nflows, err, errsize) < 0 ||
+        web_param_uint(params, "peers", 0, QUERY_MAX_LIMIT, 20, &npeers, err, errsize) < 0)
+        return BAD;
+    if (parse_ip(ip, &version, addr) < 0) {
+        snprintf(params->bad, sizeof params->bad, "ip");
+        snprintf(err, errsize, "'%.64s' is not an IPv4 or IPv6 address", ip);
+        return BAD;
+    }
+    engine_sync(ctx->engine);
+    /* A direct lookup: the query module pages and filters, but has no "find one". */
+    struct host_key key;
+    host_key_make(&key, (uint16_t)vlan, version, addr);
+    const struct host *h = host_table_find(&ctx->engine->hosts, &key);
+    if (!h) {
+        snprintf(err, errsize, "no host %.64s (vlan %u) in the table", ip, (unsigned)vlan);
+        return 404;
+    }
+    cJSON *o = query_host_json(ctx->engine, h);
+    struct flow_query q;
+    flow_query_init(&q);
+    q.has_host = true;
+    q.host_version = version;
+    memcpy(q.host_addr, addr, 16);
+    q.limit = QUERY_MAX_LIMIT;
+    struct query_page page;
+    if (query_flows(ctx->engine, &q, &page) < 0) {
+        cJSON_Delete(o);
+        return oom(err, errsize);
+    }
+    cJSON_AddNumberToObject(o, "flows_count", (double)page.total);
+    cJSON *flows = cJSON_AddArrayToObject(o, "flows");
+    for (size_t i = 0; i < page.count && i < nflows; i++)
+        cJSON_AddItemToArray(flows, query_flow_json(ctx->engine, page.items[i]));
+    /* Peers from the host's largest flows: exact unless it has more than QUERY_MAX_LIMIT. */
+    cJSON_AddItemToObject(o, "peers", peers_json(&page, version, addr, npeers));
+    cJSON_AddBoolToObject(o, "peers_complete", page.total <= page.count);
+    query_page_free(&page);
+    *out = o;
+    return 0;
+}

@@ -1,0 +1,55 @@
+/*
+ * The read views of the web layer: JSON (cJSON) built from the query module and the live
+ * series, with their parameters validated. REST handlers and Lua pages both call these, so a
+ * parameter means the same and fails the same way in both.
+ *
+ * Each view returns 0 with *out set, or an HTTP status (400: err says why and params->bad
+ * names the parameter; 404: not found; 500: out of memory) with *out NULL.
+ */
+#ifndef TAPBOX_WEB_VIEWS_H
+#define TAPBOX_WEB_VIEWS_H
+
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "../flow/engine.h"
+#include "http.h"
+#include "series.h"
+
+struct web_stats {
+    uint64_t requests;
+    uint64_t errors_4xx;
+    uint64_t errors_5xx;
+    uint64_t connections_refused;
+    unsigned connections;
+    unsigned sessions;
+};
+
+struct web_view_ctx {
+    struct engine *engine;
+    const struct series *series;
+    const struct web_stats *stats;
+    const uint64_t *loop_stalls;   /* the daemon's counter, or NULL */
+    uint64_t started_unix_s;
+};
+
+#define WEB_VIEW_ARGS                                                                             \
+    const struct web_view_ctx *ctx, struct web_params *params, cJSON **out, char *err,            \
+        size_t errsize
+
+int web_view_status(WEB_VIEW_ARGS);
+int web_view_sources(WEB_VIEW_ARGS);
+int web_view_series(WEB_VIEW_ARGS);  /* since, source */
+int web_view_hosts(WEB_VIEW_ARGS);   /* sort, order, limit, offset, local, q */
+int web_view_flows(WEB_VIEW_ARGS);   /* host, l7, port, proto, source, sort, order, limit, offset */
+int web_view_l7(WEB_VIEW_ARGS);
+/* One host by address text: the host, its L7 breakdown, its flows and peers
+ * (vlan, flows = how many flows, peers = how many peers). */
+int web_view_host(const struct web_view_ctx *ctx, const char *ip, struct web_params *params,
+                  cJSON **out, char *err, size_t errsize);
+
+/* Resident memory of the process in bytes (0 if unknown). */
+uint64_t web_process_rss(void);
+
+#endif

@@ -1,0 +1,59 @@
+/*
+ * The web server of tapboxd: h2o (libuv build) on the daemon's own loop, HTTP and HTTPS, static
+ * files, the REST API under /api/v1, /metrics, Lua pages under /lua/NAME, and login.
+ *
+ *   web_server_start()  once the engine exists (binds the ports, loads users)
+ *   web_server_stop()   when the daemon stops, from a loop callback: closes the listeners and
+ *                       every connection so that the loop can end
+ *   web_server_free()   after uv_run has returned: frees everything
+ */
+#ifndef TAPBOX_WEB_H
+#define TAPBOX_WEB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+struct engine;
+
+#define WEB_DEFAULT_HTTP_PORT 3000
+#define WEB_DEFAULT_HTTPS_PORT 3001
+#define WEB_DEFAULT_SESSION_TIMEOUT 1800
+#define WEB_DEFAULT_LUA_BUDGET 10000000ull /* Lua instructions per page call */
+
+struct web_options {
+    char http_addr[64];          /* "" for every address */
+    int http_port;               /* 0 disables */
+    bool http_set;               /* given explicitly: failing to listen is fatal */
+    char https_addr[64];
+    int https_port;
+    bool https_set;
+    char *http_root;             /* NULL: the repository's www/ or /usr/share/tapbox/www */
+    char *lua_dir;               /* NULL: the repository's lua/ or /usr/share/tapbox/lua */
+    char *data_dir;              /* NULL: the repository's build/data or /data */
+    char *https_cert;            /* NULL: a self-signed one made in the data directory */
+    char *https_key;
+    bool disable_login;
+    unsigned session_timeout_s;
+    uint64_t lua_budget;
+    const uint64_t *loop_stalls; /* the daemon's counter, shown by the API */
+};
+
+void web_options_init(struct web_options *o);
+void web_options_free(struct web_options *o);
+/* Apply one web option by its long name ("http-port", "data-dir"...). Returns 0, -1 with a
+ * message in err (without the option's name), or 1 when name is not a web option. */
+int web_options_apply(struct web_options *o, const char *name, const char *value, char *err,
+                      size_t errsize);
+/* Cross-checks: --https-cert and --https-key go together. */
+int web_options_validate(const struct web_options *o, char *err, size_t errsize);
+
+/* Returns 0 (also when both ports are 0: nothing starts), or -1 with err. */
+int web_server_start(uv_loop_t *loop, struct engine *engine, const struct web_options *opts,
+                     char *err, size_t errsize);
+void web_server_stop(void);
+void web_server_free(void);
+
+#endif

@@ -1,0 +1,50 @@
+/* The web layer's shared state (one instance per process), seen by its own modules only. */
+#ifndef TAPBOX_WEB_INTERNAL_H
+#define TAPBOX_WEB_INTERNAL_H
+
+#include <uv.h>
+
+#include "auth.h"
+#include "http.h"
+#include "series.h"
+#include "views.h"
+#include "web.h"
+
+struct script;
+struct web_server;
+struct pcap_dl;
+
+struct web {
+    uv_loop_t *loop;
+    struct engine *engine;
+    struct web_options opts;     /* a copy, with every path resolved */
+    struct web_stats stats;
+    struct series series;
+    struct web_view_ctx view;
+    struct auth auth;
+    struct script *script;       /* NULL when Lua pages could not start */
+    uv_timer_t timer;            /* 1 s: the live series */
+    bool timer_open;
+    bool stopping;
+    struct web_server *server;   /* h2o, listeners, TLS (NULL in unit tests) */
+    struct pcap_dl *pcap_streams; /* live pcap downloads */
+    unsigned pcap_stream_count;
+};
+
+/* Everything but HTTP: options resolved, users loaded, series timer, Lua. Unit tests use this
+ * with a loop of their own. */
+int web_core_init(struct web *w, uv_loop_t *loop, struct engine *engine,
+                  const struct web_options *opts, char *err, size_t errsize);
+void web_core_stop(struct web *w);   /* closes the timer (from the loop) */
+void web_core_fini(struct web *w);   /* after the loop has ended */
+
+/* h2o: listeners, TLS, requests (server.c). start binds the ports (a default port that is busy
+ * only warns); stop closes listeners and connections; free runs after the loop has ended. */
+int web_http_start(struct web *w, char *err, size_t errsize);
+void web_http_stop(struct web *w);
+void web_http_free(struct web *w);
+
+/* Prometheus text exposition of the counters; malloc'd, NULL when out of memory. */
+char *web_metrics_text(struct web *w, size_t *len);
+
+#endif

@@ -1,0 +1,301 @@
+#!/bin/bash
+# web.sh TAPBOXD - the web server of a real tapboxd replaying the demo capture: static files,
+# REST statuses and JSON shapes, paging, login (401, forced change of admin/admin, CSRF, roles,
+# tokens, rate limit), bad parameters named in 400s, /metrics format, HTTPS and HTTP/2, Lua pages
+# including a runaway one, and a clean stop with connections open. Needs curl and python3.
+source "$(dirname "$0")/lib.sh" "$@"
+
+REPO=$(cd "$(dirname "$0")/../.." && pwd)
+PCAP=$REPO/rootfs/usr/share/tapbox/demo.pcap
+command -v curl >/dev/null || { fail setup "curl is not installed"; finish; exit 1; }
+
+# tapboxd runs in the test's own network namespace (lib.sh), so the default ports are free.
+H=http://127.0.0.1:3000
+S=https://127.0.0.1:3001
+
+# Pages: the shipped ones, and two that must be stopped.
+mkdir -p "$T/lua/pages" "$T/www/sub"
+cp "$REPO"/lua/pages/*.lua "$T/lua/pages/"
+echo 'while true do end' >"$T/lua/pages/spin.lua"
+echo 'local t = {} for i = 1, 1e9 do t[i] = string.rep("x", 4096) .. i end' >"$T/lua/pages/eat.lua"
+echo '<!doctype html><title>tapbox test</title>' >"$T/www/index.html"
+echo 'body{}' >"$T/www/sub/app.css"
+echo 'secret' >"$T/outside.txt"
+
+tbx_bg web - -i "$PCAP" --replay=realtime --loop -d "$T/data" --lua-dir "$T/lua" \
+    --http-root "$T/www" --lua-budget=2000000
+WEB_PID=$BG_PID
+if ! wait_grep "HTTP on \* port 3000" "$T/web.err" 20; then
+    fail "start: tapboxd listens" "$(lib_why "$T/web.err")"
+    finish
+    exit 1
+fi
+pass "start: HTTP and HTTPS listeners"
+
+# ---- helpers ----
+CURL=$(command -v curl)
+curl() { ip netns exec "$LIB_BOX_NS" "$CURL" "$@"; }
+# req NAME WANT_STATUS CURL_ARGS... : the body goes to $T/body, headers to $T/headers.
+req() {
+    local name=$1 want=$2; shift 2
+    local got
+    got=$(curl -s -o "$T/body" -D "$T/headers" -w '%{http_code}' --max-time 10 "$@" 2>"$T/curl.err")
+    LAST=$got
+    if [ "$got" = "$want" ]; then
+        pass "$name"
+    else
+        fail "$name" "HTTP $got, expected $want: $(head -c 300 "$T/body") $(cat "$T/curl.err")"
+    fi
+}
+# body_check NAME PY_BOOL : `j` is the JSON body, `t` the text.
+body_check() {
+    local name=$1 expr=$2 out
+    out=$(python3 - "$expr" "$T/body" <<'EOF' 2>&1
+import json, sys
+expr, path = sys.argv[1], sys.argv[2]
+t = open(path, encoding="utf-8", errors="replace").read()
+try:
+    j = json.loads(t)
+except Exception:
+    j = None
+try:
+    ok = eval(expr, {"j": j, "t": t})
+except Exception as e:
+    print("%s: %s; body: %s" % (type(e).__name__, e, t[:300])); sys.exit(1)
+if not ok:
+    print("false: %s; body: %s" % (expr, t[:300])); sys.exit(1)
+EOF
+)
+    if [ $? -eq 0 ]; then pass "$name"; else fail "$name" "$(printf '%s' "$out" | tr '\n' ' ' | cut -c1-500)"; fi
+}
+json_field() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$T/body" "$1"; }
+A=(-b "$T/admin.jar" -c "$T/admin.jar")
+JSON=(-H 'Content-Type: application/json')
+
+# ---- static files ----
+req "static: / serves index.html" 200 "$H/"
+body_check "static: index.html content" '"tapbox test" in t'
+req "static: a file in a folder" 200 "$H/sub/app.css"
+req "static: ../ cannot leave the root" 404 --path-as-is "$H/../outside.txt"
+req "static: %2e%2e cannot leave the root" 404 --path-as-is "$H/sub/%2e%2e/%2e%2e/outside.txt"
+
+# ---- no login ----
+req "auth: /api/v1/status without login is 401" 401 "$H/api/v1/status"
+body_check "auth: the 401 is a JSON error" 'j["error"].startswith("login required")'
+req "auth: /metrics without login is 401" 401 "$H/metrics"
+req "auth: Lua pages without login are 401" 401 "$H/lua/top_talkers"
+req "auth: a forged session cookie is 401" 401 -b "tapbox_session=$(printf 'a%.0s' $(seq 64))" "$H/api/v1/hosts"
+req "auth: a bad Bearer token is 401" 401 -H 'Authorization: Bearer tbx_0_0' "$H/api/v1/hosts"
+req "auth: login wants JSON (415)" 415 -d 'user=admin&password=admin' "$H/api/v1/login"
+req "auth: login with a bad body is 400" 400 "${JSON[@]}" -d '{"user":1}' "$H/api/v1/login"
+
+# ---- factory login: only the password change ----
+req "login: admin/admin is accepted" 200 "${A[@]}" "${JSON[@]}" -d '{"user":"admin","password":"admin"}' "$H/api/v1/login"
+body_check "login: admin/admin must change the password" 'j["must_change_password"] is True and len(j["csrf_token"]) == 64'
+CSRF=$(json_field csrf_token)
+if grep -qi '^set-cookie: tapbox_session=[0-9a-f]\{64\}; Path=/; HttpOnly; SameSite=Strict' "$T/headers"; then
+    pass "login: session cookie is HttpOnly and SameSite=Strict"
+else
+    fail "login: session cookie is HttpOnly and SameSite=Strict" "$(grep -i set-cookie "$T/headers")"
+fi
+req "login: the factory session cannot read hosts" 403 "${A[@]}" "$H/api/v1/hosts"
+body_check "login: 403 says a password change is required" 'j["password_change_required"] is True'
+req "csrf: password change without X-CSRF-Token is 403" 403 "${A[@]}" "${JSON[@]}" \
+    -d '{"old_password":"admin","new_password":"web-test-pass"}' "$H/api/v1/password"
+body_check "csrf: the 403 names the header" '"X-CSRF-Token" in j["error"]'
+req "csrf: a wrong X-CSRF-Token is 403" 403 "${A[@]}" "${JSON[@]}" -H "X-CSRF-Token: ${CSRF%?}0" \
+    -d '{"old_password":"admin","new_password":"web-test-pass"}' "$H/api/v1/password"
+req "password: admin cannot be kept" 400 "${A[@]}" "${JSON[@]}" -H "X-CSRF-Token: $CSRF" \
+    -d '{"old_password":"admin","new_password":"admin"}' "$H/api/v1/password"
+req "password: changed with the CSRF token" 200 "${A[@]}" "${JSON[@]}" -H "X-CSRF-Token: $CSRF" \
+    -d '{"old_password":"admin","new_password":"web-test-pass"}' "$H/api/v1/password"
+if wait_grep 'argon2id' "$T/data/users.json" 10 && ! grep -q 'web-test-pass' "$T/data/users.json"; then
+    pass "password: users.json holds an Argon2id hash, not the password"
+else
+    fail "password: users.json holds an Argon2id hash, not the password" "$(head -c 300 "$T/data/users.json" 2>&1)"
+fi
+req "login: admin/admin no longer works" 401 "${JSON[@]}" -d '{"user":"admin","password":"admin"}' "$H/api/v1/login"
+
+# ---- the REST API ----
+sleep 1 # a few series points
+req "status: 200" 200 "${A[@]}" "$H/api/v1/status"
+body_check "status: version, uptime, memory, caps with refusals, loop stalls" \
+    'all(k in j for k in ("version","uptime_s","memory","caps","loop_stalls","totals","sources")) and all("refused" in c for c in j["caps"].values()) and j["memory"]["process_rss"] > 0'
+req "sources: 200" 200 "${A[@]}" "$H/api/v1/sources"
+body_check "sources: the demo capture with counters" 'j["total"] == 1 and j["items"][0]["counters"]["packets"] > 0'
+req "series: 200" 200 "${A[@]}" "$H/api/v1/series"
+body_check "series: 1 s points, totals and per source, equal lengths" \
+    'j["interval_s"] == 1 and j["count"] >= 1 and len(j["time"]) == j["count"] == len(j["totals"]["bits_per_s"]) == len(j["sources"][0]["packets_per_s"])'
+LAST_T=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["time"][-1])' "$T/body")
+req "series: since= returns only newer points" 200 "${A[@]}" "$H/api/v1/series?since=$LAST_T"
+body_check "series: since= is honoured" "all(x > $LAST_T for x in j['time'])"
+req "l7: 200" 200 "${A[@]}" "$H/api/v1/l7"
+body_check "l7: protocols with traffic, largest first" \
+    'j["total"] == len(j["items"]) > 0 and all(a["bytes"] >= b["bytes"] for a, b in zip(j["items"], j["items"][1:]))'
+req "hosts: 200 with total and a page" 200 "${A[@]}" "$H/api/v1/hosts?limit=3&sort=ip&order=asc"
+body_check "hosts: limit 3 of total" 'j["total"] >= 4 and len(j["items"]) == 3 and j["limit"] == 3 and j["offset"] == 0'
+cp "$T/body" "$T/page1"
+req "hosts: the next page" 200 "${A[@]}" "$H/api/v1/hosts?limit=3&offset=3&sort=ip&order=asc"
+body_check "hosts: pages do not overlap" \
+    "not ({h['ip'] for h in j['items']} & {h['ip'] for h in __import__('json').load(open('$T/page1'))['items']})"
+req "hosts: local=true" 200 "${A[@]}" "$H/api/v1/hosts?local=true&limit=100"
+body_check "hosts: local=true gives local hosts only" 'j["total"] > 0 and all(h["local"] for h in j["items"])'
+req "hosts: q= searches the address" 200 "${A[@]}" "$H/api/v1/hosts?q=192.168.&limit=100"
+body_check "hosts: q= matches" 'j["total"] > 0 and all("192.168." in h["ip"] for h in j["items"])'
+req "hosts: sorted by bytes" 200 "${A[@]}" "$H/api/v1/hosts?limit=100"
+body_check "hosts: bytes descending" \
+    'all(a["bytes_sent"]+a["bytes_rcvd"] >= b["bytes_sent"]+b["bytes_rcvd"] for a, b in zip(j["items"], j["items"][1:]))'
+TOP=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["items"][0]["ip"])' "$T/body")
+req "host: one host" 200 "${A[@]}" "$H/api/v1/hosts/$TOP"
+body_check "host: L7 breakdown, flows and peers" \
+    'j["ip"] == "'"$TOP"'" and "l7" in j and len(j["flows"]) > 0 and len(j["peers"]) > 0 and j["flows_count"] >= len(j["flows"])'
+req "host: unknown is 404" 404 "${A[@]}" "$H/api/v1/hosts/10.255.255.254"
+req "flows: proto=tcp" 200 "${A[@]}" "$H/api/v1/flows?proto=tcp&limit=100"
+body_check "flows: only TCP" 'j["total"] > 0 and all(f["protocol"] == "TCP" for f in j["items"])'
+req "flows: l7=DNS" 200 "${A[@]}" "$H/api/v1/flows?l7=DNS&limit=100"
+body_check "flows: only DNS" 'j["total"] > 0 and all("DNS" in f["l7"] for f in j["items"])'
+req "flows: port=53 and host=" 200 "${A[@]}" "$H/api/v1/flows?port=53&host=$TOP"
+body_check "flows: port and host filters" \
+    'all(53 in (f["client"]["port"], f["server"]["port"]) and "'"$TOP"'" in (f["client"]["ip"], f["server"]["ip"]) for f in j["items"])'
+req "flows: paging keeps the total" 200 "${A[@]}" "$H/api/v1/flows?limit=1&offset=1"
+body_check "flows: total and one item" 'j["total"] >= 2 and len(j["items"]) == 1'
+
+# ---- bad requests: the right status, the parameter named ----
+bad() { # NAME QUERY PARAM
+    req "bad: $1 is 400" 400 "${A[@]}" "$H/api/v1/$2"
+    body_check "bad: $1 names '$3'" "j['parameter'] == '$3' and '$3' in j['error']"
+}
+bad "limit=100000" "hosts?limit=100000" limit
+bad "limit=abc" "flows?limit=abc" limit
+bad "sort=nope" "hosts?sort=nope" sort
+bad "an unknown parameter" "hosts?colour=red" colour
+bad "proto=xyz" "flows?proto=xyz" proto
+bad "host=not-an-ip" "flows?host=not-an-ip" host
+bad "l7=NoSuchProto" "flows?l7=NoSuchProto" l7
+bad "local=maybe" "hosts?local=maybe" local
+bad "a repeated parameter" "hosts?limit=1&limit=2" limit
+req "bad: an unknown endpoint is 404" 404 "${A[@]}" "$H/api/v1/nothing"
+req "bad: DELETE on a read endpoint is 405" 405 "${A[@]}" -X DELETE "$H/api/v1/hosts"
+grep -qi '^allow: GET' "$T/headers" && pass "bad: the 405 says Allow: GET" || fail "bad: the 405 says Allow: GET" "$(cat "$T/headers")"
+head -c 100000 /dev/zero | tr '\0' ' ' >"$T/big.json"
+req "bad: a 100 kB body is 413" 413 "${A[@]}" "${JSON[@]}" -H "X-CSRF-Token: $CSRF" --data-binary @"$T/big.json" "$H/api/v1/users"
+
+# ---- roles and tokens ----
+req "users: an admin creates a viewer" 201 "${A[@]}" "${JSON[@]}" -H "X-CSRF-Token: $CSRF" \
+    -d '{"name":"viewer1","password":"viewer-pass-1","role":"viewer"}' "$H/api/v1/users"
+V=(-b "$T/viewer.jar" -c "$T/viewer.jar")
+req "users: the viewer logs in" 200 "${V[@]}" "${JSON[@]}" -d '{"user":"viewer1","password":"viewer-pass-1"}' "$H/api/v1/login"
+VCSRF=$(json_field csrf_token)
+req "roles: a viewer reads hosts" 200 "${V[@]}" "$H/api/v1/hosts"
+req "roles: a viewer cannot list users (403)" 403 "${V[@]}" "$H/api/v1/users"
+req "roles: a viewer cannot download pcap (403)" 403 "${V[@]}" "$H/api/v1/pcap?duration=1"
+req "roles: a viewer cannot create users (403)" 403 "${V[@]}" "${JSON[@]}" -H "X-CSRF-Token: $VCSRF" \
+    -d '{"name":"x","password":"xxxxxxxxxx"}' "$H/api/v1/users"
+req "tokens: an admin makes an API token" 201 "${A[@]}" "${JSON[@]}" -H "X-CSRF-Token: $CSRF" \
+    -d '{"name":"prometheus"}' "$H/api/v1/tokens"
+TOKEN=$(json_field token)
+req "tokens: Bearer reads /metrics without cookie or CSRF" 200 -H "Authorization: Bearer $TOKEN" "$H/metrics"
+python3 - "$T/body" <<'EOF' >"$T/metrics.check" 2>&1
+import re, sys
+lines = open(sys.argv[1]).read().splitlines()
+sample = re.compile(r'^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\]|\\.)*",?)*\})? -?[0-9][0-9.e+-]*$')
+bad = [l for l in lines if l and not l.startswith("# HELP ") and not l.startswith("# TYPE ") and not sample.match(l)]
+need = ["tapbox_source_packets_total{", "tapbox_source_bytes_total{", "tapbox_flows ", "tapbox_hosts ",
+        "tapbox_cap_refused_total{cap=\"flows\"}", "tapbox_memory_bytes{", "tapbox_source_capture_drops_total{"]
+missing = [n for n in need if not any(l.startswith(n) for l in lines)]
+types = {l.split()[2] for l in lines if l.startswith("# TYPE ")}
+untyped = {re.split(r'[{ ]', l)[0] for l in lines if l and not l.startswith("#")} - types
+if bad or missing or untyped:
+    print("bad lines %s, missing %s, untyped %s" % (bad[:3], missing, sorted(untyped)[:3])); sys.exit(1)
+EOF
+[ $? -eq 0 ] && pass "metrics: Prometheus text format, every family typed" || fail "metrics: Prometheus text format, every family typed" "$(cat "$T/metrics.check")"
+
+# ---- Lua pages ----
+req "lua: top_talkers" 200 "${A[@]}" "$H/lua/top_talkers?n=3"
+body_check "lua: top_talkers is JSON with 3 hosts" 'len(j["items"]) == 3 and j["items"][0]["bytes"] >= j["items"][1]["bytes"]'
+req "lua: host_report" 200 "${A[@]}" "$H/lua/host_report?ip=$TOP"
+body_check "lua: host_report is an HTML page about the host" '"<h1>'"$TOP"'" in t and "Peers" in t'
+grep -qi '^content-type: text/html' "$T/headers" && pass "lua: host_report is text/html" || fail "lua: host_report is text/html" "$(grep -i content-type "$T/headers")"
+req "lua: a bad parameter is 400" 400 "${A[@]}" "$H/lua/top_talkers?n=1000"
+req "lua: an unknown page is 404" 404 "${A[@]}" "$H/lua/nope"
+START=$(date +%s%N)
+req "lua: a runaway loop is stopped with a 500" 500 --max-time 5 "${A[@]}" "$H/lua/spin"
+ELAPSED_MS=$((($(date +%s%N) - START) / 1000000))
+body_check "lua: the 500 says the budget ran out" '"instruction budget" in j["error"]'
+[ "$ELAPSED_MS" -lt 3000 ] && pass "lua: the runaway page ends in ${ELAPSED_MS} ms" || fail "lua: the runaway page ends quickly" "${ELAPSED_MS} ms"
+req "lua: a memory eater is stopped with a 500" 500 --max-time 5 "${A[@]}" "$H/lua/eat"
+req "lua: the box still answers after them" 200 --max-time 2 "${A[@]}" "$H/api/v1/status"
+
+# ---- HTTPS, HTTP/2 ----
+for i in $(seq 50); do [ -s "$T/data/https-cert.pem" ] && break; sleep 0.1; done
+got=$(curl -sk --http2 -o "$T/body" -w '%{http_code} %{http_version}' -H "Authorization: Bearer $TOKEN" "$S/api/v1/status")
+[ "$got" = "200 2" ] && pass "https: self-signed certificate, HTTP/2 over TLS" || fail "https: self-signed certificate, HTTP/2 over TLS" "got '$got'"
+req "https: login sets a Secure cookie" 200 -k "${JSON[@]}" -d '{"user":"viewer1","password":"viewer-pass-1"}' "$S/api/v1/login"
+grep -qi '^set-cookie: tapbox_session=.*; Secure' "$T/headers" && pass "https: the cookie is Secure" || fail "https: the cookie is Secure" "$(grep -i set-cookie "$T/headers")"
+[ "$(stat -c %a "$T/data/https-key.pem" 2>/dev/null)" = 600 ] && pass "https: the key file is 0600" || fail "https: the key file is 0600" "$(ls -l "$T/data")"
+
+# ---- live pcap download (admins): a second tapboxd on a veth pair ----
+req "pcap: a file source cannot be captured live (400)" 400 "${A[@]}" "$H/api/v1/pcap"
+body_check "pcap: the 400 names 'source'" 'j["parameter"] == "source"'
+if ns_new pa && PA=$NS && ns_new pb && PB=$NS && veth "$PA" eth0 10.78.0.1/24 "$PB" eth0 10.78.0.2/24; then
+    tbx_bg pcap "$PA" -i eth0 -d "$T/pdata" -W 0 --disable-login
+    PCAP_PID=$BG_PID
+    if wait_grep "HTTP on \* port 3000" "$T/pcap.err" 20; then
+        nsx "$PB" ping -c 40 -i 0.1 10.78.0.1 >/dev/null 2>&1 &
+        LIB_PIDS+=("$!")
+        got=$(nsx "$PA" "$CURL" -s -o "$T/live.pcap" -D "$T/headers" -w '%{http_code}' --max-time 10 \
+            "http://127.0.0.1:3000/api/v1/pcap?source=eth0&filter=icmp&duration=2")
+        n=$(tcpdump -r "$T/live.pcap" -n 2>/dev/null | grep -c 'ICMP echo')
+        other=$(tcpdump -r "$T/live.pcap" -n 2>/dev/null | grep -vc 'ICMP echo')
+        if [ "$got" = 200 ] && [ "$n" -gt 5 ] && [ "$other" = 0 ]; then
+            pass "pcap: a 2 s download with filter=icmp is a pcap file of $n ICMP packets"
+        else
+            fail "pcap: a 2 s download with filter=icmp" "HTTP $got, $n ICMP, $other others"
+        fi
+        grep -qi '^content-disposition: attachment; filename="tapbox-eth0-.*\.pcap"' "$T/headers" &&
+            pass "pcap: sent as an attachment" || fail "pcap: sent as an attachment" "$(cat "$T/headers")"
+        got=$(nsx "$PA" "$CURL" -s -o "$T/small.pcap" -w '%{http_code} %{size_download}' --max-time 10 \
+            "http://127.0.0.1:3000/api/v1/pcap?source=eth0&max_bytes=2000&duration=30")
+        [ "${got%% *}" = 200 ] && [ "${got##* }" -le 2000 ] &&
+            pass "pcap: max_bytes ends the download early ($got)" || fail "pcap: max_bytes ends the download early" "$got"
+        got=$(nsx "$PA" "$CURL" -s -o "$T/body" -w '%{http_code}' "http://127.0.0.1:3000/api/v1/pcap?source=eth0&filter=bad+(")
+        [ "$got" = 400 ] && grep -q '"parameter":"filter"' "$T/body" &&
+            pass "pcap: a bad BPF filter is 400 naming 'filter'" || fail "pcap: a bad BPF filter is 400" "$got $(cat "$T/body")"
+        kill -TERM "$PCAP_PID"
+        tbx_wait_exit "$PCAP_PID" pcap 10
+        expect_rc "pcap: the second tapboxd stops cleanly" 0 pcap
+    else
+        fail "pcap: tapboxd on a veth" "$(lib_why "$T/pcap.err")"
+    fi
+else
+    fail "pcap: namespaces" "cannot build the veth pair"
+fi
+
+# ---- logout, rate limit ----
+req "logout: 200" 200 "${V[@]}" -X POST -H "X-CSRF-Token: $VCSRF" "$H/api/v1/logout"
+req "logout: the session is gone" 401 "${V[@]}" "$H/api/v1/hosts"
+for i in 1 2 3 4 5; do
+    curl -s -o /dev/null "${JSON[@]}" -d '{"user":"viewer1","password":"wrong"}' "$H/api/v1/login"
+done
+req "ratelimit: the 6th failed login in a minute is 429" 429 "${JSON[@]}" -d '{"user":"viewer1","password":"viewer-pass-1"}' "$H/api/v1/login"
+grep -qi '^retry-after: [0-9]' "$T/headers" && pass "ratelimit: with Retry-After" || fail "ratelimit: with Retry-After" "$(cat "$T/headers")"
+
+# ---- stop with a connection open ----
+ip netns exec "$LIB_BOX_NS" python3 -c '
+import socket, time
+s = socket.create_connection(("127.0.0.1", 3000))
+s.sendall(b"GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n")
+time.sleep(15)' &
+IDLE=$!
+LIB_PIDS+=("$IDLE")
+sleep 0.5
+kill -TERM "$WEB_PID"
+tbx_wait_exit "$WEB_PID" web 10
+kill "$IDLE" 2>/dev/null
+expect_rc "stop: SIGTERM with a keep-alive connection open exits 0" 0 web
+if grep -qE 'Sanitizer|runtime error:' "$T/web.err"; then
+    fail "stop: no sanitizer report" "$(lib_why "$T/web.err")"
+else
+    pass "stop: no sanitizer report"
+fi
+finish
