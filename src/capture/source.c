@@ -380,7 +380,7 @@ static void live_start(struct capture_source *s)
 
 /* ---- lifecycle ---- */
 
-static bool spec_is_file(const char *spec)
+bool source_spec_is_file(const char *spec)
 {
     struct stat st;
     if (stat(spec, &st) == 0)
@@ -405,7 +405,7 @@ struct capture_source *source_open(uv_loop_t *loop, struct engine *e,
     s->engine = e;
     s->spec = strdup(opts->spec);
     s->bpf = opts->bpf ? strdup(opts->bpf) : NULL;
-    s->is_file = spec_is_file(opts->spec);
+    s->is_file = source_spec_is_file(opts->spec);
     s->replay = opts->replay;
     s->loop_file = opts->loop;
     s->on_done = on_done;

@@ -1,5 +1,7 @@
 #include "config.h"
 
+#include "../capture/source.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <pcap/pcap.h>
@@ -34,6 +36,7 @@ enum option_id {
     OPT_IDLE_HOST,
     OPT_NDPI_PROTOCOLS,
     OPT_MAX_DPI_FLOWS,
+    OPT_DPI_EXTRA_PACKETS,
     OPT_WEB, /* every web option: src/web/web.c applies them by name */
 };
 
@@ -74,6 +77,8 @@ static const struct option_spec options[] = {
      "idle timeout of other flows (default 60)"},
     {OPT_IDLE_HOST, 0, "idle-timeout-host", true, "S",
      "idle time before a host without flows is forgotten (default 300)"},
+    {OPT_DPI_EXTRA_PACKETS, 0, "dpi-extra-packets", true, "N",
+     "packets nDPI may still see after it knows the protocol, to refine it (default 6, 0-64)"},
     {OPT_MAX_DPI_FLOWS, 0, "max-dpi-flows", true, "N",
      "flows in protocol detection at once; the oldest settles for a guess (default 16384)"},
     {OPT_NDPI_PROTOCOLS, 'p', "ndpi-protocols", true, "FILE",
@@ -160,6 +165,13 @@ static int apply_option(struct tapbox_config *c, const struct option_spec *o, co
         }
         return 0;
     }
+    case OPT_DPI_EXTRA_PACKETS:
+        if (parse_number(value, 0, 64, &n) < 0) {
+            snprintf(err, errsize, "%s: '%s' is not a number from 0 to 64", where, value);
+            return -1;
+        }
+        c->engine.dpi_extra_packets = (uint8_t)n;
+        return 0;
     case OPT_MAX_FLOWS:
     case OPT_MAX_HOSTS:
     case OPT_MAX_DPI_FLOWS:
@@ -395,6 +407,22 @@ int config_parse_file(struct tapbox_config *c, const char *path, char *err, size
     return rc;
 }
 
+/* "-vv" and the like: several value-less letters in one word. 0 when applied, -1 otherwise. */
+static int apply_letter_cluster(struct tapbox_config *c, const char *arg)
+{
+    if (arg[0] != '-' || arg[1] == '-' || !arg[1] || !arg[2])
+        return -1;
+    for (const char *p = arg + 1; *p; p++) {
+        const struct option_spec *o = find_letter(*p);
+        if (!o || o->has_value)
+            return -1;
+    }
+    char err[16];
+    for (const char *p = arg + 1; *p; p++)
+        apply_option(c, find_letter(*p), "", arg, err, sizeof err);
+    return 0;
+}
+
 int config_parse_args(struct tapbox_config *c, int argc, char **argv, char *err, size_t errsize)
 {
     for (int i = 1; i < argc; i++) {
@@ -411,6 +439,8 @@ int config_parse_args(struct tapbox_config *c, int argc, char **argv, char *err,
                 return -1;
             continue;
         }
+        if (apply_letter_cluster(c, arg) == 0) /* -vv */
+            continue;
         char where[300];
         snprintf(where, sizeof where, "option '%s'", arg);
         const char *value;
@@ -445,6 +475,13 @@ int config_validate(const struct tapbox_config *c, char *err, size_t errsize)
     if (c->once && c->replay == REPLAY_REALTIME) {
         snprintf(err, errsize, "--once reads as fast as possible; drop --replay=realtime");
         return -1;
+    }
+    for (int i = 0; c->once && i < c->interface_count; i++) {
+        if (!source_spec_is_file(c->interfaces[i])) {
+            snprintf(err, errsize, "--once reads files only; '%s' is an interface",
+                     c->interfaces[i]);
+            return -1;
+        }
     }
     return web_options_validate(&c->web, err, errsize);
 }

@@ -121,8 +121,7 @@ static void drain_step(uv_idle_t *h)
         return;
     uv_close((uv_handle_t *)h, NULL);
     if (d->flows_out) {
-        d->flows_out_dropped = ndjson_writer_dropped(d->flows_out);
-        ndjson_writer_close(d->flows_out);
+        ndjson_writer_close(d->flows_out, &d->flows_out_dropped);
         d->flows_out = NULL;
     }
 }

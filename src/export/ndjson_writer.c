@@ -13,6 +13,7 @@
 struct chunk {
     struct chunk *next;
     size_t len;
+    size_t lines;
     char data[CHUNK_BYTES];
 };
 
@@ -28,12 +29,15 @@ struct ndjson_writer {
     int closing;
     uint64_t dropped;
     uint64_t errors;
+    uint64_t *dropped_total;     /* where the final count goes when closed */
 };
 
 static void writer_kick(struct ndjson_writer *w);
 
 static void writer_free(struct ndjson_writer *w)
 {
+    if (w->dropped_total)
+        *w->dropped_total = w->dropped;
     while (w->head) {
         struct chunk *next = w->head->next;
         free(w->head);
@@ -51,9 +55,13 @@ static void writer_done_cb(uv_fs_t *req)
     if (req->result < 0) {
         if (w->errors++ == 0)
             log_error("export", "%s: write failed: %s", w->path, uv_strerror((int)req->result));
+        w->dropped += w->in_flight->lines; /* those lines are lost: counted with the others */
     } else if ((size_t)req->result < w->in_flight->len) {
         /* A short write: keep the rest at the front of the queue. */
         size_t done = (size_t)req->result;
+        for (size_t i = 0; i < done; i++) /* whole lines written leave the count */
+            if (w->in_flight->data[i] == '\n' && w->in_flight->lines > 0)
+                w->in_flight->lines--;
         memmove(w->in_flight->data, w->in_flight->data + done, w->in_flight->len - done);
         w->in_flight->len -= done;
         w->queued_bytes -= done;
@@ -99,6 +107,7 @@ static void writer_kick(struct ndjson_writer *w)
     w->req.data = w;
     if (uv_fs_write(w->loop, &w->req, w->fd, &buf, 1, -1, writer_done_cb) < 0) {
         w->errors++;
+        w->dropped += c->lines;
         w->queued_bytes -= c->len;
         free(c);
         w->in_flight = NULL;
@@ -145,6 +154,7 @@ void ndjson_writer_append(struct ndjson_writer *w, const char *line, size_t len)
         }
         c->next = NULL;
         c->len = 0;
+        c->lines = 0;
         if (w->tail)
             w->tail->next = c;
         else
@@ -155,6 +165,7 @@ void ndjson_writer_append(struct ndjson_writer *w, const char *line, size_t len)
     memcpy(w->tail->data + w->tail->len, line, len);
     w->tail->data[w->tail->len + len] = '\n';
     w->tail->len += len + 1;
+    w->tail->lines++;
     w->queued_bytes += len + 1;
 }
 
@@ -167,10 +178,11 @@ void ndjson_writer_flush(struct ndjson_writer *w)
     }
 }
 
-void ndjson_writer_close(struct ndjson_writer *w)
+void ndjson_writer_close(struct ndjson_writer *w, uint64_t *dropped_total)
 {
     if (!w)
         return;
+    w->dropped_total = dropped_total;
     w->closing = 1;
     w->tail = NULL;
     if (!w->in_flight) {

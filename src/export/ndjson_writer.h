@@ -19,8 +19,9 @@ struct ndjson_writer *ndjson_writer_open(uv_loop_t *loop, const char *path, char
 void ndjson_writer_append(struct ndjson_writer *w, const char *line, size_t len);
 /* Start writing what is buffered. */
 void ndjson_writer_flush(struct ndjson_writer *w);
-/* Flush, then free once every write has finished (run the loop to let it finish). */
-void ndjson_writer_close(struct ndjson_writer *w);
+/* Flush, then free once every write has finished (run the loop to let it finish). When it is
+ * freed, the final count of lost lines goes to *dropped_total (if not NULL). */
+void ndjson_writer_close(struct ndjson_writer *w, uint64_t *dropped_total);
 uint64_t ndjson_writer_dropped(const struct ndjson_writer *w);
 /* Bytes queued and not yet written: producers that can wait (file replay, the exit drain) hold
  * back while this is large, so nothing is dropped for them. */

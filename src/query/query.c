@@ -260,6 +260,14 @@ int query_flows(const struct engine *e, const struct flow_query *q, struct query
     return 0;
 }
 
+const struct host *query_host_find(const struct engine *e, uint8_t ip_version,
+                                   const uint8_t addr[16], uint16_t vlan)
+{
+    struct host_key key;
+    host_key_make(&key, vlan, ip_version, addr);
+    return host_table_find(&e->hosts, &key);
+}
+
 void query_page_free(struct query_page *page)
 {
     free(page->items);

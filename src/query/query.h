@@ -78,6 +78,10 @@ struct l7_row {
     struct l7_counter counter;
 };
 
+/* One host by address (and VLAN), or NULL. */
+const struct host *query_host_find(const struct engine *e, uint8_t ip_version,
+                                   const uint8_t addr[16], uint16_t vlan);
+
 /* Protocols with traffic, by bytes, largest first. *rows is malloc'd; returns the count or -1. */
 int query_l7(const struct engine *e, struct l7_row **rows);
 

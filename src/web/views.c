@@ -398,10 +398,7 @@ int web_view_host(const struct web_view_ctx *ctx, const char *ip, struct web_par
         return BAD;
     }
     engine_sync(ctx->engine);
-    /* A direct lookup: the query module pages and filters, but has no "find one". */
-    struct host_key key;
-    host_key_make(&key, (uint16_t)vlan, version, addr);
-    const struct host *h = host_table_find(&ctx->engine->hosts, &key);
+    const struct host *h = query_host_find(ctx->engine, version, addr, (uint16_t)vlan);
     if (!h) {
         snprintf(err, errsize, "no host %.64s (vlan %u) in the table", ip, (unsigned)vlan);
         return 404;

@@ -24,11 +24,11 @@ TEST(config_cli_values)
 {
     struct tapbox_config c;
     char err[512];
-    CHECK(PARSE(&c, err, "-i", "eth0", "-ieth1", "--interface=x.pcap", "-m", "10.1.0.0/16",
+    CHECK(PARSE(&c, err, "-i", "a.pcap", "-ib.pcapng", "--interface=x.pcap", "-m", "10.1.0.0/16",
                 "-X", "1000", "--max-hosts=50", "-B", "tcp port 80", "--once", "--flows-out=-",
                 "--idle-timeout-udp=5", "-v", "-v") == 0);
     CHECK_EQ_U(c.interface_count, 3);
-    CHECK(strcmp(c.interfaces[1], "eth1") == 0);
+    CHECK(strcmp(c.interfaces[1], "b.pcapng") == 0);
     CHECK_EQ_U(c.engine.max_flows, 1000);
     CHECK_EQ_U(c.engine.max_hosts, 50);
     CHECK(strcmp(c.bpf, "tcp port 80") == 0);
@@ -36,6 +36,12 @@ TEST(config_cli_values)
     CHECK_EQ_U(c.engine.idle_timeout_us[FLOW_TIMEOUT_UDP], 5000000);
     CHECK_EQ_U(c.engine.local_networks.count, 1);
     CHECK_EQ_U(c.verbosity, 2);
+    config_free(&c);
+    CHECK(PARSE(&c, err, "-vv", "-i", "eth0", "--dpi-extra-packets=0") == 0);
+    CHECK_EQ_U(c.verbosity, 2);
+    CHECK_EQ_U(c.engine.dpi_extra_packets, 0);
+    config_free(&c);
+    CHECK(PARSE(&c, err, "-vX", "-i", "eth0") < 0); /* X takes a value: not a cluster */
     config_free(&c);
 }
 
@@ -61,6 +67,8 @@ TEST(config_cli_errors_name_the_option)
     config_free(&c);
     CHECK(PARSE(&c, err, "-i", "a.pcap", "--once", "--loop") < 0 && strstr(err, "--loop"));
     config_free(&c);
+    CHECK(PARSE(&c, err, "-i", "eth0", "--once") < 0 && strstr(err, "'eth0' is an interface"));
+    config_free(&c);
     CHECK(PARSE(&c, err, "-i", "eth0", "--once=yes") < 0 && strstr(err, "takes no value"));
     config_free(&c);
 }
@@ -84,7 +92,7 @@ TEST(config_file_lines)
 {
     struct tapbox_config c;
     char err[512];
-    char *path = write_file("# tapbox config\n\n--interface=eth0\n-i=eth1\n  -m 192.168.0.0/16  \n"
+    char *path = write_file("# tapbox config\n\n--interface=/srv/a.pcap\n-i=b.pcap\n  -m 192.168.0.0/16  \n"
                             "--max-flows=500 \n--once\n# end\n");
     CHECK(path != NULL);
     if (!path)
