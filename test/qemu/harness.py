@@ -14,7 +14,10 @@ and ends with "N passed, N failed"; exits 1 if any check failed.
 Environment: TAPBOX_TEST_LOG (serial log, default output/qemu-test.log beside images/),
 TAPBOX_TEST_BOOT_TIMEOUT (s, default 150).
 """
+import http.cookiejar
 import json
+import urllib.error
+import urllib.request
 import os
 import shutil
 import socket
@@ -225,7 +228,7 @@ def main():
     con = None
     try:
         con = Console(start_qemu(image, env), log)
-        if first_boot(r, con, wa, wb, t0, boot_timeout):
+        if first_boot(r, con, wa, wb, t0, boot_timeout, Api(env["TAPBOX_QEMU_HTTP"])):
             corrupt_data(env["TAPBOX_QEMU_DISK"])
             con = Console(start_qemu(image, env), log)
             second_boot(r, con, boot_timeout)
@@ -240,6 +243,65 @@ def main():
     print(f"# {time.monotonic() - t0:.0f} s in all")
     print(f"{r.passed} passed, {r.failed} failed")
     return 1 if r.failed else 0
+
+
+class Api:
+    """The box's REST API through QEMU's forwarded management port, with a session."""
+
+    def __init__(self, port):
+        self.base = f"http://127.0.0.1:{port}"
+        self.opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        self.csrf = ""
+
+    def call(self, method, path, body=None, timeout=30):
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.base + path, data=data, method=method)
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        if self.csrf:
+            req.add_header("X-CSRF-Token", self.csrf)
+        try:
+            with self.opener.open(req, timeout=timeout) as resp:
+                return resp.status, json.loads(resp.read() or b"null")
+        except urllib.error.HTTPError as e:
+            try:
+                return e.code, json.loads(e.read() or b"null")
+            except ValueError:
+                return e.code, None
+        except (OSError, ValueError) as e:
+            return 0, str(e)
+
+    def wait_up(self, timeout):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            status, _ = self.call("GET", "/api/v1/session", timeout=5)
+            if status in (200, 401):
+                return True
+            time.sleep(1)
+        return False
+
+    def login_factory_and_change(self, new_password):
+        status, body = self.call("POST", "/api/v1/login", {"user": "admin", "password": "admin"})
+        if status != 200 or not isinstance(body, dict):
+            return False, f"login: {status} {body}"
+        self.csrf = body.get("csrf_token", "")
+        forced = body.get("must_change_password")
+        denied, _ = self.call("GET", "/api/v1/flows")
+        status, body = self.call("POST", "/api/v1/password",
+                                 {"old_password": "admin", "new_password": new_password}, timeout=120)
+        if status != 200:
+            return False, f"password change: {status} {body}"
+        status, body = self.call("POST", "/api/v1/login", {"user": "admin", "password": new_password},
+                                 timeout=120)
+        if status != 200 or not isinstance(body, dict):
+            return False, f"login with the new password: {status} {body}"
+        self.csrf = body.get("csrf_token", "")
+        return bool(forced) and denied == 403, f"forced={forced}, before the change: {denied}"
+
+    def flows(self, port):
+        status, body = self.call("GET", f"/api/v1/flows?port={port}&limit=100")
+        return body.get("items", []) if status == 200 and isinstance(body, dict) else None
 
 
 def start_qemu(image, env):
@@ -287,7 +349,7 @@ def second_boot(r, con, boot_timeout):
     r.check("second poweroff stops the machine", rc == 0, f"exit {rc}")
 
 
-def first_boot(r, con, wa, wb, t0, boot_timeout):
+def first_boot(r, con, wa, wb, t0, boot_timeout, api):
     """Boot, wire and flow checks; True if the machine powered off cleanly."""
     if not r.check("U-Boot distro boot finds extlinux.conf on the image",
                    con.expect("Retrieving file: /extlinux/extlinux.conf", 60) is not None):
@@ -316,6 +378,13 @@ def first_boot(r, con, wa, wb, t0, boot_timeout):
     rc, pid = con.run("pidof tapboxd")
     r.check("tapboxd runs (supervised by init)", rc == 0 and pid.strip() != "", pid.strip())
 
+    # --- the REST API over the management NIC: the factory login must change its password ---
+    api_up = r.check("the web API answers on the management NIC", api.wait_up(60))
+    if api_up:
+        ok, detail = api.login_factory_and_change("qemu-test-password")
+        api_up = r.check("factory login admin/admin is forced to change the password, then works",
+                         ok, detail)
+
     # --- the wire: every frame crosses unchanged, both ways ---
     time.sleep(1)
     stray = wa.take() + wb.take()  # anything the box sent on its own so far
@@ -342,7 +411,18 @@ def first_boot(r, con, wa, wb, t0, boot_timeout):
     r.check("the box sends nothing of its own on the wire", not extra,
             f"{len(extra)} stray frames, first {extra[0][:34].hex()}" if extra else "")
 
-    # --- tapboxd accounted the flows (console for now; the REST API later) ---
+    # --- tapboxd accounted the flows: asked over the management NIC, then on the console ---
+    def api_has_flow(port, other_port):
+        for f in api.flows(port) or []:
+            ends = {(f["client"]["ip"], f["client"]["port"]), (f["server"]["ip"], f["server"]["port"])}
+            if ends == {(IP_A, port), (IP_B, other_port)} or ends == {(IP_A, other_port), (IP_B, port)}:
+                return True
+        return False
+
+    if api_up:
+        r.check(f"API: UDP flow {IP_A}:40000 <-> {IP_B}:9999 accounted", api_has_flow(40000, 9999))
+        r.check(f"API: TCP flow {IP_A}:43210 <-> {IP_B}:80 accounted", api_has_flow(43210, 80))
+
     rc, out = con.run("kill -TERM $(pidof tapboxd); i=0; while pidof tapboxd >/dev/null && "
                       "[ $i -lt 50 ]; do sleep 0.2; i=$((i+1)); done; cat /var/log/tapbox/flows.ndjson", 30)
     flows = []
