@@ -37,6 +37,8 @@ enum option_id {
     OPT_NDPI_PROTOCOLS,
     OPT_MAX_DPI_FLOWS,
     OPT_DPI_EXTRA_PACKETS,
+    OPT_NTAP_TUN,
+    OPT_NTAP_MAX_TAPS,
     OPT_WEB, /* every web option: src/web/web.c applies them by name */
 };
 
@@ -51,7 +53,10 @@ struct option_spec {
 
 static const struct option_spec options[] = {
     {OPT_INTERFACE, 'i', "interface", true, "IF|FILE",
-     "capture from a network interface or read a pcap/pcapng file (repeatable)"},
+     "capture from a network interface or read a pcap/pcapng file (repeatable); "
+     "ntap:PORT[:PASSPHRASE] receives remote taps (tapbox-tap) on UDP PORT"},
+    {OPT_NTAP_TUN, 0, "ntap-tun", true, "NAME", "re-emit remote taps' packets on TAP device NAME"},
+    {OPT_NTAP_MAX_TAPS, 0, "ntap-max-taps", true, "N", "remote taps at most (default 64)"},
     {OPT_LOCAL_NETWORKS, 'm', "local-networks", true, "CIDRS",
      "local networks, comma separated (default private ranges)"},
     {OPT_MAX_FLOWS, 'X', "max-flows", true, "N", "flow table cap (default 131072)"},
@@ -122,6 +127,7 @@ void config_free(struct tapbox_config *c)
     free(c->stats_out);
     free(c->config_file);
     free(c->ndpi_protocols);
+    free(c->ntap_tun);
     web_options_free(&c->web);
     memset(c, 0, sizeof *c);
 }
@@ -210,6 +216,16 @@ static int apply_option(struct tapbox_config *c, const struct option_spec *o, co
         }
         replace_string(&c->ndpi_protocols, value);
         c->engine.ndpi_protocols_file = c->ndpi_protocols;
+        return 0;
+    case OPT_NTAP_TUN:
+        replace_string(&c->ntap_tun, value);
+        return 0;
+    case OPT_NTAP_MAX_TAPS:
+        if (parse_number(value, 1, 65536, &n) < 0) {
+            snprintf(err, errsize, "%s: '%s' is not a number from 1 to 65536", where, value);
+            return -1;
+        }
+        c->ntap_max_taps = (unsigned)n;
         return 0;
     case OPT_USER:
         replace_string(&c->user, value);

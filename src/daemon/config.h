@@ -26,6 +26,8 @@ struct tapbox_config {
     char *flows_out;
     char *stats_out;
     char *ndpi_protocols;
+    char *ntap_tun;          /* --ntap-tun: re-emit nTap packets on this TAP device */
+    unsigned ntap_max_taps;  /* --ntap-max-taps (0: 64) */
     char *config_file;       /* the file the options came from, for SIGHUP */
     int verbosity;           /* 0 info, 1+ debug */
     bool daemonize;

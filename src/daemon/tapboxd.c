@@ -22,6 +22,7 @@
 #include "../capture/source.h"
 #include "../core/log.h"
 #include "../export/ndjson_writer.h"
+#include "../ntap/ntap_collector.h"
 #include "../query/query_json.h"
 #include "../web/web.h"
 #include "config.h"
@@ -51,6 +52,8 @@ struct daemon_state {
     uv_signal_t sig_int, sig_term, sig_hup;
     uv_idle_t drain; /* at exit: ends the flows step by step as the export keeps up */
     bool stopping;
+    struct ntap_collector *ntap;   /* -i ntap:PORT[:PASSPHRASE] (one at most) */
+    cJSON *ntap_stats;             /* its counters, kept at stop for --stats-out */
     int exit_code;
 };
 
@@ -86,6 +89,10 @@ static int write_stats_file(struct daemon_state *d)
     if (getrusage(RUSAGE_SELF, &ru) == 0)
         cJSON_AddNumberToObject(status, "peak_rss_kib", (double)ru.ru_maxrss);
     cJSON_AddItemToObject(status, "l7", query_l7_json(d->engine));
+    if (d->ntap_stats) {
+        cJSON_AddItemToObject(status, "ntap", d->ntap_stats);
+        d->ntap_stats = NULL;
+    }
     char *text = cJSON_Print(status);
     cJSON_Delete(status);
     if (!text)
@@ -135,6 +142,13 @@ static void daemon_stop(struct daemon_state *d, const char *why)
     for (int i = 0; i < d->source_count; i++) {
         source_close(d->sources[i]);
         d->sources[i] = NULL;
+    }
+    if (d->ntap) {
+        if (d->config.stats_out)
+            d->ntap_stats = ntap_collector_stats_json(d->ntap);
+        ntap_collector_log_stats(d->ntap);
+        ntap_collector_close(d->ntap);
+        d->ntap = NULL;
     }
     uv_close((uv_handle_t *)&d->tick, NULL);
     uv_close((uv_handle_t *)&d->sig_int, NULL);
@@ -275,6 +289,28 @@ static int start_sources(struct daemon_state *d)
 {
     struct tapbox_config *c = &d->config;
     for (int i = 0; i < c->interface_count; i++) {
+        if (ntap_spec_is(c->interfaces[i])) {
+            struct ntap_options no;
+            char err[512];
+            ntap_options_init(&no);
+            if (c->once || d->ntap || ntap_spec_parse(c->interfaces[i], &no, err, sizeof err) < 0) {
+                log_error("ntap", "%s", c->once   ? "--once reads files only; ntap: is a live input"
+                                        : d->ntap ? "one ntap: input at most"
+                                                  : err);
+                return -1;
+            }
+            char *data_dir = c->web.data_dir ? strdup(c->web.data_dir) : web_default_data_dir();
+            no.data_dir = data_dir;
+            no.tun_name = c->ntap_tun;
+            no.max_taps = c->ntap_max_taps;
+            d->ntap = ntap_collector_open(d->loop, d->engine, &no, err, sizeof err);
+            free(data_dir); /* the collector keeps what it needs */
+            if (!d->ntap) {
+                log_error("ntap", "%s", err);
+                return -1;
+            }
+            continue;
+        }
         struct source_options opts = {
             .spec = c->interfaces[i],
             .bpf = c->bpf,

@@ -164,6 +164,14 @@ static char *default_path(const char *repo, const char *in_repo, const char *on_
     return p;
 }
 
+char *web_default_data_dir(void)
+{
+    char *repo = repo_dir();
+    char *dir = default_path(repo, "build/data", BOX_DATA);
+    free(repo);
+    return dir;
+}
+
 static void copy_options(struct web_options *dst, const struct web_options *src)
 {
     *dst = *src;

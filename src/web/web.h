@@ -56,4 +56,8 @@ int web_server_start(uv_loop_t *loop, struct engine *engine, const struct web_op
 void web_server_stop(void);
 void web_server_free(void);
 
+/* The data directory when --data-dir is not given: build/data when run from the source tree,
+ * /data on the box (malloc'd). Shared with the other users of the data directory (nTap keys). */
+char *web_default_data_dir(void);
+
 #endif
