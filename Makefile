@@ -118,8 +118,9 @@ test-armhf: build/armhf/unit_tests build/armhf/tapboxd build/tapboxd
 	test/armhf-flows.sh build/tapboxd "$(ARMHF_QEMU)" build/armhf/tapboxd
 
 # ---- benchmark, image, QEMU ----
-bench: build/tapboxd
+bench: $(PROGRAMS:%=build/%)
 	test/bench/run.sh
+	test/bench/ntap-bench.sh build
 
 image: $(PROGRAMS:%=build/armhf/%)
 	@toolchain/deps.sh cross image test

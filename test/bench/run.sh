@@ -73,7 +73,9 @@ tools=(ref_reader softflowd)
 have_tapboxd=0
 if [ -x "$tapboxd" ]; then
   have_tapboxd=1
-  tools=(tapboxd "${tools[@]}")
+  # tapboxd_x0: the same engine without nDPI's extra dissection after detection, i.e. the
+  # reference reader's nDPI workload ("until detected"): it shows what the engine itself costs.
+  tools=(tapboxd tapboxd_x0 "${tools[@]}")
   if ldd "$tapboxd" 2>/dev/null | grep -qE 'libasan|libubsan|libtsan'; then
     echo "$me: WARNING: $tapboxd is linked with a sanitizer runtime; its figures are" \
          "not those of the optimised build" >&2
@@ -84,6 +86,8 @@ fi
 cmd() {
   local t=$1; shift
   case $t in
+    tapboxd_x0) c=("$tapboxd" --once -i "$input" --dpi-extra-packets=0
+                ${tapboxd_args[@]+"${tapboxd_args[@]}"} "$@") ;;
     tapboxd) c=("$tapboxd" --once -i "$input"
                 ${tapboxd_args[@]+"${tapboxd_args[@]}"} "$@") ;;
     ref_reader) c=("$ref" "$input") ;;
@@ -124,6 +128,7 @@ run() {
   if [ "$r" = 0 ]; then                      # warm-up: count flows
     case $t in
       tapboxd) read -r "flows[$t]" refused < <(tapboxd_flows "$st") ;;
+      tapboxd_x0) flows[$t]=same ;;
       ref_reader) flows[$t]=$(sed -n 's/.* flows=\([0-9]*\).*/\1/p' "$log") ;;
       softflowd) flows[$t]=$(sed -n 's/^Flows expired: \([0-9]*\).*/\1/p' "$log") ;;
     esac
@@ -171,7 +176,7 @@ row() {
   awk -v t="$t" -v p="$packets" -v w="${wall[$t]}" -v k="${rss[$t]}" -v f="${flows[$t]:-?}" \
     'BEGIN { printf "%-11s %12.0f %9.3f %14.1f %9s\n", t, p / w, w, k / 1024, f }'
 }
-if [ $have_tapboxd = 1 ]; then row tapboxd
+if [ $have_tapboxd = 1 ]; then row tapboxd; row tapboxd_x0
 else printf '%-11s %s\n' tapboxd "not measured: $tapboxd does not exist (build it first)"; fi
 row ref_reader
 row softflowd
@@ -185,6 +190,10 @@ if [ $have_tapboxd = 1 ] && [ -z "${err[tapboxd]:-}" ] && [ -z "${err[ref_reader
         printf "%.3f %.3f %.1f %d %d\n", pr, rr, mib, (pr >= 0.9), (mib <= 128) }')
   echo "tapboxd / ref_reader: packets/s x$pr, peak RSS x$rr"
   printf 'target  tapboxd packets/s >= 0.9 x ref_reader       x%-6s %s\n' "$pr" "$(verdict "$ok1")"
+  if [ -z "${err[tapboxd_x0]:-}" ]; then
+    awk -v xw="${wall[tapboxd_x0]}" -v rw="${wall[ref_reader]}" 'BEGIN {
+      printf "same nDPI work as the reference (--dpi-extra-packets=0): packets/s x%.3f\n", rw / xw }'
+  fi
   printf 'target  tapboxd peak RSS <= 128 MiB on ~300 k flows  %s MiB  %s\n' "$mib" "$(verdict "$ok2")"
   tf=${flows[tapboxd]:-?} rf=${flows[ref_reader]:-0}
   if [ "$refused" != 0 ] || { [ "$tf" != "?" ] && [ "$tf" -lt $((rf * 9 / 10)) ]; }; then
