@@ -1,6 +1,6 @@
 # tapbox: every entry point. `make run` and `make test` are all a fresh Debian 12 needs.
 #
-#   make [all]       build/tapboxd (optimised)
+#   make [all]       build/tapboxd and build/tapbox-tap (optimised)
 #   make run         build, then replay the bundled demo capture live (Ctrl-C stops)
 #   make test        ASan+UBSan build, unit, CLI, integration and golden-capture tests
 #   make cross       build/armhf/tapboxd for the BeagleBone (Cortex-A8)
@@ -72,6 +72,7 @@ build/asan/unit_tests: $(UNIT_SRCS:%.c=build/asan/%.o) build/asan/libtapbox.a
 
 run: build/tapboxd
 	@echo "tapboxd replays $(DEMO_PCAP) at capture speed, in a loop; ended flows print as JSON lines."
+	@echo "Web UI: http://localhost:3000/ (first login admin/admin, then choose a password). Ctrl-C stops."
 	build/tapboxd -i $(DEMO_PCAP) --replay=realtime --loop --flows-out=-
 
 test: $(PROGRAMS:%=build/asan/%) build/asan/unit_tests $(PROGRAMS:%=build/%)
