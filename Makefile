@@ -87,9 +87,13 @@ $(ARMHF_OBJDIR)/%.o: %.c Makefile $(ARMHF_SYSROOT_STAMP)
 	@mkdir -p $(@D)
 	$(ARMHF_COMPILE) -O2 -g -c $< -o $@
 
+# armhf tests run under qemu-user, where AddressSanitizer cannot map the shadow of the stacks qemu
+# gives to threads (libuv's pool): they get UBSan only; ASan covers the same code natively.
+ARMHF_TEST_SAN := -fsanitize=undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+
 build/armhf/asan/%.o: %.c Makefile $(ARMHF_SYSROOT_STAMP)
 	@mkdir -p $(@D)
-	$(ARMHF_COMPILE) -O1 -g $(ARMHF_SANFLAGS) -c $< -o $@
+	$(ARMHF_COMPILE) -O1 -g $(ARMHF_TEST_SAN) -c $< -o $@
 
 build/armhf/libtapbox.a: $(LIB_SRCS:%.c=$(ARMHF_OBJDIR)/%.o)
 	@rm -f $@
@@ -103,7 +107,7 @@ $(PROGRAMS:%=build/armhf/%): build/armhf/%: $(ARMHF_OBJDIR)/$$(call main_of,%).o
 	$(ARMHF_CC) $(ARMHF_LDFLAGS) $^ $(call armhf_pkg_libs,$(PKGS)) -o $@
 
 build/armhf/unit_tests: $(UNIT_SRCS:%.c=build/armhf/asan/%.o) build/armhf/asan/libtapbox.a
-	$(ARMHF_CC) $(ARMHF_LDFLAGS) $(ARMHF_SANFLAGS) $^ $(call armhf_pkg_libs,$(PKGS)) -o $@
+	$(ARMHF_CC) $(ARMHF_LDFLAGS) $(ARMHF_TEST_SAN) $^ $(call armhf_pkg_libs,$(PKGS)) -o $@
 
 $(DEPS_STAMP)-cross: toolchain/deps.sh
 	@mkdir -p $(@D)
@@ -115,7 +119,7 @@ cross: $(PROGRAMS:%=build/armhf/%)
 	@file $^ | sed 's/, BuildID[^,]*//'
 
 test-armhf: build/armhf/unit_tests build/armhf/tapboxd build/tapboxd
-	$(ARMHF_QEMU_SAN) build/armhf/unit_tests
+	timeout 900 $(ARMHF_QEMU_SAN) build/armhf/unit_tests
 	test/armhf-flows.sh build/tapboxd "$(ARMHF_QEMU)" build/armhf/tapboxd
 
 # ---- benchmark, image, QEMU ----

@@ -85,14 +85,15 @@ static int parse_collector(struct tap_options *o, const char *v, char *err, size
     return 0;
 }
 
-static int parse_long(const char *opt, const char *v, long min, long max, long *out, char *err,
-                      size_t errsize)
+/* long long: on armhf a long is 32 bits and tap ids go to 0xffffffff. */
+static int parse_long(const char *opt, const char *v, long long min, long long max, long long *out,
+                      char *err, size_t errsize)
 {
     char *end;
     errno = 0;
-    long n = strtol(v, &end, 0);
+    long long n = strtoll(v, &end, 0);
     if (!*v || *end || errno || n < min || n > max) {
-        snprintf(err, errsize, "%s %s: expected a number %ld..%ld", opt, v, min, max);
+        snprintf(err, errsize, "%s %s: expected a number %lld..%lld", opt, v, min, max);
         return -1;
     }
     *out = n;
@@ -121,7 +122,7 @@ int tap_options_parse(struct tap_options *o, int argc, char **argv, char *err, s
         {NULL, 0, NULL, 0},
     };
     int ch;
-    long n;
+    long long n;
     bool have_k = false, have_K = false;
     optind = 1;
     opterr = 0;
@@ -197,7 +198,7 @@ int tap_options_parse(struct tap_options *o, int argc, char **argv, char *err, s
             o->mtu = (int)n;
             break;
         case OPT_TAP_ID:
-            if (parse_long("--tap-id", optarg, 0, 0xffffffffl, &n, err, errsize) < 0)
+            if (parse_long("--tap-id", optarg, 0, 0xffffffffll, &n, err, errsize) < 0)
                 return -1;
             o->tap_id = (uint32_t)n;
             o->tap_id_set = true;
