@@ -384,6 +384,11 @@ def first_boot(r, con, wa, wb, t0, boot_timeout, api):
         ok, detail = api.login_factory_and_change("qemu-test-password")
         api_up = r.check("factory login admin/admin is forced to change the password, then works",
                          ok, detail)
+    # First-start jobs of tapboxd: the HTTPS certificate and the nTap key pair, kept on /data.
+    rc, out = con.run("ls /data/https-cert.pem /data/https-key.pem /data/ntap.pub && "
+                      "stat -c %a /data/https-key.pem")
+    r.check("first start made the HTTPS certificate and the nTap key pair in /data",
+            rc == 0 and out.strip().endswith("600"), out.strip().replace("\n", " "))
 
     # --- the wire: every frame crosses unchanged, both ways ---
     time.sleep(1)
