@@ -126,6 +126,7 @@ test-armhf: build/armhf/unit_tests build/armhf/tapboxd build/tapboxd
 bench: $(PROGRAMS:%=build/%)
 	test/bench/run.sh
 	test/bench/ntap-bench.sh build
+	test/bench/web-bench.sh build
 
 image: $(PROGRAMS:%=build/armhf/%)
 	@toolchain/deps.sh cross image test

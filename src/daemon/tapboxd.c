@@ -147,6 +147,7 @@ static void daemon_stop(struct daemon_state *d, const char *why)
         if (d->config.stats_out)
             d->ntap_stats = ntap_collector_stats_json(d->ntap);
         ntap_collector_log_stats(d->ntap);
+        web_server_set_ntap(NULL);
         ntap_collector_close(d->ntap);
         d->ntap = NULL;
     }
@@ -309,6 +310,7 @@ static int start_sources(struct daemon_state *d)
                 log_error("ntap", "%s", err);
                 return -1;
             }
+            web_server_set_ntap(d->ntap);
             continue;
         }
         struct source_options opts = {

@@ -62,6 +62,7 @@ VIEW_ROUTE(get_series, web_view_series)
 VIEW_ROUTE(get_hosts, web_view_hosts)
 VIEW_ROUTE(get_flows, web_view_flows)
 VIEW_ROUTE(get_l7, web_view_l7)
+VIEW_ROUTE(get_ntap, web_view_ntap)
 
 static int get_host(struct web_call *c, const char *arg)
 {
@@ -684,6 +685,7 @@ static const struct route routes[] = {
     {"GET", API "/hosts", true, VIEWER, get_host},
     {"GET", API "/flows", false, VIEWER, get_flows},
     {"GET", API "/l7", false, VIEWER, get_l7},
+    {"GET", API "/ntap", false, VIEWER, get_ntap},
     {"POST", API "/login", false, PUBLIC, post_login},
     {"POST", API "/logout", false, LOGGED_IN, post_logout},
     {"GET", API "/session", false, LOGGED_IN, get_session},

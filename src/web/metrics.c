@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../ntap/ntap_collector.h"
 #include "../query/query.h"
 #include "../script/script.h"
 #include "web_internal.h"
@@ -190,6 +191,40 @@ char *web_metrics_text(struct web *w, size_t *len)
     family(&b, "tapbox_lua_aborts_total", "counter",
            "Lua page calls stopped by their instruction budget, memory cap or time limit.");
     sample(&b, "tapbox_lua_aborts_total", (double)script_aborts(w->script));
+
+    const struct ntap_collector *nc = w->view.ntap;
+    if (nc) {
+        const struct ntap_rx_totals *tot = ntap_collector_totals(nc);
+        unsigned taps = ntap_collector_tap_count(nc);
+        family(&b, "tapbox_ntap_taps", "gauge", "Remote taps known to the nTap collector.");
+        sample(&b, "tapbox_ntap_taps", taps);
+        family(&b, "tapbox_ntap_datagrams_total", "counter", "nTap datagrams received.");
+        sample(&b, "tapbox_ntap_datagrams_total", (double)tot->datagrams);
+        family(&b, "tapbox_ntap_accepted_total", "counter", "nTap datagrams accepted.");
+        sample(&b, "tapbox_ntap_accepted_total", (double)tot->accepted);
+        family(&b, "tapbox_ntap_packets_total", "counter", "Packets received from remote taps.");
+        sample(&b, "tapbox_ntap_packets_total", (double)tot->packets);
+        family(&b, "tapbox_ntap_drops_total", "counter", "nTap datagrams refused, by reason.");
+        for (int r = 1; r < NTAP_DROP_COUNT; r++)
+            sample1(&b, "tapbox_ntap_drops_total", "reason", ntap_drop_name((enum ntap_drop)r),
+                    (double)tot->drops[r]);
+        family(&b, "tapbox_ntap_socket_drops_total", "counter",
+               "nTap datagrams the kernel dropped (receive buffer full).");
+        sample(&b, "tapbox_ntap_socket_drops_total", (double)ntap_collector_socket_drops(nc));
+        family(&b, "tapbox_ntap_tap_datagrams_total", "counter", "nTap datagrams per remote tap.");
+        char id[16];
+        for (unsigned i = 0; i < taps; i++) {
+            const struct ntap_tap *t = ntap_collector_tap(nc, i);
+            snprintf(id, sizeof id, "%08x", t->tap_id);
+            sample1(&b, "tapbox_ntap_tap_datagrams_total", "tap", id, (double)t->stats.datagrams);
+        }
+        family(&b, "tapbox_ntap_tap_lost_total", "counter", "nTap datagrams lost per remote tap.");
+        for (unsigned i = 0; i < taps; i++) {
+            const struct ntap_tap *t = ntap_collector_tap(nc, i);
+            snprintf(id, sizeof id, "%08x", t->tap_id);
+            sample1(&b, "tapbox_ntap_tap_lost_total", "tap", id, (double)t->stats.lost);
+        }
+    }
 
     if (b.oom) {
         web_buf_free(&b);

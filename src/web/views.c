@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../ntap/ntap_collector.h"
 #include "../query/query_json.h"
 
 #ifndef TAPBOX_VERSION
@@ -136,6 +137,61 @@ int web_view_l7(WEB_VIEW_ARGS)
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "total", cJSON_GetArraySize(items));
     cJSON_AddItemToObject(o, "items", items);
+    *out = o;
+    return 0;
+}
+
+/* ---- nTap ---- */
+
+int web_view_ntap(WEB_VIEW_ARGS)
+{
+    static const char *const known[] = {NULL};
+    *out = NULL;
+    if (web_params_only(params, known, err, errsize) < 0)
+        return BAD;
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return oom(err, errsize);
+    const struct ntap_collector *c = ctx->ntap;
+    cJSON_AddBoolToObject(o, "enabled", c != NULL);
+    if (!c) {
+        cJSON_AddNullToObject(o, "mode");
+        cJSON_AddNullToObject(o, "port");
+        cJSON_AddNullToObject(o, "public_key");
+        cJSON_AddArrayToObject(o, "taps");
+        cJSON_AddNumberToObject(o, "refused", 0);
+        *out = o;
+        return 0;
+    }
+    cJSON *stats = ntap_collector_stats_json(c);
+    if (!stats) {
+        cJSON_Delete(o);
+        return oom(err, errsize);
+    }
+    const char *key = ntap_collector_public_key(c);
+    cJSON_AddStringToObject(o, "mode", key[0] ? "pubkey" : "passphrase");
+    cJSON_AddNumberToObject(o, "port", ntap_collector_port(c));
+    if (key[0])
+        cJSON_AddStringToObject(o, "public_key", key); /* 64 hex digits, as tapbox-tap -K wants */
+    else
+        cJSON_AddNullToObject(o, "public_key");
+    cJSON *taps = cJSON_DetachItemFromObject(stats, "taps");
+    cJSON_AddItemToObject(o, "taps", taps ? taps : cJSON_CreateArray());
+    /* Datagrams refused for any reason (the reasons below), socket drops apart. */
+    const struct ntap_rx_totals *tot = ntap_collector_totals(c);
+    uint64_t refused = 0;
+    for (int r = 1; r < NTAP_DROP_COUNT; r++)
+        refused += tot->drops[r];
+    cJSON_AddNumberToObject(o, "refused", (double)refused);
+    static const char *const keep[] = {"datagrams", "accepted",     "packets", "bytes",
+                                       "handshakes", "socket_drops", "drops",   "taps_cap",
+                                       "tun",        NULL};
+    for (int i = 0; keep[i]; i++) {
+        cJSON *v = cJSON_DetachItemFromObject(stats, keep[i]);
+        if (v)
+            cJSON_AddItemToObject(o, keep[i], v);
+    }
+    cJSON_Delete(stats);
     *out = o;
     return 0;
 }

@@ -26,8 +26,11 @@ struct web_stats {
     unsigned sessions;
 };
 
+struct ntap_collector;
+
 struct web_view_ctx {
     struct engine *engine;
+    const struct ntap_collector *ntap; /* remote taps (-i ntap:PORT), or NULL */
     const struct series *series;
     const struct web_stats *stats;
     const uint64_t *loop_stalls;   /* the daemon's counter, or NULL */
@@ -44,6 +47,8 @@ int web_view_series(WEB_VIEW_ARGS);  /* since, source */
 int web_view_hosts(WEB_VIEW_ARGS);   /* sort, order, limit, offset, local, q */
 int web_view_flows(WEB_VIEW_ARGS);   /* host, l7, port, proto, source, sort, order, limit, offset */
 int web_view_l7(WEB_VIEW_ARGS);
+/* The nTap collector: enabled, mode, port, public key, per-tap counters, refused datagrams. */
+int web_view_ntap(WEB_VIEW_ARGS);
 /* One host by address text: the host, its L7 breakdown, its flows and peers
  * (vlan, flows = how many flows, peers = how many peers). */
 int web_view_host(const struct web_view_ctx *ctx, const char *ip, struct web_params *params,

@@ -269,6 +269,14 @@ void web_core_fini(struct web *w)
 /* ---- the process-wide server ---- */
 
 static struct web *g_web;
+static struct ntap_collector *g_ntap; /* kept here: the collector opens before the server */
+
+void web_server_set_ntap(struct ntap_collector *c)
+{
+    g_ntap = c;
+    if (g_web)
+        g_web->view.ntap = c;
+}
 
 int web_server_start(uv_loop_t *loop, struct engine *engine, const struct web_options *opts,
                      char *err, size_t errsize)
@@ -284,6 +292,7 @@ int web_server_start(uv_loop_t *loop, struct engine *engine, const struct web_op
         free(w);
         return -1;
     }
+    w->view.ntap = g_ntap;
     if (web_http_start(w, err, errsize) < 0) {
         /* Nothing was accepted yet: close the timer and let the caller's loop run finish it. */
         web_http_stop(w);

@@ -17,6 +17,7 @@
 #include <uv.h>
 
 struct engine;
+struct ntap_collector;
 
 #define WEB_DEFAULT_HTTP_PORT 3000
 #define WEB_DEFAULT_HTTPS_PORT 3001
@@ -55,6 +56,9 @@ int web_server_start(uv_loop_t *loop, struct engine *engine, const struct web_op
                      char *err, size_t errsize);
 void web_server_stop(void);
 void web_server_free(void);
+/* The nTap collector that /api/v1/ntap and /metrics show (NULL: none). May be called before
+ * web_server_start; clear it before closing the collector. */
+void web_server_set_ntap(struct ntap_collector *c);
 
 /* The data directory when --data-dir is not given: build/data when run from the source tree,
  * /data on the box (malloc'd). Shared with the other users of the data directory (nTap keys). */

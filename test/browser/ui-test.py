@@ -6,7 +6,8 @@ Usage: test/browser/ui-test.py [TAPBOXD]   (default build/asan/tapboxd)
 Starts tapboxd replaying the demo capture in a loop on a free port, starts Debian's chromium
 headless with a fresh profile, and drives it over the Chrome DevTools Protocol (a websocket,
 Python standard library only): log in as admin/admin, the forced password change, the live
-chart, hosts, a host page, flows with a filter, the phone layout, log out. Screenshots go to
+chart, hosts, a host page, flows with a filter, the remote taps page (public key and agent
+command line; tapboxd gets -i ntap:PORT), the phone layout, log out. Screenshots go to
 build/test-artifacts/browser/. Prints "ok   NAME" / "FAIL NAME: why" per check and
 "N passed, N failed"; exits non-zero on a failure.
 """
@@ -44,8 +45,8 @@ def check(name, ok, why=""):
     return ok
 
 
-def free_port():
-    with socket.socket() as s:
+def free_port(kind=socket.SOCK_STREAM):
+    with socket.socket(socket.AF_INET, kind) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
@@ -221,7 +222,7 @@ def start_chromium(profile):
     return proc, pages[0]["webSocketDebuggerUrl"]
 
 
-def run(b, base):
+def run(b, base, ntap_port, data_dir):
     # ---- first load: the login page and its weight ----
     b.call("Network.enable")
     b.call("Network.setCacheDisabled", cacheDisabled=True)
@@ -340,12 +341,28 @@ def run(b, base):
     users = b.wait("document.querySelectorAll('#users-table tbody tr').length")
     check("users page lists users", users, f"rows {users}")
 
+    # ---- remote taps: the box's public key and a ready-to-copy agent command line ----
+    b.click("#nav a[href='#/taps']")
+    key = b.wait("(document.querySelector('#ntap-public-key') || {}).value")
+    try:
+        want = open(os.path.join(data_dir, "ntap.pub")).read().strip()
+    except OSError as e:
+        want = f"unreadable: {e}"
+    check("taps page shows the public key of DATA_DIR/ntap.pub", key and key == want,
+          f"shown {key!r}, ntap.pub {want!r}")
+    cmd = b.js("(document.querySelector('#ntap-command') || {}).value")
+    check("taps page: agent command line with -c BOX:PORT -K KEY",
+          cmd == f"tapbox-tap -i eth0 -c 127.0.0.1:{ntap_port} -K {want}", f"command {cmd!r}")
+    empty = b.wait("(document.querySelector('#taps-table td.empty') || {}).textContent", 5)
+    check("taps page: the taps table (none yet)", empty and "No tap" in empty, f"table {empty!r}")
+    b.screenshot("08-taps")
+
     # ---- log out ----
     b.click("#logout")
     out = b.wait("location.hash === '#/login' && !!document.querySelector('#login-form')")
     status = b.js("fetch('/api/v1/status').then(r => r.status)")
     check("logout ends the session", out and status == 401, f"hash {b.js('location.hash')!r}, /status {status}")
-    b.screenshot("08-logged-out")
+    b.screenshot("09-logged-out")
 
 
 def main():
@@ -360,8 +377,10 @@ def main():
     else:
         tmp = tempfile.mkdtemp(prefix="tapbox-ui-")
         port = free_port()
+        ntap_port = free_port(socket.SOCK_DGRAM)
         daemon = subprocess.Popen(
-            [TAPBOXD, "-i", PCAP, "--replay=realtime", "--loop", "-w", f"127.0.0.1:{port}", "-W", "0",
+            [TAPBOXD, "-i", PCAP, "-i", f"ntap:{ntap_port}", "--replay=realtime", "--loop",
+             "-w", f"127.0.0.1:{port}", "-W", "0",
              "--data-dir", os.path.join(tmp, "data"), "--http-root", os.path.join(ROOT, "www")],
             stdout=open(os.path.join(ART, "tapboxd.log"), "w"), stderr=subprocess.STDOUT)
         chrome = None
@@ -375,7 +394,7 @@ def main():
                 b.call("Runtime.enable")
                 b.call("Log.enable")
                 try:
-                    run(b, base)
+                    run(b, base, ntap_port, os.path.join(tmp, "data"))
                 except Exception as e:  # a broken step: report it, keep the result line
                     check("browser session", False, f"{type(e).__name__}: {e}")
                     try:

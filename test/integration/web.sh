@@ -1,6 +1,6 @@
 #!/bin/bash
 # web.sh TAPBOXD - the web server of a real tapboxd replaying the demo capture: static files,
-# REST statuses and JSON shapes, paging, login (401, forced change of admin/admin, CSRF, roles,
+# REST statuses and JSON shapes, paging, the nTap collector (-i ntap:PORT), login (401, forced change of admin/admin, CSRF, roles,
 # tokens, rate limit), bad parameters named in 400s, /metrics format, HTTPS and HTTP/2, Lua pages
 # including a runaway one, and a clean stop with connections open. Needs curl and python3.
 source "$(dirname "$0")/lib.sh" "$@"
@@ -22,7 +22,8 @@ echo '<!doctype html><title>tapbox test</title>' >"$T/www/index.html"
 echo 'body{}' >"$T/www/sub/app.css"
 echo 'secret' >"$T/outside.txt"
 
-tbx_bg web - -i "$PCAP" --replay=realtime --loop -d "$T/data" --lua-dir "$T/lua" \
+NTAP_PORT=47999 # the test's own namespace: free
+tbx_bg web - -i "$PCAP" -i "ntap:$NTAP_PORT" --replay=realtime --loop -d "$T/data" --lua-dir "$T/lua" \
     --http-root "$T/www" --lua-budget=2000000
 WEB_PID=$BG_PID
 if ! wait_grep "HTTP on \* port 3000" "$T/web.err" 20; then
@@ -160,6 +161,20 @@ body_check "flows: port and host filters" \
 req "flows: paging keeps the total" 200 "${A[@]}" "$H/api/v1/flows?limit=1&offset=1"
 body_check "flows: total and one item" 'j["total"] >= 2 and len(j["items"]) == 1'
 
+# ---- the nTap collector (public-key mode) ----
+# One garbage datagram to the collector: refused and counted, never answered.
+ip netns exec "$LIB_BOX_NS" python3 -c 'import socket,sys; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"\0"*80, ("127.0.0.1", int(sys.argv[1])))' "$NTAP_PORT"
+sleep 0.3
+req "ntap: 200" 200 "${A[@]}" "$H/api/v1/ntap"
+body_check "ntap: enabled, public-key mode, the port, taps and refused" \
+    'j["enabled"] is True and j["mode"] == "pubkey" and j["port"] == '"$NTAP_PORT"' and isinstance(j["taps"], list) and j["refused"] >= 1'
+PUB=$(tr -d ' \n' <"$T/data/ntap.pub" 2>/dev/null)
+body_check "ntap: the public key is DATA_DIR/ntap.pub (64 hex digits, as -K wants)" \
+    'len("'"$PUB"'") == 64 and j["public_key"] == "'"$PUB"'"'
+req "ntap: /metrics has the collector's counters" 200 "${A[@]}" "$H/metrics"
+body_check "ntap: metrics taps, datagrams and drops by reason" \
+    '"tapbox_ntap_taps 0" in t and any(l.startswith("tapbox_ntap_datagrams_total ") and int(l.split()[1]) >= 1 for l in t.splitlines()) and "tapbox_ntap_drops_total{reason=\"forged\"}" in t'
+
 # ---- bad requests: the right status, the parameter named ----
 bad() { # NAME QUERY PARAM
     req "bad: $1 is 400" 400 "${A[@]}" "$H/api/v1/$2"
@@ -174,6 +189,7 @@ bad "host=not-an-ip" "flows?host=not-an-ip" host
 bad "l7=NoSuchProto" "flows?l7=NoSuchProto" l7
 bad "local=maybe" "hosts?local=maybe" local
 bad "a repeated parameter" "hosts?limit=1&limit=2" limit
+bad "an unknown parameter to ntap" "ntap?taps=all" taps
 req "bad: an unknown endpoint is 404" 404 "${A[@]}" "$H/api/v1/nothing"
 req "bad: DELETE on a read endpoint is 405" 405 "${A[@]}" -X DELETE "$H/api/v1/hosts"
 grep -qi '^allow: GET' "$T/headers" && pass "bad: the 405 says Allow: GET" || fail "bad: the 405 says Allow: GET" "$(cat "$T/headers")"
@@ -187,6 +203,7 @@ V=(-b "$T/viewer.jar" -c "$T/viewer.jar")
 req "users: the viewer logs in" 200 "${V[@]}" "${JSON[@]}" -d '{"user":"viewer1","password":"viewer-pass-1"}' "$H/api/v1/login"
 VCSRF=$(json_field csrf_token)
 req "roles: a viewer reads hosts" 200 "${V[@]}" "$H/api/v1/hosts"
+req "roles: a viewer reads the nTap collector" 200 "${V[@]}" "$H/api/v1/ntap"
 req "roles: a viewer cannot list users (403)" 403 "${V[@]}" "$H/api/v1/users"
 req "roles: a viewer cannot download pcap (403)" 403 "${V[@]}" "$H/api/v1/pcap?duration=1"
 req "roles: a viewer cannot create users (403)" 403 "${V[@]}" "${JSON[@]}" -H "X-CSRF-Token: $VCSRF" \

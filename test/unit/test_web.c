@@ -1,10 +1,15 @@
 /* The web layer's plumbing: query parameters and their validation, cookies, listen addresses,
  * web options, the live series, and the views shared by REST and Lua. */
+#include <arpa/inet.h>
 #include <pcap/dlt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include "../../src/core/log.h"
+#include "../../src/ntap/ntap_collector.h"
 #include "../../src/web/http.h"
 #include "../../src/web/series.h"
 #include "../../src/web/views.h"
@@ -314,6 +319,108 @@ TEST(web_views_hosts_flows_paging_and_errors)
     CHECK(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "memory"), "process_rss")->valuedouble > 0);
     cJSON_Delete(o);
     series_fini(&s);
+    engine_destroy(e);
+}
+
+static void stop_loop(uv_timer_t *t)
+{
+    uv_stop(t->loop);
+}
+
+static void run_a_while(uv_loop_t *loop, int ms)
+{
+    uv_timer_t t;
+    uv_timer_init(loop, &t);
+    uv_timer_start(&t, stop_loop, (uint64_t)ms, 0);
+    uv_run(loop, UV_RUN_DEFAULT);
+    uv_close((uv_handle_t *)&t, NULL);
+    uv_run(loop, UV_RUN_NOWAIT);
+}
+
+TEST(web_view_ntap_off_passphrase_and_public_key)
+{
+    struct engine *e = web_test_engine(1);
+    if (!e)
+        return;
+    struct web_view_ctx ctx = {.engine = e};
+    cJSON *o;
+    char bad[64];
+
+    /* No collector: the shape stays, with nulls. */
+    CHECK(view(web_view_ntap, &ctx, "", &o, bad) == 0);
+    CHECK(cJSON_IsFalse(cJSON_GetObjectItem(o, "enabled")));
+    CHECK(cJSON_IsNull(cJSON_GetObjectItem(o, "mode")) &&
+          cJSON_IsNull(cJSON_GetObjectItem(o, "port")) &&
+          cJSON_IsNull(cJSON_GetObjectItem(o, "public_key")));
+    CHECK(cJSON_IsArray(cJSON_GetObjectItem(o, "taps")) &&
+          cJSON_GetArraySize(cJSON_GetObjectItem(o, "taps")) == 0);
+    CHECK(cJSON_GetObjectItem(o, "refused")->valueint == 0);
+    cJSON_Delete(o);
+    CHECK(view(web_view_ntap, &ctx, "verbose=1", &o, bad) == 400 && !o &&
+          strcmp(bad, "verbose") == 0);
+
+    log_set_level(LOG_LEVEL_WARN);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    char err[256], dir[] = "/tmp/web-ntap-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    struct ntap_options no;
+
+    /* Passphrase mode: no public key. */
+    ntap_options_init(&no);
+    CHECK(ntap_spec_parse("ntap:4789:unit-test-passphrase", &no, err, sizeof err) == 0);
+    no.port = 0; /* any free port */
+    no.bind_address = "127.0.0.1";
+    struct ntap_collector *c = ntap_collector_open(&loop, e, &no, err, sizeof err);
+    CHECK(c != NULL);
+    if (c) {
+        ctx.ntap = c;
+        CHECK(view(web_view_ntap, &ctx, "", &o, bad) == 0);
+        CHECK(cJSON_IsTrue(cJSON_GetObjectItem(o, "enabled")));
+        CHECK(strcmp(cJSON_GetObjectItem(o, "mode")->valuestring, "passphrase") == 0);
+        CHECK(cJSON_IsNull(cJSON_GetObjectItem(o, "public_key")));
+        CHECK(cJSON_GetObjectItem(o, "port")->valueint == ntap_collector_port(c));
+        cJSON_Delete(o);
+        ntap_collector_close(c);
+        uv_run(&loop, UV_RUN_DEFAULT);
+    }
+
+    /* Public-key mode: the key as -K takes it; a garbage datagram is refused and counted. */
+    ntap_options_init(&no);
+    no.bind_address = "127.0.0.1";
+    no.data_dir = dir;
+    c = ntap_collector_open(&loop, e, &no, err, sizeof err);
+    CHECK(c != NULL);
+    if (c) {
+        int fd = socket(AF_INET, SOCK_DGRAM, 0);
+        struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(ntap_collector_port(c))};
+        to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        static const char junk[64] = "not an nTap datagram";
+        CHECK(sendto(fd, junk, sizeof junk, 0, (struct sockaddr *)&to, sizeof to) == sizeof junk);
+        close(fd);
+        for (int i = 0; i < 100 && ntap_collector_totals(c)->datagrams == 0; i++)
+            run_a_while(&loop, 10);
+        ctx.ntap = c;
+        CHECK(view(web_view_ntap, &ctx, "", &o, bad) == 0);
+        CHECK(strcmp(cJSON_GetObjectItem(o, "mode")->valuestring, "pubkey") == 0);
+        const cJSON *key = cJSON_GetObjectItem(o, "public_key");
+        CHECK(cJSON_IsString(key) && strlen(key->valuestring) == 64 &&
+              strcmp(key->valuestring, ntap_collector_public_key(c)) == 0);
+        CHECK(cJSON_GetObjectItem(o, "refused")->valueint == 1);
+        CHECK(cJSON_GetObjectItem(o, "datagrams")->valueint == 1);
+        CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(o, "taps")) == 0);
+        cJSON_Delete(o);
+        ntap_collector_close(c);
+        uv_run(&loop, UV_RUN_DEFAULT);
+    }
+    CHECK(uv_loop_close(&loop) == 0);
+    char path[128];
+    snprintf(path, sizeof path, "%s/ntap.key", dir);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/ntap.pub", dir);
+    unlink(path);
+    rmdir(dir);
+    log_set_level(LOG_LEVEL_INFO);
     engine_destroy(e);
 }
 

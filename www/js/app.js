@@ -8,12 +8,14 @@ import * as hosts from './pages/hosts.js';
 import * as host from './pages/host.js';
 import * as flows from './pages/flows.js';
 import * as users from './pages/users.js';
+import * as taps from './pages/taps.js';
 
 const routes = [
   { re: /^\/$/, page: dashboard, nav: '/' },
   { re: /^\/hosts$/, page: hosts, nav: '/hosts' },
   { re: /^\/host\/([^/]+)$/, page: host, nav: '/hosts' },
   { re: /^\/flows$/, page: flows, nav: '/flows' },
+  { re: /^\/taps$/, page: taps, nav: '/taps' },
   { re: /^\/users$/, page: users, nav: '/users', admin: true },
   { re: /^\/password$/, page: password, nav: '/password' },
   { re: /^\/login$/, page: login, public: true },
@@ -33,7 +35,7 @@ api.hooks.onMustChange = () => { api.session.mustChange = true; go('#/password')
 
 function header(active) {
   const s = api.session;
-  const links = [['/', 'Dashboard'], ['/hosts', 'Hosts'], ['/flows', 'Flows']];
+  const links = [['/', 'Dashboard'], ['/hosts', 'Hosts'], ['/flows', 'Flows'], ['/taps', 'Taps']];
   if (s.role === 'admin') links.push(['/users', 'Users']);
   nav.replaceChildren(...(s.user && !s.mustChange ? links : []).map(([p, label]) =>
     h('a', { href: '#' + p, class: p === active ? 'active' : null }, label)));
