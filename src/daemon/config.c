@@ -98,6 +98,8 @@ static const struct option_spec options[] = {
     {OPT_WEB, 0, "https-key", true, "FILE", "HTTPS private key, PEM"},
     {OPT_WEB, 0, "disable-login", false, NULL, "no login: anyone reaching the web port is admin"},
     {OPT_WEB, 0, "http-session-timeout", true, "S", "log out after S idle seconds (default 1800)"},
+    {OPT_WEB, 0, "config-status-file", true, "FILE",
+     "a one-line note from the supervisor on which config runs, shown in the API and UI"},
     {OPT_WEB, 0, "lua-budget", true, "N", "Lua instructions per page call (default 10000000)"},
 };
 

@@ -37,6 +37,29 @@ static int oom(char *err, size_t errsize)
 
 /* ---- status, sources, series, l7 ---- */
 
+/* The supervisor's one-line note on which config runs: {"status": "ok"|"factory", "detail"}.
+ * A small file on tmpfs, read on the loop thread. */
+static void add_config_status(cJSON *o, const char *path)
+{
+    char line[512] = "";
+    FILE *f = path ? fopen(path, "r") : NULL;
+    if (!f)
+        return;
+    if (!fgets(line, sizeof line, f))
+        line[0] = '\0';
+    fclose(f);
+    line[strcspn(line, "\r\n")] = '\0';
+    const char *colon = strchr(line, ':');
+    cJSON *c = cJSON_AddObjectToObject(o, "config");
+    if (colon) {
+        cJSON_AddStringToObject(c, "status", strncmp(line, "factory:", 8) == 0 ? "factory" : "ok");
+        cJSON_AddStringToObject(c, "detail", colon[1] == ' ' ? colon + 2 : colon + 1);
+    } else {
+        cJSON_AddStringToObject(c, "status", "unknown");
+        cJSON_AddStringToObject(c, "detail", line);
+    }
+}
+
 int web_view_status(WEB_VIEW_ARGS)
 {
     static const char *const known[] = {NULL};
@@ -55,6 +78,7 @@ int web_view_status(WEB_VIEW_ARGS)
                                          ? (uint64_t)now - ctx->started_unix_s
                                          : 0));
     cJSON_AddNumberToObject(o, "loop_stalls", ctx->loop_stalls ? (double)*ctx->loop_stalls : 0);
+    add_config_status(o, ctx->config_status_file);
     cJSON *mem = cJSON_GetObjectItem(o, "memory");
     if (mem)
         cJSON_AddNumberToObject(mem, "process_rss", (double)web_process_rss());

@@ -34,6 +34,7 @@ struct web_view_ctx {
     const struct series *series;
     const struct web_stats *stats;
     const uint64_t *loop_stalls;   /* the daemon's counter, or NULL */
+    const char *config_status_file; /* see web_options, or NULL */
     uint64_t started_unix_s;
 };
 

@@ -38,7 +38,9 @@ void web_options_free(struct web_options *o)
     free(o->data_dir);
     free(o->https_cert);
     free(o->https_key);
+    free(o->config_status_file);
     o->http_root = o->lua_dir = o->data_dir = o->https_cert = o->https_key = NULL;
+    o->config_status_file = NULL;
 }
 
 static int set_path(char **slot, const char *value, char *err, size_t errsize)
@@ -91,6 +93,8 @@ int web_options_apply(struct web_options *o, const char *name, const char *value
         return set_path(&o->https_cert, value, err, errsize);
     if (strcmp(name, "https-key") == 0)
         return set_path(&o->https_key, value, err, errsize);
+    if (strcmp(name, "config-status-file") == 0)
+        return set_path(&o->config_status_file, value, err, errsize);
     if (strcmp(name, "disable-login") == 0) {
         o->disable_login = true;
         return 0;
@@ -180,6 +184,7 @@ static void copy_options(struct web_options *dst, const struct web_options *src)
     dst->data_dir = src->data_dir ? strdup(src->data_dir) : NULL;
     dst->https_cert = src->https_cert ? strdup(src->https_cert) : NULL;
     dst->https_key = src->https_key ? strdup(src->https_key) : NULL;
+    dst->config_status_file = src->config_status_file ? strdup(src->config_status_file) : NULL;
     if (!dst->http_root || !dst->lua_dir || !dst->data_dir) {
         char *repo = repo_dir();
         if (!dst->http_root)
@@ -224,6 +229,7 @@ int web_core_init(struct web *w, uv_loop_t *loop, struct engine *engine,
     w->view.series = &w->series;
     w->view.stats = &w->stats;
     w->view.loop_stalls = opts->loop_stalls;
+    w->view.config_status_file = w->opts.config_status_file;
     w->view.started_unix_s = (uint64_t)time(NULL);
     uv_timer_init(loop, &w->timer);
     w->timer.data = w;

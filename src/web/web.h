@@ -40,6 +40,9 @@ struct web_options {
     unsigned session_timeout_s;
     uint64_t lua_budget;
     const uint64_t *loop_stalls; /* the daemon's counter, shown by the API */
+    /* One line written by the box's supervisor (tapbox-run): "ok: FILE" or "factory: WHY" when
+     * it fell back to the factory config. Shown in /api/v1/status and the UI. NULL: none. */
+    char *config_status_file;
 };
 
 void web_options_init(struct web_options *o);

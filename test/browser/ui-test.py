@@ -278,6 +278,10 @@ def run(b, base, ntap_port, data_dir):
     src = b.wait("document.querySelector('#sources .state') && document.querySelector('#sources .state').textContent", 8)
     check("dashboard lists top hosts, protocols and sources", hosts_n and l7_n and src,
           f"hosts {hosts_n}, protocols {l7_n}, source state {src!r}")
+    note = b.wait("(() => { const n = document.querySelector('#config-note');"
+                  " return n && !n.hidden && n.textContent; })()", 8)
+    check("dashboard warns that the factory config runs, and why",
+          note and "factory configuration" in note and "line 3" in note, f"note {note!r}")
     b.screenshot("03-dashboard")
 
     # ---- phone layout ----
@@ -378,10 +382,14 @@ def main():
         tmp = tempfile.mkdtemp(prefix="tapbox-ui-")
         port = free_port()
         ntap_port = free_port(socket.SOCK_DGRAM)
+        # What the box's supervisor writes when it fell back to the factory config.
+        with open(os.path.join(tmp, "config-status"), "w") as f:
+            f.write("factory: /data/tapbox.conf line 3 is not an option: oops\n")
         daemon = subprocess.Popen(
             [TAPBOXD, "-i", PCAP, "-i", f"ntap:{ntap_port}", "--replay=realtime", "--loop",
              "-w", f"127.0.0.1:{port}", "-W", "0",
-             "--data-dir", os.path.join(tmp, "data"), "--http-root", os.path.join(ROOT, "www")],
+             "--data-dir", os.path.join(tmp, "data"), "--http-root", os.path.join(ROOT, "www"),
+             "--config-status-file", os.path.join(tmp, "config-status")],
             stdout=open(os.path.join(ART, "tapboxd.log"), "w"), stderr=subprocess.STDOUT)
         chrome = None
         try:

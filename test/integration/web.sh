@@ -21,10 +21,12 @@ echo 'local t = {} for i = 1, 1e9 do t[i] = string.rep("x", 4096) .. i end' >"$T
 echo '<!doctype html><title>tapbox test</title>' >"$T/www/index.html"
 echo 'body{}' >"$T/www/sub/app.css"
 echo 'secret' >"$T/outside.txt"
+# What the box's supervisor writes when it fell back to the factory config.
+echo 'factory: /data/tapbox.conf line 3 is not an option: oops' >"$T/config-status"
 
 NTAP_PORT=47999 # the test's own namespace: free
 tbx_bg web - -i "$PCAP" -i "ntap:$NTAP_PORT" --replay=realtime --loop -d "$T/data" --lua-dir "$T/lua" \
-    --http-root "$T/www" --lua-budget=2000000
+    --http-root "$T/www" --lua-budget=2000000 --config-status-file "$T/config-status"
 WEB_PID=$BG_PID
 if ! wait_grep "HTTP on \* port 3000" "$T/web.err" 20; then
     fail "start: tapboxd listens" "$(lib_why "$T/web.err")"
@@ -122,6 +124,8 @@ sleep 1 # a few series points
 req "status: 200" 200 "${A[@]}" "$H/api/v1/status"
 body_check "status: version, uptime, memory, caps with refusals, loop stalls" \
     'all(k in j for k in ("version","uptime_s","memory","caps","loop_stalls","totals","sources")) and all("refused" in c for c in j["caps"].values()) and j["memory"]["process_rss"] > 0'
+body_check "status: the supervisor's config fallback and its reason" \
+    'j["config"]["status"] == "factory" and "line 3 is not an option" in j["config"]["detail"]'
 req "sources: 200" 200 "${A[@]}" "$H/api/v1/sources"
 body_check "sources: the demo capture with counters" 'j["total"] == 1 and j["items"][0]["counters"]["packets"] > 0'
 req "series: 200" 200 "${A[@]}" "$H/api/v1/series"

@@ -299,6 +299,18 @@ class Api:
         self.csrf = body.get("csrf_token", "")
         return bool(forced) and denied == 403, f"forced={forced}, before the change: {denied}"
 
+    def login(self, user, password):
+        status, body = self.call("POST", "/api/v1/login", {"user": user, "password": password},
+                                 timeout=120)
+        if status == 200 and isinstance(body, dict):
+            self.csrf = body.get("csrf_token", "")
+            return True
+        return False
+
+    def status(self):
+        status, body = self.call("GET", "/api/v1/status")
+        return body if status == 200 and isinstance(body, dict) else {}
+
     def flows(self, port):
         status, body = self.call("GET", f"/api/v1/flows?port={port}&limit=100")
         return body.get("items", []) if status == 200 and isinstance(body, dict) else None
@@ -454,6 +466,12 @@ def first_boot(r, con, wa, wb, t0, boot_timeout, api):
     rc, out = con.run("cat /run/tapbox/config-status; pidof tapboxd")
     r.check("bad /data/tapbox.conf: factory config used, tapboxd runs",
             out.startswith("factory:") and len(out.splitlines()) > 1, out.replace("\n", " | "))
+    if api_up:
+        # tapboxd restarted: sessions are gone, the changed password is kept on /data.
+        ok = api.wait_up(60) and api.login("admin", "qemu-test-password")
+        conf = api.status().get("config", {}) if ok else {}
+        r.check("the API tells the factory config runs, and why", conf.get("status") == "factory"
+                and "not an option" in conf.get("detail", ""), json.dumps(conf))
     # A config that parses but tapboxd refuses: it exits at once, tapbox-run
     # notes it and the next start (5 s later) uses the factory config.
     con.run("sed 's/^--interface=porta$/--max-flows=lots/' /tmp/good.conf >/data/tapbox.conf; "

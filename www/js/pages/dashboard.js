@@ -12,8 +12,10 @@ export function mount(main) {
   const l7Box = h('div', { id: 'top-l7' }, h('p', { class: 'muted' }, 'Loading…'));
   const sourcesBox = h('div', { id: 'sources' }, h('p', { class: 'muted' }, 'Loading…'));
   const statusLine = h('p', { class: 'muted small', id: 'status-line' });
+  const configNote = h('p', { class: 'error', id: 'config-note', hidden: true });
 
   main.append(
+    configNote,
     h('section', { class: 'card' },
       h('div', { class: 'card-head' }, h('h2', {}, 'Throughput'),
         h('div', { class: 'rates' }, rate, pps)),
@@ -71,6 +73,10 @@ export function mount(main) {
         { label: 'Packets', class: 'num', cell: (s) => si(s.counters.packets) },
         { label: 'Drops', class: 'num', cell: (s) => si(s.capture_drops + s.interface_drops) },
       ], status.sources, { empty: 'No sources.' }));
+      const factory = status.config && status.config.status === 'factory';
+      configNote.hidden = !factory;
+      configNote.textContent = factory
+        ? `Running the factory configuration: ${status.config.detail}` : '';
       statusLine.textContent = `tapbox ${status.version} · up ${duration(status.uptime_s)} · ` +
         `${status.flows.active} flows · ${status.hosts.active} hosts · ` +
         `memory ${bytes(status.memory.process_rss || status.memory.total)}`;
