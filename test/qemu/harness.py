@@ -389,6 +389,8 @@ def first_boot(r, con, wa, wb, t0, boot_timeout, api):
     r.check("porta is in bridge br0, IPv6 off", "INTERFACE=br0" in out and out.strip().endswith("1"), out)
     rc, pid = con.run("pidof tapboxd")
     r.check("tapboxd runs (supervised by init)", rc == 0 and pid.strip() != "", pid.strip())
+    rc, out = con.run("test -c /dev/watchdog0 && pidof watchdog && logread | grep -c 'armed /dev/watchdog0'")
+    r.check("the board's watchdog is armed and petted", rc == 0, out.strip().replace("\n", " "))
 
     # --- the REST API over the management NIC: the factory login must change its password ---
     api_up = r.check("the web API answers on the management NIC", api.wait_up(60))
