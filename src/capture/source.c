@@ -513,8 +513,6 @@ void source_update_stats(struct capture_source *s)
     info(s)->interface_drops = st.ps_ifdrop;
 }
 
-bool source_is_file(const struct capture_source *s) { return s->is_file; }
-
 bool source_drives_clock(const struct capture_source *s)
 {
     return s->is_file && s->replay == SOURCE_REPLAY_MAX;

@@ -39,7 +39,6 @@ void source_close(struct capture_source *s);
 int source_set_filter(struct capture_source *s, const char *bpf, char *err, size_t errsize);
 /* Refresh kernel drop counters (live sources). */
 void source_update_stats(struct capture_source *s);
-bool source_is_file(const struct capture_source *s);
 /* Whether an -i spec names a file (it exists and is not a device, or looks like a path or a
  * capture file name) rather than an interface. */
 bool source_spec_is_file(const char *spec);

@@ -327,11 +327,6 @@ static int start_sources(struct daemon_state *d)
             log_error("capture", "%s", err);
             return -1;
         }
-        if (c->once && !source_is_file(s)) {
-            log_error("tapboxd", "--once reads files only; '%s' is an interface", c->interfaces[i]);
-            source_close(s);
-            return -1;
-        }
         if (source_drives_clock(s))
             d->clock_from_packets = true;
         d->sources[d->source_count++] = s;

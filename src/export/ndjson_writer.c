@@ -195,4 +195,3 @@ void ndjson_writer_close(struct ndjson_writer *w, uint64_t *dropped_total)
 
 uint64_t ndjson_writer_dropped(const struct ndjson_writer *w) { return w->dropped; }
 size_t ndjson_writer_backlog(const struct ndjson_writer *w) { return w->queued_bytes; }
-uint64_t ndjson_writer_errors(const struct ndjson_writer *w) { return w->errors; }

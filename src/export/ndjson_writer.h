@@ -26,6 +26,5 @@ uint64_t ndjson_writer_dropped(const struct ndjson_writer *w);
 /* Bytes queued and not yet written: producers that can wait (file replay, the exit drain) hold
  * back while this is large, so nothing is dropped for them. */
 size_t ndjson_writer_backlog(const struct ndjson_writer *w);
-uint64_t ndjson_writer_errors(const struct ndjson_writer *w);
 
 #endif

@@ -97,7 +97,9 @@ struct engine {
     uint64_t next_host_purge_us;
     engine_flow_end_fn on_flow_end;
     void *on_flow_end_ctx;
-    uint64_t dpi_buffer[65536 / 8]; /* aligned copy of an IP packet for nDPI */
+#if defined(__arm__)
+    uint64_t dpi_buffer[65536 / 8]; /* aligned copy of an IP packet for nDPI (Cortex-A8) */
+#endif
 };
 
 /* Returns NULL with a reason in err on failure (memory, nDPI). */

@@ -139,15 +139,6 @@ void host_add_l7(struct host_table *t, struct host *h, uint16_t proto, uint32_t 
     h->l7[h->l7_used++] = (struct host_l7){proto, flows, packets, bytes};
 }
 
-void host_table_foreach(const struct host_table *t, int (*fn)(const struct host *, void *),
-                        void *ctx)
-{
-    for (uint32_t i = 0; i <= t->bucket_mask; i++)
-        for (const struct host *h = t->buckets[i]; h; h = h->hash_next)
-            if (fn(h, ctx))
-                return;
-}
-
 size_t host_table_memory(const struct host_table *t)
 {
     return (size_t)(t->bucket_mask + 1) * sizeof *t->buckets + t->count * sizeof(struct host) +

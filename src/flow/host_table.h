@@ -64,8 +64,6 @@ size_t host_table_purge(struct host_table *t, uint64_t now_us, uint64_t timeout_
 /* Add to a local host's L7 breakdown. */
 void host_add_l7(struct host_table *t, struct host *h, uint16_t proto, uint32_t flows,
                  uint64_t packets, uint64_t bytes);
-void host_table_foreach(const struct host_table *t, int (*fn)(const struct host *, void *),
-                        void *ctx);
 size_t host_table_memory(const struct host_table *t);
 
 #endif

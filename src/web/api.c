@@ -290,12 +290,18 @@ static void password_hashed(void *ctx, bool ok, const char *hash)
     finish(c);
 }
 
+/* Argon2id runs in the thread pool with a bounded queue: beyond it, a clear 503. */
+static void respond_busy(struct web_call *c)
+{
+    web_respond_error(&c->res, 503, "too many password operations in progress; retry");
+}
+
 static void start_hash(struct web_call *c)
 {
     int rc = auth_hash_async(&c->web->auth, c->secret, password_hashed, c);
     sodium_memzero(c->secret, strlen(c->secret)); /* the job has its own copy */
     if (rc < 0) {
-        web_respond_error(&c->res, 503, "too many password operations in progress; retry");
+        respond_busy(c);
         finish(c);
     }
 }
@@ -355,7 +361,7 @@ static int post_password(struct web_call *c, const char *arg)
     sodium_memzero((char *)fresh, strlen(fresh));
     cJSON_Delete(body);
     if (rc < 0) {
-        web_respond_error(&c->res, 503, "too many password operations in progress; retry");
+        respond_busy(c);
         return 0;
     }
     return 1;
@@ -472,7 +478,7 @@ static int post_users(struct web_call *c, const char *arg)
     sodium_memzero((char *)password, strlen(password));
     cJSON_Delete(body);
     if (rc < 0) {
-        web_respond_error(&c->res, 503, "too many password operations in progress; retry");
+        respond_busy(c);
         return 0;
     }
     return 1;
