@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include "../capture/port_pair.h"
 #include "../capture/source.h"
 
 #include <ctype.h>
@@ -39,6 +40,14 @@ enum option_id {
     OPT_DPI_EXTRA_PACKETS,
     OPT_NTAP_TUN,
     OPT_NTAP_MAX_TAPS,
+    OPT_PORT_NAMES,
+    OPT_BRIDGE_NAME,
+    OPT_PORT_QUEUE,
+    OPT_POLICY,
+    OPT_POLICY_UNDETECTED,
+    OPT_BOARD,
+    OPT_BYPASS,
+    OPT_WATCHDOG_STALL,
     OPT_WEB, /* every web option: src/web/web.c applies them by name */
 };
 
@@ -55,6 +64,21 @@ static const struct option_spec options[] = {
     {OPT_INTERFACE, 'i', "interface", true, "IF|FILE",
      "capture from a network interface or read a pcap/pcapng file (repeatable); "
      "ntap:PORT[:PASSPHRASE] receives remote taps (tapbox-tap) on UDP PORT"},
+    {OPT_PORT_NAMES, 0, "port-names", true, "A,B",
+     "names of the two wire ports' sides, e.g. lan,wan (default: the interface names)"},
+    {OPT_BRIDGE_NAME, 0, "bridge-name", true, "NAME", "bridge mode: the kernel bridge to use (default br0)"},
+    {OPT_PORT_QUEUE, 0, "port-queue", true, "N",
+     "inline: frames waiting per direction when a port is busy (default 1024)"},
+    {OPT_POLICY, 0, "policy", true, "'NAME drop|pass MATCH...'",
+     "inline rule (repeatable, first match wins); MATCH: proto=, host=, vlan=, port=, l4="},
+    {OPT_POLICY_UNDETECTED, 0, "policy-undetected", true, "pass|drop",
+     "verdict for flows nDPI cannot identify (default pass)"},
+    {OPT_BOARD, 0, "board", true, "FILE",
+     "board file naming the bypass relay and watchdog (default /run/tapbox/board.conf if present)"},
+    {OPT_BYPASS, 0, "bypass", true, "auto|on|off",
+     "bypass relay: auto (engaged while not forwarding), on (always), off (never by software)"},
+    {OPT_WATCHDOG_STALL, 0, "watchdog-stall-ms", true, "MS",
+     "a loop stall this long stops the watchdog (default half its timeout)"},
     {OPT_NTAP_TUN, 0, "ntap-tun", true, "NAME", "re-emit remote taps' packets on TAP device NAME"},
     {OPT_NTAP_MAX_TAPS, 0, "ntap-max-taps", true, "N", "remote taps at most (default 64)"},
     {OPT_LOCAL_NETWORKS, 'm', "local-networks", true, "CIDRS",
@@ -130,6 +154,15 @@ void config_free(struct tapbox_config *c)
     free(c->config_file);
     free(c->ndpi_protocols);
     free(c->ntap_tun);
+    free(c->port_names);
+    free(c->bridge_name);
+    for (int i = 0; i < c->policy_count; i++) {
+        free(c->policies[i]);
+        free(c->policy_where[i]);
+    }
+    free(c->policy_undetected);
+    free(c->board);
+    free(c->bypass);
     web_options_free(&c->web);
     memset(c, 0, sizeof *c);
 }
@@ -228,6 +261,69 @@ static int apply_option(struct tapbox_config *c, const struct option_spec *o, co
             return -1;
         }
         c->ntap_max_taps = (unsigned)n;
+        return 0;
+    case OPT_PORT_NAMES: {
+        const char *comma = strchr(value, ',');
+        if (!comma || comma == value || !comma[1] || strchr(comma + 1, ',') ||
+            (size_t)(comma - value) >= ENGINE_PORT_NAME || strlen(comma + 1) >= ENGINE_PORT_NAME) {
+            snprintf(err, errsize, "%s: '%s' is not two names (at most %d characters) separated "
+                     "by a comma", where, value, ENGINE_PORT_NAME - 1);
+            return -1;
+        }
+        replace_string(&c->port_names, value);
+        return 0;
+    }
+    case OPT_BRIDGE_NAME:
+        if (strlen(value) >= 16) {
+            snprintf(err, errsize, "%s: interface names have at most 15 characters", where);
+            return -1;
+        }
+        replace_string(&c->bridge_name, value);
+        return 0;
+    case OPT_PORT_QUEUE:
+        if (parse_number(value, 16, 65536, &n) < 0) {
+            snprintf(err, errsize, "%s: '%s' is not a number from 16 to 65536", where, value);
+            return -1;
+        }
+        c->port_queue = (unsigned)n;
+        return 0;
+    case OPT_POLICY:
+        /* Checked when the daemon builds the rule set: protocol names need nDPI. */
+        if (c->policy_count == CONFIG_MAX_POLICIES) {
+            snprintf(err, errsize, "%s: more than %d policies", where, CONFIG_MAX_POLICIES);
+            return -1;
+        }
+        c->policies[c->policy_count] = strdup(value);
+        c->policy_where[c->policy_count++] = strdup(where);
+        return 0;
+    case OPT_POLICY_UNDETECTED:
+        if (strcmp(value, "pass") && strcmp(value, "drop")) {
+            snprintf(err, errsize, "%s: '%s' is not 'pass' or 'drop'", where, value);
+            return -1;
+        }
+        replace_string(&c->policy_undetected, value);
+        return 0;
+    case OPT_BOARD:
+        if (access(value, R_OK) < 0) {
+            snprintf(err, errsize, "%s: cannot read '%s': %s", where, value, strerror(errno));
+            return -1;
+        }
+        replace_string(&c->board, value);
+        return 0;
+    case OPT_BYPASS:
+        if (strcmp(value, "auto") && strcmp(value, "on") && strcmp(value, "off")) {
+            snprintf(err, errsize, "%s: '%s' is not 'auto', 'on' or 'off'", where, value);
+            return -1;
+        }
+        replace_string(&c->bypass, value);
+        return 0;
+    case OPT_WATCHDOG_STALL:
+        if (parse_number(value, 100, 600000, &n) < 0) {
+            snprintf(err, errsize, "%s: '%s' is not a number of milliseconds from 100 to 600000",
+                     where, value);
+            return -1;
+        }
+        c->watchdog_stall_ms = (unsigned)n;
         return 0;
     case OPT_USER:
         replace_string(&c->user, value);
@@ -493,6 +589,25 @@ int config_validate(const struct tapbox_config *c, char *err, size_t errsize)
     if (c->once && c->replay == REPLAY_REALTIME) {
         snprintf(err, errsize, "--once reads as fast as possible; drop --replay=realtime");
         return -1;
+    }
+    int pairs = 0;
+    for (int i = 0; i < c->interface_count; i++) {
+        if (!port_spec_is(c->interfaces[i]))
+            continue;
+        enum port_mode mode;
+        char a[IFNAMSIZ], b[IFNAMSIZ], why[200];
+        if (port_spec_parse(c->interfaces[i], &mode, a, b, why, sizeof why) < 0) {
+            snprintf(err, errsize, "-i %s", why);
+            return -1;
+        }
+        if (++pairs > 1) {
+            snprintf(err, errsize, "one port pair (inline:, bridge: or tap:) at most");
+            return -1;
+        }
+        if (mode == PORT_MODE_INLINE && c->bpf) {
+            snprintf(err, errsize, "-B cannot apply to inline ports: every frame must be forwarded");
+            return -1;
+        }
     }
     for (int i = 0; c->once && i < c->interface_count; i++) {
         if (!source_spec_is_file(c->interfaces[i])) {

@@ -12,6 +12,7 @@
 #include "../web/web.h"
 
 #define CONFIG_MAX_INTERFACES 16
+#define CONFIG_MAX_POLICIES 256
 
 enum replay_mode { REPLAY_MAX = 0, REPLAY_REALTIME };
 
@@ -28,6 +29,17 @@ struct tapbox_config {
     char *ndpi_protocols;
     char *ntap_tun;          /* --ntap-tun: re-emit nTap packets on this TAP device */
     unsigned ntap_max_taps;  /* --ntap-max-taps (0: 64) */
+    /* The two wire ports (-i inline:A,B, bridge:A,B, tap:A,B) and the box around them. */
+    char *port_names;        /* --port-names=lan,wan */
+    char *bridge_name;       /* --bridge-name (bridge mode; default br0) */
+    unsigned port_queue;     /* --port-queue: frames waiting per direction (0: default) */
+    char *policies[CONFIG_MAX_POLICIES]; /* --policy rules, in order */
+    char *policy_where[CONFIG_MAX_POLICIES]; /* "file:line" or "option" of each, for errors */
+    int policy_count;
+    char *policy_undetected; /* --policy-undetected=pass|drop */
+    char *board;             /* --board: the board file (relay, watchdog) */
+    char *bypass;            /* --bypass=auto|on|off */
+    unsigned watchdog_stall_ms; /* --watchdog-stall-ms (0: half the watchdog timeout) */
     char *config_file;       /* the file the options came from, for SIGHUP */
     int verbosity;           /* 0 info, 1+ debug */
     bool daemonize;

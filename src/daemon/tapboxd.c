@@ -19,7 +19,11 @@
 #include <pcap/pcap.h>
 #include <uv.h>
 
+#include "../box/board.h"
+#include "../box/bypass.h"
+#include "../capture/port_pair.h"
 #include "../capture/source.h"
+#include "../policy/policy.h"
 #include "../core/log.h"
 #include "../export/ndjson_writer.h"
 #include "../ntap/ntap_collector.h"
@@ -35,6 +39,7 @@
 #define STALL_MS 1500 /* a 1 s tick arriving this late means the loop was blocked */
 #define EXPORT_BACKLOG_LIMIT (4u << 20) /* bytes of flow lines queued before producers wait */
 #define DRAIN_FLOWS_PER_STEP 2048
+#define DEFAULT_BOARD_FILE "/run/tapbox/board.conf" /* written by the image's rcS */
 
 struct daemon_state {
     uv_loop_t *loop;
@@ -52,6 +57,9 @@ struct daemon_state {
     uv_signal_t sig_int, sig_term, sig_hup;
     uv_idle_t drain; /* at exit: ends the flows step by step as the export keeps up */
     bool stopping;
+    struct port_pair *ports;       /* -i inline:A,B, bridge:A,B or tap:A,B (one at most) */
+    struct bypass *bypass;         /* relay and watchdog of the board (NULL: no board) */
+    struct policy_set *policy;     /* inline rules (NULL: none) */
     struct ntap_collector *ntap;   /* -i ntap:PORT[:PASSPHRASE] (one at most) */
     cJSON *ntap_stats;             /* its counters, kept at stop for --stats-out */
     int exit_code;
@@ -133,12 +141,42 @@ static void drain_step(uv_idle_t *h)
     }
 }
 
+static void daemon_stop_inputs(struct daemon_state *d);
+
+/* The relay has joined the wires (or there is none): the ports can close without cutting the
+ * link. */
+static void on_bypass_stopped(void *ctx)
+{
+    struct daemon_state *d = ctx;
+    daemon_stop_inputs(d);
+}
+
 static void daemon_stop(struct daemon_state *d, const char *why)
 {
     if (d->stopping)
         return;
     d->stopping = true;
     log_info("tapboxd", "stopping (%s)", why);
+    if (d->bypass) {
+        /* Engage the bypass first and keep forwarding while the relay switches. */
+        if (d->ports)
+            port_pair_keep_forwarding(d->ports);
+        bypass_stop(d->bypass, on_bypass_stopped, d);
+        return;
+    }
+    daemon_stop_inputs(d);
+}
+
+static void daemon_stop_inputs(struct daemon_state *d)
+{
+    if (d->ports) {
+        port_pair_close(d->ports);
+        d->ports = NULL;
+    }
+    if (d->bypass) {
+        bypass_destroy(d->bypass);
+        d->bypass = NULL;
+    }
     for (int i = 0; i < d->source_count; i++) {
         source_close(d->sources[i]);
         d->sources[i] = NULL;
@@ -193,6 +231,41 @@ static void on_tick(uv_timer_t *t)
         ndjson_writer_flush(d->flows_out);
 }
 
+static int l7_id_of(void *ctx, const char *name)
+{
+    return l7_protocol_id(((struct engine *)ctx)->l7, name);
+}
+
+/* The rule set of a config, or NULL in *out when it has none. Errors name the rule's file:line. */
+static int build_policy(struct engine *e, const struct tapbox_config *c, struct policy_set **out,
+                        char *err, size_t errsize)
+{
+    *out = NULL;
+    if (c->policy_count == 0 && !c->policy_undetected)
+        return 0;
+    struct policy_set *set = policy_set_create();
+    if (!set) {
+        snprintf(err, errsize, "out of memory for the policies");
+        return -1;
+    }
+    char why[300];
+    for (int i = 0; i < c->policy_count; i++) {
+        if (policy_set_add(set, c->policies[i], l7_id_of, e, why, sizeof why) < 0) {
+            snprintf(err, errsize, "%s: --policy: %s", c->policy_where[i], why);
+            policy_set_destroy(set);
+            return -1;
+        }
+    }
+    if (c->policy_undetected &&
+        policy_set_undetected(set, c->policy_undetected, why, sizeof why) < 0) {
+        snprintf(err, errsize, "--policy-undetected: %s", why);
+        policy_set_destroy(set);
+        return -1;
+    }
+    *out = set;
+    return 0;
+}
+
 static void reload_config(struct daemon_state *d)
 {
     if (!d->config.config_file) {
@@ -207,12 +280,37 @@ static void reload_config(struct daemon_state *d)
         config_free(&fresh);
         return;
     }
+    struct policy_set *policy = NULL;
+    if (build_policy(d->engine, &fresh, &policy, err, sizeof err) < 0) {
+        log_error("tapboxd", "reload refused, keeping the running config: %s", err);
+        config_free(&fresh);
+        return;
+    }
     engine_reconfigure(d->engine, &fresh.engine);
+    if (policy && d->policy)
+        policy_set_carry_counters(policy, d->policy);
+    engine_set_policy(d->engine, policy);
+    if (d->policy)
+        policy_set_destroy(d->policy);
+    d->policy = policy;
+    web_server_set_box(d->ports, d->bypass, d->policy);
+    if (policy)
+        log_info("tapboxd", "reload: %zu polic%s", policy_rule_count(policy),
+                 policy_rule_count(policy) == 1 ? "y" : "ies");
+    if (d->bypass) {
+        enum bypass_mode mode = BYPASS_AUTO;
+        if (fresh.bypass)
+            bypass_mode_parse(fresh.bypass, &mode);
+        if (bypass_set_mode(d->bypass, mode, err, sizeof err) < 0)
+            log_error("tapboxd", "reload: %s", err);
+    }
     log_set_level(fresh.verbosity > 0 ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO);
     for (int i = 0; i < d->source_count; i++) {
         if (d->sources[i] && source_set_filter(d->sources[i], fresh.bpf, err, sizeof err) < 0)
             log_error("tapboxd", "reload: %s", err);
     }
+    if (d->ports && port_pair_set_filter(d->ports, fresh.bpf, err, sizeof err) < 0)
+        log_error("tapboxd", "reload: %s", err);
     if (fresh.interface_count != d->config.interface_count)
         log_warn("tapboxd", "reload: inputs changed; they take effect on restart");
     /* Keep what was reloaded so that the next SIGHUP compares against it. */
@@ -313,6 +411,24 @@ static int start_sources(struct daemon_state *d)
             web_server_set_ntap(d->ntap);
             continue;
         }
+        if (port_spec_is(c->interfaces[i])) {
+            struct port_pair_options po = {.bpf = c->bpf, .bridge = c->bridge_name,
+                                           .queue_frames = c->port_queue, .bypass = d->bypass};
+            char err[512];
+            port_spec_parse(c->interfaces[i], &po.mode, po.ifname[0], po.ifname[1], err, sizeof err);
+            if (c->port_names) {
+                const char *comma = strchr(c->port_names, ',');
+                snprintf(po.name[0], sizeof po.name[0], "%.*s", (int)(comma - c->port_names),
+                         c->port_names);
+                snprintf(po.name[1], sizeof po.name[1], "%s", comma + 1);
+            }
+            d->ports = port_pair_open(d->loop, d->engine, &po, err, sizeof err);
+            if (!d->ports) {
+                log_error("ports", "%s", err);
+                return -1;
+            }
+            continue;
+        }
         struct source_options opts = {
             .spec = c->interfaces[i],
             .bpf = c->bpf,
@@ -331,6 +447,32 @@ static int start_sources(struct daemon_state *d)
             d->clock_from_packets = true;
         d->sources[d->source_count++] = s;
         d->sources_running++;
+    }
+    return 0;
+}
+
+/* The board's relay and watchdog: before the ports open, so the link stays in bypass until they
+ * forward. Never in --once (a file run must not touch the hardware). */
+static int start_box(struct daemon_state *d)
+{
+    const char *path = d->config.board;
+    if (!path && access(DEFAULT_BOARD_FILE, R_OK) == 0)
+        path = DEFAULT_BOARD_FILE;
+    if (!path || d->config.once)
+        return 0;
+    struct board_config board;
+    char err[512];
+    if (board_load(path, &board, err, sizeof err) < 0) {
+        log_error("box", "%s", err);
+        return -1;
+    }
+    enum bypass_mode mode = BYPASS_AUTO;
+    if (d->config.bypass)
+        bypass_mode_parse(d->config.bypass, &mode);
+    d->bypass = bypass_create(d->loop, &board, mode, d->config.watchdog_stall_ms, err, sizeof err);
+    if (!d->bypass) {
+        log_error("box", "%s: %s", path, err);
+        return -1;
     }
     return 0;
 }
@@ -379,6 +521,12 @@ int main(int argc, char **argv)
             return 1;
         }
     }
+    if (build_policy(d.engine, &d.config, &d.policy, err, sizeof err) < 0) {
+        log_error("tapboxd", "%s", err);
+        engine_destroy(d.engine);
+        return CONFIG_EXIT_USAGE;
+    }
+    engine_set_policy(d.engine, d.policy);
     uv_timer_init(d.loop, &d.tick);
     d.tick.data = &d;
     uv_signal_init(d.loop, &d.sig_int);
@@ -386,7 +534,7 @@ int main(int argc, char **argv)
     uv_signal_init(d.loop, &d.sig_hup);
     d.sig_int.data = d.sig_term.data = d.sig_hup.data = &d;
 
-    if (start_sources(&d) < 0) {
+    if (start_box(&d) < 0 || start_sources(&d) < 0) {
         daemon_stop(&d, "an input cannot be opened");
         uv_run(d.loop, UV_RUN_DEFAULT);
         d.exit_code = 1;
@@ -411,6 +559,7 @@ int main(int argc, char **argv)
         d.exit_code = 1;
         goto out;
     }
+    web_server_set_box(d.ports, d.bypass, d.policy);
     uv_signal_start(&d.sig_int, on_signal, SIGINT);
     uv_signal_start(&d.sig_term, on_signal, SIGTERM);
     uv_signal_start(&d.sig_hup, on_signal, SIGHUP);
@@ -426,6 +575,8 @@ out:
     for (int i = 0; i < d.source_count; i++)
         if (d.engine->sources[i].state == SOURCE_FAILED && d.exit_code == 0)
             d.exit_code = 3; /* a corrupt or truncated file: processed, but reported */
+    if (d.policy)
+        policy_set_destroy(d.policy);
     web_server_free(); /* after uv_run: h2o's context runs the loop to release its handles */
     engine_destroy(d.engine);
     if (d.config.pid_file)

@@ -1,5 +1,7 @@
 #include "engine.h"
 
+#include "../policy/policy.h"
+
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -201,14 +203,16 @@ static struct host *engine_flow_host(struct engine *e, uint16_t vlan, uint8_t ip
 }
 
 static void engine_new_flow(struct engine *e, struct flow *f, const struct decoded_packet *d,
-                            bool src_is_lo, unsigned source, uint64_t ts_us)
+                            bool src_is_lo, unsigned source, unsigned port, uint64_t ts_us)
 {
     f->first_us = ts_us;
     f->source = (uint16_t)source;
     f->tunnel_depth = d->tunnel_depth;
+    f->policy_rule = -1;
     /* The client is the first sender, unless we joined after the SYN and see the SYN+ACK. */
     bool server_first = d->l4_proto == 6 && (d->tcp_flags & (TCP_SYN | TCP_ACK)) == (TCP_SYN | TCP_ACK);
     f->client_is_lo = (uint8_t)(server_first ? !src_is_lo : src_is_lo);
+    f->client_port = (uint8_t)(port > 1 ? ENGINE_NO_PORT : server_first ? 1 - port : port);
     const uint8_t *client = server_first ? d->dst_addr : d->src_addr;
     const uint8_t *server = server_first ? d->src_addr : d->dst_addr;
     f->hosts[0] = engine_flow_host(e, d->vlan, d->ip_version, client, ts_us);
@@ -288,11 +292,52 @@ static void count_status(struct traffic_counters *c, enum decode_status st)
     }
 }
 
-void engine_process_packet(struct engine *e, unsigned source, int linktype, uint64_t ts_us,
-                           const uint8_t *frame, uint32_t caplen, uint32_t wirelen)
+/* The verdict is decided once per flow: at its first packet when no rule needs the L7 protocol,
+ * else once detection is final. */
+static void engine_decide(struct engine *e, struct flow *f)
+{
+    struct policy_subject s = {
+        .vlan = f->key.vlan,
+        .ip_version = f->key.ip_version,
+        .l4_proto = f->key.l4_proto,
+        .port = {f->key.port_lo, f->key.port_hi},
+        .l7_final = f->l7_final,
+        .l7_master = f->l7.master,
+        .l7_app = f->l7.app,
+    };
+    memcpy(s.addr[0], f->key.addr_lo, 16);
+    memcpy(s.addr[1], f->key.addr_hi, 16);
+    int rule = -1;
+    enum policy_verdict v = policy_decide(e->policy, &s, &rule);
+    if (v == POLICY_PENDING)
+        return;
+    f->verdict = (uint8_t)v;
+    f->policy_rule = (int16_t)rule;
+    policy_count_flow(e->policy, rule);
+    if (v == POLICY_DROP)
+        e->policy_flows_dropped++;
+}
+
+static int reset_verdict(const struct flow *f, void *ctx)
+{
+    (void)ctx;
+    struct flow *mut = (struct flow *)f; /* the table's own flows: the walk is read-only by type */
+    mut->verdict = POLICY_PENDING;
+    mut->policy_rule = -1;
+    return 0;
+}
+
+void engine_set_policy(struct engine *e, struct policy_set *policy)
+{
+    e->policy = policy;
+    flow_table_foreach(&e->flows, reset_verdict, NULL);
+}
+
+bool engine_process_frame(struct engine *e, unsigned source, unsigned port, int linktype,
+                          uint64_t ts_us, const uint8_t *frame, uint32_t caplen, uint32_t wirelen)
 {
     if (source >= e->source_count)
-        return;
+        return true;
     struct traffic_counters *sc = &e->sources[source].counters;
     if (wirelen < caplen)
         wirelen = caplen;
@@ -305,7 +350,7 @@ void engine_process_packet(struct engine *e, unsigned source, int linktype, uint
     if (st != DECODE_OK) {
         count_status(sc, st);
         count_status(&e->totals, st);
-        return;
+        return true; /* a bump forwards what it cannot parse */
     }
     sc->ip_packets++;
     e->totals.ip_packets++;
@@ -321,10 +366,10 @@ void engine_process_packet(struct engine *e, unsigned source, int linktype, uint
     if (!f) {
         sc->unaccounted++;
         e->totals.unaccounted++;
-        return;
+        return true;
     }
     if (created)
-        engine_new_flow(e, f, &d, src_is_lo, source, ts_us);
+        engine_new_flow(e, f, &d, src_is_lo, source, port, ts_us);
 
     int dir = src_is_lo == (bool)f->client_is_lo ? 0 : 1;
     f->packets[dir]++;
@@ -346,6 +391,16 @@ void engine_process_packet(struct engine *e, unsigned source, int linktype, uint
     } else {
         engine_add_l7_global(e, f, 0, 1, wirelen);
     }
+
+    if (!e->policy)
+        return true;
+    if (f->verdict == POLICY_PENDING) {
+        engine_decide(e, f);
+        if (f->verdict == POLICY_PENDING)
+            return true; /* undecided flows pass: detection needs the handshake to go through */
+    }
+    policy_count_packet(e->policy, f->policy_rule, wirelen);
+    return f->verdict != POLICY_DROP;
 }
 
 static void engine_sync_flow(struct engine *e, struct flow *f)

@@ -17,6 +17,10 @@
 
 #define ENGINE_MAX_SOURCES 256
 #define ENGINE_SOURCE_NAME 96
+#define ENGINE_NO_PORT 0xff  /* a packet from a single-port source */
+#define ENGINE_PORT_NAME 16
+
+struct policy_set;
 
 struct engine_config {
     size_t max_flows;
@@ -53,7 +57,8 @@ const char *source_state_name(enum source_state s);
 
 struct source_info {
     char name[ENGINE_SOURCE_NAME];
-    char kind[16];             /* "interface", "file" */
+    char kind[16];             /* "interface", "file", "inline", "bridge", "tap" */
+    char port_names[2][ENGINE_PORT_NAME]; /* the two sides of a port pair ("lan", "wan") */
     int linktype;
     enum source_state state;
     uint64_t capture_drops;    /* reported by the kernel (pcap_stats) */
@@ -95,6 +100,9 @@ struct engine {
     uint64_t now_us;              /* engine time: packet time, or wall clock when live */
     uint64_t next_second_us;
     uint64_t next_host_purge_us;
+    /* Inline policies (NULL: none). Not owned: the daemon swaps it on reload. */
+    struct policy_set *policy;
+    uint64_t policy_flows_dropped;
     engine_flow_end_fn on_flow_end;
     void *on_flow_end_ctx;
 #if defined(__arm__)
@@ -113,9 +121,23 @@ void engine_reconfigure(struct engine *e, const struct engine_config *config);
 /* Register a source; returns its id, or -1 when ENGINE_MAX_SOURCES is reached (counted). */
 int engine_add_source(struct engine *e, const char *name, const char *kind);
 
-/* Account one captured frame. ts_us is the capture time in microseconds. */
-void engine_process_packet(struct engine *e, unsigned source, int linktype, uint64_t ts_us,
-                           const uint8_t *frame, uint32_t caplen, uint32_t wirelen);
+/* Account one captured frame from side `port` (0 or 1) of a port pair, or ENGINE_NO_PORT.
+ * ts_us is the capture time in microseconds. Returns false when the flow's policy verdict is to
+ * drop it (inline mode); frames that are not flows (ARP, malformed...) are always passed. */
+bool engine_process_frame(struct engine *e, unsigned source, unsigned port, int linktype,
+                          uint64_t ts_us, const uint8_t *frame, uint32_t caplen,
+                          uint32_t wirelen);
+
+/* Account one captured frame of a single-port source. */
+static inline void engine_process_packet(struct engine *e, unsigned source, int linktype,
+                                         uint64_t ts_us, const uint8_t *frame, uint32_t caplen,
+                                         uint32_t wirelen)
+{
+    (void)engine_process_frame(e, source, ENGINE_NO_PORT, linktype, ts_us, frame, caplen, wirelen);
+}
+
+/* Use a policy set from now on (NULL: none): every flow is decided again under it. */
+void engine_set_policy(struct engine *e, struct policy_set *policy);
 
 /* Move engine time forward (wall clock when live): updates per-second rates and purges idle
  * flows and hosts. Time never goes backwards. */

@@ -51,6 +51,8 @@ struct flow {
     uint8_t dpi_extra_packets;       /* fed to nDPI after the protocol was known */
     uint8_t tunnel_depth;
     uint16_t source;                 /* source of the first packet */
+    uint8_t verdict;                 /* inline policy: enum policy_verdict, cached per flow */
+    uint8_t client_port;             /* port pair side the client sent from (ENGINE_NO_PORT) */
     /* cache line 1: per-packet counters */
     struct ndpi_flow_struct *dpi;    /* detection state while nDPI still wants packets */
     uint64_t last_us;
@@ -69,6 +71,7 @@ struct flow {
     struct host *hosts[2];           /* [0] client, [1] server; NULL if the host cap refused */
     struct flow *dpi_prev, *dpi_next; /* flows holding detection state, oldest first */
     uint64_t id;
+    int16_t policy_rule;             /* rule that decided the verdict, -1 for the default */
 } __attribute__((aligned(64)));
 
 struct flow_table {

@@ -1,5 +1,7 @@
 #include "query_json.h"
 
+#include "../policy/policy.h"
+
 #include <stdlib.h>
 
 static const char *l4_name(uint8_t proto, uint8_t ip_version)
@@ -75,8 +77,14 @@ cJSON *query_flow_json(const struct engine *e, const struct flow *f)
     cJSON_AddBoolToObject(o, "l7_final", f->l7_final);
     cJSON_AddBoolToObject(o, "l7_guessed", f->l7.guessed);
     cJSON_AddNumberToObject(o, "tunnel_depth", f->tunnel_depth);
-    if (f->source < e->source_count)
-        cJSON_AddStringToObject(o, "source", e->sources[f->source].name);
+    if (f->source < e->source_count) {
+        const struct source_info *src = &e->sources[f->source];
+        cJSON_AddStringToObject(o, "source", src->name);
+        if (f->client_port <= 1)
+            cJSON_AddStringToObject(o, "client_side", src->port_names[f->client_port]);
+    }
+    if (e->policy && f->verdict != 0)
+        cJSON_AddStringToObject(o, "verdict", f->verdict == POLICY_DROP ? "drop" : "pass");
     return o;
 }
 

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "../box/bypass.h"
 #include "../core/log.h"
 #include "../script/script.h"
 #include "pcap_stream.h"
@@ -63,6 +64,9 @@ VIEW_ROUTE(get_hosts, web_view_hosts)
 VIEW_ROUTE(get_flows, web_view_flows)
 VIEW_ROUTE(get_l7, web_view_l7)
 VIEW_ROUTE(get_ntap, web_view_ntap)
+VIEW_ROUTE(get_ports, web_view_ports)
+VIEW_ROUTE(get_bypass, web_view_bypass)
+VIEW_ROUTE(get_policies, web_view_policies)
 
 static int get_host(struct web_call *c, const char *arg)
 {
@@ -683,6 +687,41 @@ static int get_pcap(struct web_call *c, const char *arg)
     return web_pcap_start(c);
 }
 
+/* {"mode": "auto"|"on"|"off"}: the operator's hand on the relay. Answers the new state. */
+static int post_bypass(struct web_call *c, const char *arg)
+{
+    (void)arg;
+    if (no_params(c) < 0)
+        return 0;
+    if (!c->web->view.bypass) {
+        web_respond_error(&c->res, 409, "this box has no bypass relay (no board file)");
+        return 0;
+    }
+    cJSON *body = body_object(c);
+    if (!body)
+        return 0;
+    bool failed = false;
+    const char *mode = body_string(c, body, "mode", true, &failed);
+    enum bypass_mode m;
+    char err[200] = "";
+    if (!failed && bypass_mode_parse(mode, &m) < 0) {
+        web_respond_bad_param(&c->res, "mode", "'mode' must be \"auto\", \"on\" or \"off\"");
+        failed = true;
+    }
+    if (!failed && bypass_set_mode(c->web->view.bypass, m, err, sizeof err) < 0) {
+        web_respond_error(&c->res, 500, "%s", err);
+        failed = true;
+    }
+    if (!failed)
+        log_info("web", "bypass mode set to %s by %s", mode, c->who.user);
+    cJSON_Delete(body);
+    if (failed)
+        return 0;
+    cJSON *json;
+    int rc = web_view_bypass(&c->web->view, &c->params, &json, err, sizeof err);
+    return view_result(c, rc, json, err);
+}
+
 static const struct route routes[] = {
     {"GET", API "/status", false, VIEWER, get_status},
     {"GET", API "/sources", false, VIEWER, get_sources},
@@ -692,6 +731,10 @@ static const struct route routes[] = {
     {"GET", API "/flows", false, VIEWER, get_flows},
     {"GET", API "/l7", false, VIEWER, get_l7},
     {"GET", API "/ntap", false, VIEWER, get_ntap},
+    {"GET", API "/ports", false, VIEWER, get_ports},
+    {"GET", API "/bypass", false, VIEWER, get_bypass},
+    {"POST", API "/bypass", false, ADMIN, post_bypass},
+    {"GET", API "/policies", false, VIEWER, get_policies},
     {"POST", API "/login", false, PUBLIC, post_login},
     {"POST", API "/logout", false, LOGGED_IN, post_logout},
     {"GET", API "/session", false, LOGGED_IN, get_session},

@@ -31,6 +31,9 @@ struct ntap_collector;
 struct web_view_ctx {
     struct engine *engine;
     const struct ntap_collector *ntap; /* remote taps (-i ntap:PORT), or NULL */
+    const struct port_pair *ports;     /* the wire ports (-i inline:A,B...), or NULL */
+    struct bypass *bypass;             /* relay and watchdog, or NULL (POST changes its mode) */
+    const struct policy_set *policy;   /* inline rules, or NULL */
     const struct series *series;
     const struct web_stats *stats;
     const uint64_t *loop_stalls;   /* the daemon's counter, or NULL */
@@ -50,6 +53,10 @@ int web_view_flows(WEB_VIEW_ARGS);   /* host, l7, port, proto, source, sort, ord
 int web_view_l7(WEB_VIEW_ARGS);
 /* The nTap collector: enabled, mode, port, public key, per-tap counters, refused datagrams. */
 int web_view_ntap(WEB_VIEW_ARGS);
+/* The wire ports, the bypass relay and watchdog, the inline policies (views_box.c). */
+int web_view_ports(WEB_VIEW_ARGS);
+int web_view_bypass(WEB_VIEW_ARGS);
+int web_view_policies(WEB_VIEW_ARGS);
 /* One host by address text: the host, its L7 breakdown, its flows and peers
  * (vlan, flows = how many flows, peers = how many peers). */
 int web_view_host(const struct web_view_ctx *ctx, const char *ip, struct web_params *params,

@@ -284,6 +284,23 @@ void web_server_set_ntap(struct ntap_collector *c)
         g_web->view.ntap = c;
 }
 
+static const struct port_pair *g_ports;
+static struct bypass *g_bypass;
+static const struct policy_set *g_policy;
+
+void web_server_set_box(const struct port_pair *ports, struct bypass *bypass,
+                        const struct policy_set *policy)
+{
+    g_ports = ports;
+    g_bypass = bypass;
+    g_policy = policy;
+    if (g_web) {
+        g_web->view.ports = ports;
+        g_web->view.bypass = bypass;
+        g_web->view.policy = policy;
+    }
+}
+
 int web_server_start(uv_loop_t *loop, struct engine *engine, const struct web_options *opts,
                      char *err, size_t errsize)
 {
@@ -299,6 +316,9 @@ int web_server_start(uv_loop_t *loop, struct engine *engine, const struct web_op
         return -1;
     }
     w->view.ntap = g_ntap;
+    w->view.ports = g_ports;
+    w->view.bypass = g_bypass;
+    w->view.policy = g_policy;
     if (web_http_start(w, err, errsize) < 0) {
         /* Nothing was accepted yet: close the timer and let the caller's loop run finish it. */
         web_http_stop(w);

@@ -62,6 +62,12 @@ void web_server_free(void);
 /* The nTap collector that /api/v1/ntap and /metrics show (NULL: none). May be called before
  * web_server_start; clear it before closing the collector. */
 void web_server_set_ntap(struct ntap_collector *c);
+struct port_pair;
+struct bypass;
+struct policy_set;
+/* The box around the engine (each may be NULL); set again after a reload or at stop. */
+void web_server_set_box(const struct port_pair *ports, struct bypass *bypass,
+                        const struct policy_set *policy);
 
 /* The data directory when --data-dir is not given: build/data when run from the source tree,
  * /data on the box (malloc'd). Shared with the other users of the data directory (nTap keys). */

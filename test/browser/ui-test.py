@@ -7,7 +7,13 @@ Starts tapboxd replaying the demo capture in a loop on a free port, starts Debia
 headless with a fresh profile, and drives it over the Chrome DevTools Protocol (a websocket,
 Python standard library only): log in as admin/admin, the forced password change, the live
 chart, hosts, a host page, flows with a filter, the remote taps page (public key and agent
-command line; tapboxd gets -i ntap:PORT), the phone layout, log out. Screenshots go to
+command line; tapboxd gets -i ntap:PORT), the ports page without a port pair, the phone
+layout, log out. Then a second tapboxd inline between two veth pairs in network namespaces
+(root only; skipped otherwise), with a simulated bypass relay and watchdog (a sim board file)
+and a drop policy: the ports page (both ports, the state banner, the policy row, counters
+moving with a ping through the box), the bypass mode switched by an admin (the relay file
+follows) and shown read-only to a viewer. Chromium reaches it over a third veth pair with
+addresses; the namespaces are deleted on exit. Screenshots go to
 build/test-artifacts/browser/. Prints "ok   NAME" / "FAIL NAME: why" per check and
 "N passed, N failed"; exits non-zero on a failure.
 """
@@ -361,12 +367,248 @@ def run(b, base, ntap_port, data_dir):
     check("taps page: the taps table (none yet)", empty and "No tap" in empty, f"table {empty!r}")
     b.screenshot("08-taps")
 
+    # ---- ports page on a capture file: no port pair, and how to configure one ----
+    nav = b.js("[...document.querySelectorAll('#nav a')].map(a => a.textContent).join(',')")
+    check("nav has Ports after Flows", nav and ",Flows,Ports," in nav, f"nav {nav!r}")
+    b.click("#nav a[href='#/ports']")
+    none = b.wait("(document.querySelector('#ports-none') || {}).textContent", 5)
+    state = b.js("(document.querySelector('#ports-state') || {}).textContent")
+    check("ports page without a port pair says how to configure one",
+          none and "-i inline:A,B" in none and state and "No port pair" in state, f"note {none!r}, banner {state!r}")
+
     # ---- log out ----
     b.click("#logout")
     out = b.wait("location.hash === '#/login' && !!document.querySelector('#login-form')")
     status = b.js("fetch('/api/v1/status').then(r => r.status)")
     check("logout ends the session", out and status == 401, f"hash {b.js('location.hash')!r}, /status {status}")
     b.screenshot("09-logged-out")
+
+
+# ---- a second tapboxd inline between two veth pairs, in network namespaces ----
+
+def sh(*args, ns=None, check=True):
+    cmd = (["ip", "netns", "exec", ns] if ns else []) + list(args)
+    return subprocess.run(cmd, check=check, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+class InlineBox:
+    """Namespaces BOX (a0, b0: the box's ports; m1: its management address), LAN (a1) and WAN
+    (b1): hosts on either side; the host side of the management veth (m0) stays here."""
+
+    def __init__(self, tmp):
+        tag = f"{os.getpid() % 100000}"
+        self.box, self.lan, self.wan = f"tbx-ui-box-{tag}", f"tbx-ui-lan-{tag}", f"tbx-ui-wan-{tag}"
+        self.m0 = f"tbxm{tag}"
+        net = 16 + os.getpid() % 200
+        self.mine, self.addr = f"10.253.{net}.1", f"10.253.{net}.2"
+        self.dir = os.path.join(tmp, "inline")
+        self.relay = os.path.join(self.dir, "sim", "relay")
+        self.proc = None
+        self.port = free_port()
+        self.base = f"http://{self.addr}:{self.port}"
+
+    def start(self):
+        os.makedirs(os.path.join(self.dir, "sim"), exist_ok=True)
+        os.makedirs(os.path.join(self.dir, "data"), exist_ok=True)
+        for ns in (self.box, self.lan, self.wan):
+            sh("ip", "netns", "add", ns)
+        sh("ip", "link", "add", self.m0, "type", "veth", "peer", "name", "m1", "netns", self.box)
+        sh("ip", "addr", "add", self.mine + "/30", "dev", self.m0)
+        sh("ip", "link", "set", self.m0, "up")
+        sh("ip", "addr", "add", self.addr + "/30", "dev", "m1", ns=self.box)
+        for i in ("lo", "m1"):
+            sh("ip", "link", "set", i, "up", ns=self.box)
+        for side, host, ip in (("a", self.lan, "10.77.0.1"), ("b", self.wan, "10.77.0.2")):
+            sh("ip", "link", "add", side + "0", "type", "veth", "peer", "name", side + "1", "netns", host, ns=self.box)
+            sh("ip", "link", "set", side + "0", "up", ns=self.box)
+            sh("ip", "addr", "add", ip + "/24", "dev", side + "1", ns=host)
+            sh("ip", "link", "set", side + "1", "up", ns=host)
+            sh("ip", "link", "set", "lo", "up", ns=host)
+            # The hosts compute their checksums: a veth leaves TCP's to the receiver (partial
+            # checksum), which a frame forwarded by tapboxd no longer has (see the report).
+            sh("ethtool", "-K", side + "1", "tx", "off", ns=host, check=False)
+        board = os.path.join(self.dir, "board.conf")
+        sim = os.path.join(self.dir, "sim")
+        with open(board, "w") as f:
+            f.write(f"BOARD_NAME=sim\nRELAY_GPIO_CHIP=file:{sim}/relay\nRELAY_GPIO_LINE=0\nRELAY_GPIO_ACTIVE=1\n"
+                    f"RELAY_SETTLE_MS=50\nWATCHDOG_DEVICE=file:{sim}/watchdog\nWATCHDOG_TIMEOUT=5\n")
+        self.proc = subprocess.Popen(
+            ["ip", "netns", "exec", self.box, TAPBOXD, "-i", "inline:a0,b0", "--port-names=lan,wan",
+             f"--board={board}", "--policy=no-http drop proto=HTTP",
+             "-w", f"{self.addr}:{self.port}", "-W", "0", "--data-dir", os.path.join(self.dir, "data"),
+             "--http-root", os.path.join(ROOT, "www")],
+            stdout=open(os.path.join(ART, "tapboxd-inline.log"), "w"), stderr=subprocess.STDOUT)
+        return http_ok(self.base + "/")
+
+    def relay_level(self):
+        try:
+            return open(self.relay).read().strip()
+        except OSError as e:
+            return f"unreadable: {e.strerror}"
+
+    def wait_relay(self, level, timeout=5.0):
+        end = time.time() + timeout
+        while self.relay_level() != level and time.time() < end:
+            time.sleep(0.05)
+        return self.relay_level()
+
+    def stop(self):
+        rc = None
+        if self.proc:
+            if self.proc.poll() is None:
+                self.proc.terminate()
+                try:
+                    self.proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait()
+            rc = self.proc.returncode
+        for ns in (self.box, self.lan, self.wan):  # takes the veth pairs with them, m0 too
+            sh("ip", "netns", "del", ns, check=False)
+        return rc
+
+
+FETCH = """(async () => {{ const s = window.__csrf;
+  const r = await fetch('/api/v1' + {path}, {{method: {method}, credentials: 'same-origin',
+    headers: Object.assign({{'Content-Type': 'application/json'}}, s ? {{'X-CSRF-Token': s}} : {{}}),
+    body: {body} }});
+  let j = null; try {{ j = await r.json(); }} catch (e) {{}}
+  if (j && j.csrf_token) window.__csrf = j.csrf_token;
+  return [r.status, j]; }})()"""
+
+
+def api(b, method, path, body=None):
+    """A request from the page (its cookies), remembering the CSRF token of a login."""
+    return b.js(FETCH.format(path=json.dumps(path), method=json.dumps(method),
+                             body=json.dumps(json.dumps(body)) if body is not None else "undefined"))
+
+
+BANNER = "document.querySelector('#ports-state').textContent"
+POLICY_ROWS = "[...document.querySelectorAll('#policies-table tbody tr')].map(tr => tr.textContent)"
+
+
+def open_ports(b, base):
+    b.call("Page.navigate", url="about:blank")  # a fresh load: the app reads who is logged in
+    b.call("Page.navigate", url=base + "/#/ports")
+    return b.wait("document.querySelectorAll('#ports-list .port-card').length === 2 &&"
+                  " document.querySelector('#bypass-mode-auto') && document.querySelector('#ports-state').dataset.state", 10)
+
+
+def run_inline(b, box):
+    b.call("Page.navigate", url=box.base + "/#/login")
+    b.wait("!!document.querySelector('#login-form')")
+    st, _ = api(b, "POST", "/login", {"user": "admin", "password": "admin"})
+    st2, _ = api(b, "POST", "/password", {"old_password": "admin", "new_password": NEW_PASSWORD})
+    if not check("inline box: admin logged in through the API", st == 200 and st2 == 200, f"login {st}, password {st2}"):
+        return
+    state = open_ports(b, box.base)
+    ports = b.js("[...document.querySelectorAll('#ports-list .port-card')].map(c => c.dataset.name + ' ' +"
+                 " c.querySelector('.tag').textContent + ' ' + c.querySelector('[data-k=state]').textContent)")
+    check("ports page shows both ports with their names and interfaces",
+          ports == ["lan a0 up", "wan b0 up"], f"ports {ports}, banner state {state!r}")
+    ok = b.wait("document.querySelector('#ports-state').dataset.state === 'ok' &&"
+                " document.querySelector('#ports-state').textContent", 10)
+    check("state banner: link through tapbox (inline), relay out of bypass",
+          ok and "Link through tapbox (inline)" in ok and box.wait_relay("1") == "1",
+          f"banner {b.js(BANNER)!r}, relay {box.relay_level()!r}")
+    wd = b.js("document.querySelector('#watchdog').textContent")
+    check("watchdog state shown", wd and "Watchdog armed" in wd, f"watchdog {wd!r}")
+    pol = b.wait("""(() => { const r = [...document.querySelectorAll('#policies-table tbody tr')]
+        .map(tr => [...tr.children].map(td => td.textContent));
+        return r.length && r.some(x => x[0] === 'no-http') ? r : null; })()""", 5)
+    check("policy table: the no-http drop rule and the default",
+          pol and any(r[0] == "no-http" and r[1] == "drop" and "proto=HTTP" in r[2] for r in pol) and len(pol) == 2,
+          f"rows {pol}")
+
+    # traffic through the box: a ping from the LAN host to the WAN host
+    ping = sh("ping", "-c", "5", "-i", "0.2", "-W", "1", "10.77.0.2", ns=box.lan, check=False)
+    check("a ping crosses the box (lan -> wan)", ping.returncode == 0, ping.stdout.strip().splitlines()[-1:])
+    moved = b.wait("""(() => { const c = document.querySelector('.port-card[data-name=lan]');
+        const rx = c.querySelector('[data-k=rx]').textContent, rate = c.querySelector('[data-k=rx_rate]').textContent;
+        return !rx.startsWith('0 pkt') && !rate.startsWith('–') ? [rx, rate] : null; })()""", 6)
+    check("lan port counters and rates move", moved, b.js("document.querySelector('.port-card[data-name=lan] .kv').textContent"))
+    b.screenshot("10-ports-inline")
+
+    # an HTTP request from lan to wan: detected, then dropped by the no-http policy
+    srv = subprocess.Popen(["ip", "netns", "exec", box.wan, sys.executable, "-m", "http.server", "-b", "10.77.0.2",
+                            "8080", "-d", box.dir], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.5)
+        got = sh(sys.executable, "-c", "import urllib.request as u; u.urlopen('http://10.77.0.2:8080/', timeout=2).read()",
+                 ns=box.lan, check=False)
+    finally:
+        srv.terminate()
+        srv.wait()
+    dropped = b.wait("""(() => { const row = [...document.querySelectorAll('#policies-table tbody tr')]
+        .map(tr => [...tr.children].map(td => td.textContent)).find(x => x[0] === 'no-http');
+        const ports = [...document.querySelectorAll('.port-card [data-k=policy_drops]')].map(d => d.textContent);
+        return row && row[3] === '1' && row[4] !== '0' && ports.some(p => !p.startsWith('0 pkt')) ? [row, ports] : null; })()""", 6)
+    check("HTTP is dropped by the policy: its row and the port's policy drops count it",
+          got.returncode != 0 and dropped, f"request rc {got.returncode}, shown {dropped or b.js(POLICY_ROWS)}")
+
+    # a port goes down: auto mode engages the bypass, the card shows the error
+    sh("ip", "link", "set", "b1", "down", ns=box.wan)
+    down = b.wait("""(() => { const s = document.querySelector('#ports-state'), c = document.querySelector('.port-card[data-name=wan]');
+        const e = c.querySelector('.error');
+        return s.dataset.state === 'bypass' && c.querySelector('[data-k=state]').textContent === 'down' && e
+            ? [s.textContent, e.textContent] : null; })()""", 6)
+    check("wan link down: BYPASS engaged with the reason, the port shows down with its error",
+          down and "link down" in down[0] and box.wait_relay("0") == "0",
+          f"shown {down or b.js(BANNER)!r}, relay {box.relay_level()!r}")
+    b.screenshot("11-ports-link-down")
+    sh("ip", "link", "set", "b1", "up", ns=box.wan)
+    up = b.wait("document.querySelector('#ports-state').dataset.state === 'ok'", 6)
+    check("wan link back: through tapbox again", up and box.wait_relay("1") == "1",
+          f"banner {b.js(BANNER)!r}, relay {box.relay_level()!r}")
+
+    # the bypass mode: "on" asks first, engages, the relay file goes to the bypass level
+    b.js("window.__confirms = []; window.__answer = true;"
+         " window.confirm = (m) => { window.__confirms.push(m); return window.__answer; }")
+    b.click("label[for=bypass-mode-on]")
+    engaged = b.wait("document.querySelector('#ports-state').dataset.state === 'bypass' &&"
+                     " document.querySelector('#ports-state').textContent", 6)
+    asked = b.js("window.__confirms")
+    check("admin sets bypass on (after a confirm): banner says engaged, relay file 0",
+          engaged and "engaged" in engaged and len(asked) == 1 and box.wait_relay("0") == "0",
+          f"banner {engaged!r}, confirms {asked}, relay {box.relay_level()!r}")
+    b.screenshot("12-ports-bypass")
+    b.js("window.__answer = false")
+    b.click("label[for=bypass-mode-off]")
+    time.sleep(0.3)
+    _, now = api(b, "GET", "/bypass")
+    checked = b.js("document.querySelector('#bypass-mode input:checked').value")
+    check("a refused confirm changes nothing", now and now.get("mode") == "on" and checked == "on",
+          f"mode {now and now.get('mode')!r}, checked {checked!r}")
+    b.click("label[for=bypass-mode-auto]")
+    back = b.wait("document.querySelector('#ports-state').dataset.state === 'ok' &&"
+                  " document.querySelector('#ports-state').textContent", 6)
+    check("back to auto: link through tapbox again, relay file 1 (no confirm asked)",
+          back and box.wait_relay("1") == "1" and len(b.js("window.__confirms")) == 2,
+          f"banner {back!r}, relay {box.relay_level()!r}, confirms {b.js('window.__confirms')}")
+
+    b.call("Emulation.setDeviceMetricsOverride", width=390, height=844, deviceScaleFactor=2, mobile=True)
+    time.sleep(0.5)
+    over = b.js("document.documentElement.scrollWidth - window.innerWidth")
+    check("ports page fits a phone", over is not None and over <= 0, f"{over} px too wide")
+    b.screenshot("13-ports-phone")
+    b.call("Emulation.clearDeviceMetricsOverride")
+
+    # a viewer sees the mode but cannot change it
+    api(b, "GET", "/session")  # the CSRF token again (the page was reloaded)
+    st, _ = api(b, "POST", "/users", {"name": "viewer1", "password": "viewer-pass-1", "role": "viewer",
+                                      "must_change_password": False})
+    api(b, "POST", "/logout")
+    st2, _ = api(b, "POST", "/login", {"user": "viewer1", "password": "viewer-pass-1"})
+    if not check("viewer created and logged in", st in (200, 201) and st2 == 200, f"create {st}, login {st2}"):
+        return
+    open_ports(b, box.base)
+    ro = b.js("""(() => { const f = document.querySelector('#bypass-mode');
+        return [f.disabled, f.querySelector('legend').textContent, f.querySelector('input:checked').value]; })()""")
+    st, _ = api(b, "POST", "/bypass", {"mode": "on"})
+    check("viewer: the bypass mode is read-only and the API refuses a change",
+          ro and ro[0] and "only an admin" in ro[1] and ro[2] == "auto" and st == 403 and box.relay_level() == "1",
+          f"control {ro}, POST {st}, relay {box.relay_level()!r}")
+    b.screenshot("14-ports-viewer")
 
 
 def main():
@@ -391,9 +633,19 @@ def main():
              "--data-dir", os.path.join(tmp, "data"), "--http-root", os.path.join(ROOT, "www"),
              "--config-status-file", os.path.join(tmp, "config-status")],
             stdout=open(os.path.join(ART, "tapboxd.log"), "w"), stderr=subprocess.STDOUT)
-        chrome = None
+        chrome = box = None
+        box_ok = False
         try:
             os.makedirs(os.path.join(tmp, "data"), exist_ok=True)
+            if os.geteuid() != 0 or not shutil.which("ip"):
+                print("skip the inline ports checks: they need root and ip(8)", flush=True)
+            else:
+                box = InlineBox(tmp)
+                try:
+                    box_ok = check("inline tapboxd in a namespace serves the UI", box.start(),
+                                   f"no answer on {box.base} (see {ART}/tapboxd-inline.log)")
+                except subprocess.CalledProcessError as e:
+                    check("inline box set-up", False, f"{' '.join(e.cmd)}: {e.stdout.strip()}")
             base = f"http://127.0.0.1:{port}"
             if check("tapboxd serves the UI", http_ok(base + "/"), f"no answer on {base} (see {ART}/tapboxd.log)"):
                 chrome, ws_url = start_chromium(os.path.join(tmp, "profile"))
@@ -401,14 +653,16 @@ def main():
                 b.call("Page.enable")
                 b.call("Runtime.enable")
                 b.call("Log.enable")
-                try:
-                    run(b, base, ntap_port, os.path.join(tmp, "data"))
-                except Exception as e:  # a broken step: report it, keep the result line
-                    check("browser session", False, f"{type(e).__name__}: {e}")
+                for step in (lambda: run(b, base, ntap_port, os.path.join(tmp, "data")),
+                             lambda: box_ok and run_inline(b, box)):
                     try:
-                        b.screenshot("99-failure")
-                    except Exception:
-                        pass
+                        step()
+                    except Exception as e:  # a broken step: report it, keep the result line
+                        check("browser session", False, f"{type(e).__name__}: {e}")
+                        try:
+                            b.screenshot("99-failure")
+                        except Exception:
+                            pass
                 errors = [e for e in b.drain() if e["method"] == "Runtime.exceptionThrown"
                           or (e["method"] == "Log.entryAdded" and e["params"]["entry"]["level"] == "error"
                               and "401" not in e["params"]["entry"].get("text", "")
@@ -428,6 +682,10 @@ def main():
                         p.wait()
             rc = daemon.returncode
             check("tapboxd exits cleanly", rc == 0, f"exit {rc} (see {ART}/tapboxd.log)")
+            if box:
+                rc = box.stop()
+                if rc is not None:
+                    check("inline tapboxd exits cleanly", rc == 0, f"exit {rc} (see {ART}/tapboxd-inline.log)")
             shutil.rmtree(tmp, ignore_errors=True)
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0

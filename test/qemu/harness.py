@@ -381,16 +381,25 @@ def first_boot(r, con, wa, wb, t0, boot_timeout, api):
     size = int(out.strip()) if out.strip().isdigit() else 0
     r.check("/data grew to fill the (1 GiB) disk", size > 400, f"{size} MiB")
     rc, out = con.run("cat /data/tapbox.conf")
-    r.check("factory config installed as /data/tapbox.conf", "--interface=porta" in out)
-    rc, out = con.run("ip -o addr show dev porta; ip -o addr show dev portb; ip -o addr show dev br0")
-    r.check("no address on the wire ports and the bridge", rc == 0 and out.strip() == "", out.strip())
-    rc, out = con.run("cat /sys/class/net/porta/master/uevent 2>/dev/null | grep INTERFACE; "
+    r.check("factory config installed as /data/tapbox.conf (inline mode)",
+            "--interface=inline:porta,portb" in out)
+    rc, out = con.run("ip -o addr show dev porta; ip -o addr show dev portb")
+    r.check("no address on the wire ports", rc == 0 and out.strip() == "", out.strip())
+    rc, out = con.run("test -e /sys/class/net/porta/master && echo bridged; "
                       "cat /proc/sys/net/ipv6/conf/porta/disable_ipv6")
-    r.check("porta is in bridge br0, IPv6 off", "INTERFACE=br0" in out and out.strip().endswith("1"), out)
+    r.check("porta is in no bridge (tapboxd forwards), IPv6 off", out.strip() == "1", out)
     rc, pid = con.run("pidof tapboxd")
     r.check("tapboxd runs (supervised by init)", rc == 0 and pid.strip() != "", pid.strip())
-    rc, out = con.run("test -c /dev/watchdog0 && pidof watchdog && logread | grep -c 'armed /dev/watchdog0'")
-    r.check("the board's watchdog is armed and petted", rc == 0, out.strip().replace("\n", " "))
+    # tapboxd took the relay out of bypass once both ports forwarded; the PL061 line reads back
+    # high (RELAY_GPIO_ACTIVE=1) in the kernel's GPIO debug view.
+    rc, out = con.run("grep -q ' /sys/kernel/debug ' /proc/mounts || mount -t debugfs none /sys/kernel/debug; "
+                      "i=0; while [ $i -lt 20 ] && ! grep -q 'tapbox-relay.*out hi' /sys/kernel/debug/gpio; "
+                      "do sleep 0.5; i=$((i+1)); done; grep tapbox-relay /sys/kernel/debug/gpio")
+    r.check("tapboxd holds the relay line out of bypass (GPIO chardev, line high)",
+            "out hi" in out, out.strip())
+    rc, out = con.run("pidof watchdog || echo none; logread | grep -c 'watchdog.*armed' ")
+    r.check("no busybox watchdog daemon: tapboxd pets the watchdog", out.split()[0] == "none",
+            out.strip().replace("\n", " "))
 
     # --- the REST API over the management NIC: the factory login must change its password ---
     api_up = r.check("the web API answers on the management NIC", api.wait_up(60))
@@ -398,6 +407,15 @@ def first_boot(r, con, wa, wb, t0, boot_timeout, api):
         ok, detail = api.login_factory_and_change("qemu-test-password")
         api_up = r.check("factory login admin/admin is forced to change the password, then works",
                          ok, detail)
+    if api_up:
+        status, b = api.call("GET", "/api/v1/bypass")
+        wd = b.get("watchdog", {}) if isinstance(b, dict) else {}
+        r.check("API: bypass present and not engaged, watchdog armed and petted by tapboxd",
+                status == 200 and b.get("present") and not b.get("engaged") and wd.get("armed")
+                and wd.get("pets", 0) > 0, f"{status} {b}")
+        status, p = api.call("GET", "/api/v1/ports")
+        r.check("API: inline ports a and b up", status == 200 and p.get("mode") == "inline"
+                and [x.get("up") for x in p.get("ports", [])] == [True, True], f"{status} {p}")
     # First-start jobs of tapboxd: the HTTPS certificate and the nTap key pair, kept on /data.
     rc, out = con.run("ls /data/https-cert.pem /data/https-key.pem /data/ntap.pub && "
                       "stat -c %a /data/https-key.pem")

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "../../src/flow/engine.h"
+#include "../../src/policy/policy.h"
 #include "check.h"
 #include "packet_builder.h"
 
@@ -336,4 +337,72 @@ TEST(engine_dpi_cap_settles_the_oldest_detection)
     CHECK(l7_memory_in_use() < before);
     CHECK_EQ_U(ended.count, 3);
     engine_destroy(e);
+}
+
+static bool frame_udp(struct engine *e, unsigned port, uint64_t ts, const char *src, uint16_t sport,
+                      const char *dst, uint16_t dport, const void *payload, size_t len)
+{
+    struct pb p;
+    pb_init(&p);
+    pb_ethernet(&p, 0x0800);
+    pb_ipv4(&p, src, dst, 17);
+    pb_udp(&p, sport, dport);
+    pb_bytes(&p, payload, len);
+    pb_finish(&p);
+    return engine_process_frame(e, 0, port, DLT_EN10MB, ts, p.buf, (uint32_t)p.len, (uint32_t)p.len);
+}
+
+static int engine_l7_id(void *ctx, const char *name)
+{
+    return l7_protocol_id(((struct engine *)ctx)->l7, name);
+}
+
+TEST(engine_policy_verdicts_are_decided_once_per_flow)
+{
+    struct ended ended = {0};
+    struct engine *e = make_engine(100, 100, &ended);
+    if (!e)
+        return;
+    struct policy_set *ps = policy_set_create();
+    char err[200];
+    CHECK(policy_set_add(ps, "guests drop host=10.9.0.0/16", engine_l7_id, e, err, sizeof err) == 0);
+    CHECK(policy_set_add(ps, "no-dns drop proto=DNS", engine_l7_id, e, err, sizeof err) == 0);
+    engine_set_policy(e, ps);
+
+    /* A host rule (before any protocol rule) decides at the first packet. */
+    CHECK(!frame_udp(e, 1, T0, "10.9.1.1", 5000, "192.0.2.1", 9999, "x", 1));
+    CHECK(!frame_udp(e, 0, T0 + 10, "192.0.2.1", 9999, "10.9.1.1", 5000, "y", 1));
+    CHECK_EQ_U(policy_rule_stats(ps, 0)->flows, 1);
+    CHECK_EQ_U(policy_rule_stats(ps, 0)->packets, 2);
+
+    /* A protocol rule waits for detection: the query passes, the flow is dropped once DNS is
+     * final, whatever comes later. */
+    uint8_t q[64];
+    size_t n = dns_query(q);
+    CHECK(frame_udp(e, 0, T0 + 100, "192.168.1.20", 40001, "192.0.2.53", 53, q, n));
+    q[2] = 0x81;
+    q[3] = 0x80;
+    for (int i = 0; i < 8; i++)
+        frame_udp(e, 1, T0 + 200 + (uint64_t)i, "192.0.2.53", 53, "192.168.1.20", 40001, q, n);
+    CHECK(!frame_udp(e, 0, T0 + 300, "192.168.1.20", 40001, "192.0.2.53", 53, q, n));
+    CHECK_EQ_U(policy_rule_stats(ps, 1)->flows, 1);
+    CHECK_EQ_U(e->policy_flows_dropped, 2);
+
+    /* Other traffic passes while the protocol rule before the default cannot tell yet; the
+     * client side is the port it came from. */
+    CHECK(frame_udp(e, 1, T0 + 400, "192.168.1.30", 6000, "192.0.2.9", 7000, "z", 1));
+    struct flow_key key;
+    uint8_t a[16] = {0}, b[16] = {0};
+    bool lo;
+    inet_pton(AF_INET, "192.168.1.30", a);
+    inet_pton(AF_INET, "192.0.2.9", b);
+    flow_key_make(&key, 0, 4, 17, a, 6000, b, 7000, &lo);
+    struct flow *f = flow_table_find(&e->flows, &key);
+    CHECK(f && f->client_port == 1 && f->verdict == POLICY_PENDING);
+
+    /* Without the policy everything passes again. */
+    engine_set_policy(e, NULL);
+    CHECK(frame_udp(e, 1, T0 + 500, "10.9.1.1", 5000, "192.0.2.1", 9999, "x", 1));
+    engine_destroy(e);
+    policy_set_destroy(ps);
 }

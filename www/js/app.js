@@ -9,12 +9,14 @@ import * as host from './pages/host.js';
 import * as flows from './pages/flows.js';
 import * as users from './pages/users.js';
 import * as taps from './pages/taps.js';
+import * as ports from './pages/ports.js';
 
 const routes = [
   { re: /^\/$/, page: dashboard, nav: '/' },
   { re: /^\/hosts$/, page: hosts, nav: '/hosts' },
   { re: /^\/host\/([^/]+)$/, page: host, nav: '/hosts' },
   { re: /^\/flows$/, page: flows, nav: '/flows' },
+  { re: /^\/ports$/, page: ports, nav: '/ports' },
   { re: /^\/taps$/, page: taps, nav: '/taps' },
   { re: /^\/users$/, page: users, nav: '/users', admin: true },
   { re: /^\/password$/, page: password, nav: '/password' },
@@ -35,7 +37,7 @@ api.hooks.onMustChange = () => { api.session.mustChange = true; go('#/password')
 
 function header(active) {
   const s = api.session;
-  const links = [['/', 'Dashboard'], ['/hosts', 'Hosts'], ['/flows', 'Flows'], ['/taps', 'Taps']];
+  const links = [['/', 'Dashboard'], ['/hosts', 'Hosts'], ['/flows', 'Flows'], ['/ports', 'Ports'], ['/taps', 'Taps']];
   if (s.role === 'admin') links.push(['/users', 'Users']);
   nav.replaceChildren(...(s.user && !s.mustChange ? links : []).map(([p, label]) =>
     h('a', { href: '#' + p, class: p === active ? 'active' : null }, label)));

@@ -1,0 +1,686 @@
+#include "port_pair.h"
+
+#include <errno.h>
+#include <linux/if_packet.h>
+#include <net/ethernet.h>
+#include <pcap/pcap.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../box/bypass.h"
+#include "../core/log.h"
+#include "netdev.h"
+
+#define SNAPLEN 65535
+#define CAPTURE_BUFFER_BYTES (4 * 1024 * 1024)
+#define SEND_BUFFER_BYTES (1024 * 1024)
+#define RX_BATCH 256              /* frames per pcap_dispatch */
+#define RX_BATCHES_PER_WAKEUP 8   /* then let the loop run other work */
+#define TX_BATCH 64               /* frames per sendmmsg */
+#define MONITOR_MS 1000
+#define L2_OVERHEAD 26            /* Ethernet header + two VLAN tags + FCS room over the MTU */
+
+/* Frames waiting to go out of one port: a ring of fixed slots sized for the largest frame the
+ * port can send, so memory is fixed at open (queue_frames x slot). */
+struct tx_queue {
+    uint8_t *slots;
+    uint32_t *lens;
+    unsigned cap, head, count;
+    uint32_t slot_size;
+};
+
+struct port {
+    struct port_pair *pair;
+    int side;
+    char ifname[IFNAMSIZ];
+    pcap_t *pcap;
+    uv_poll_t *rx_poll;        /* one per opening, freed on its close callback */
+    int tx_fd;                 /* inline: AF_PACKET socket that sends out of this port */
+    uv_poll_t *tx_poll;        /* waits for room when the socket's buffer is full */
+    bool tx_waiting;
+    bool open;
+    bool ever_open;
+    struct netdev_offloads saved_offloads;
+    bool offloads_changed;
+    int mtu;
+    struct tx_queue q;
+    struct port_counters c;
+    uint64_t kernel_drops_base; /* pcap_stats restarts at each opening */
+    char last_error[200];
+    bool error_logged;
+};
+
+struct port_pair {
+    uv_loop_t *loop;
+    struct engine *engine;
+    int source;
+    enum port_mode mode;
+    struct port port[2];
+    char *bpf;
+    char bridge[IFNAMSIZ];
+    struct bypass *bypass;
+    uv_timer_t monitor;
+    bool closing;
+    bool was_ready;
+    bool keep_forwarding;      /* stopping: the relay is switching, frames still go through us */
+};
+
+bool port_spec_is(const char *spec)
+{
+    return !strncmp(spec, "inline:", 7) || !strncmp(spec, "bridge:", 7) || !strncmp(spec, "tap:", 4);
+}
+
+const char *port_mode_name(enum port_mode m)
+{
+    return m == PORT_MODE_INLINE ? "inline" : m == PORT_MODE_BRIDGE ? "bridge" : "tap";
+}
+
+int port_spec_parse(const char *spec, enum port_mode *mode, char a[IFNAMSIZ], char b[IFNAMSIZ],
+                    char *err, size_t errsize)
+{
+    const char *rest;
+    if (!strncmp(spec, "inline:", 7)) {
+        *mode = PORT_MODE_INLINE;
+        rest = spec + 7;
+    } else if (!strncmp(spec, "bridge:", 7)) {
+        *mode = PORT_MODE_BRIDGE;
+        rest = spec + 7;
+    } else if (!strncmp(spec, "tap:", 4)) {
+        *mode = PORT_MODE_TAP;
+        rest = spec + 4;
+    } else {
+        snprintf(err, errsize, "'%s': not inline:A,B, bridge:A,B or tap:A,B", spec);
+        return -1;
+    }
+    const char *comma = strchr(rest, ',');
+    size_t la = comma ? (size_t)(comma - rest) : 0;
+    size_t lb = comma ? strlen(comma + 1) : 0;
+    if (!comma || la == 0 || lb == 0 || la >= IFNAMSIZ || lb >= IFNAMSIZ || strchr(comma + 1, ',')) {
+        snprintf(err, errsize, "'%s': expected two interface names (at most %d characters) "
+                               "separated by a comma", spec, IFNAMSIZ - 1);
+        return -1;
+    }
+    memcpy(a, rest, la);
+    a[la] = '\0';
+    memcpy(b, comma + 1, lb);
+    b[lb] = '\0';
+    if (!strcmp(a, b)) {
+        snprintf(err, errsize, "'%s': the two ports must differ", spec);
+        return -1;
+    }
+    return 0;
+}
+
+static struct port *other(struct port *p) { return &p->pair->port[1 - p->side]; }
+
+static void port_error(struct port *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void port_error(struct port *p, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(p->last_error, sizeof p->last_error, fmt, ap);
+    va_end(ap);
+    if (!p->error_logged) /* once per outage: the monitor retries every second */
+        log_warn("ports", "%s", p->last_error);
+    p->error_logged = true;
+}
+
+/* ---- sending ---- */
+
+static int queue_init(struct tx_queue *q, unsigned cap, uint32_t slot_size)
+{
+    q->slots = malloc((size_t)cap * slot_size);
+    q->lens = calloc(cap, sizeof *q->lens);
+    q->cap = cap;
+    q->slot_size = slot_size;
+    q->head = q->count = 0;
+    return q->slots && q->lens ? 0 : -1;
+}
+
+static void queue_free(struct tx_queue *q)
+{
+    free(q->slots);
+    free(q->lens);
+    memset(q, 0, sizeof *q);
+}
+
+static void tx_flush(struct port *p);
+
+static void on_tx_writable(uv_poll_t *h, int status, int events)
+{
+    (void)status;
+    (void)events;
+    struct port *p = h->data;
+    uv_poll_stop(h);
+    p->tx_waiting = false;
+    tx_flush(p);
+}
+
+/* Send what is queued for port p, in sendmmsg batches. A full socket buffer waits for room (the
+ * queue keeps filling and drops at its cap); a frame the kernel refuses is counted and skipped. */
+static void tx_flush(struct port *p)
+{
+    struct tx_queue *q = &p->q;
+    if (p->tx_waiting || p->tx_fd < 0)
+        return;
+    while (q->count > 0) {
+        struct mmsghdr msgs[TX_BATCH];
+        struct iovec iov[TX_BATCH];
+        unsigned n = 0, idx = q->head;
+        while (n < TX_BATCH && n < q->count) {
+            iov[n].iov_base = q->slots + (size_t)idx * q->slot_size;
+            iov[n].iov_len = q->lens[idx];
+            memset(&msgs[n], 0, sizeof msgs[n]);
+            msgs[n].msg_hdr.msg_iov = &iov[n];
+            msgs[n].msg_hdr.msg_iovlen = 1;
+            n++;
+            idx = idx + 1 == q->cap ? 0 : idx + 1;
+        }
+        int sent = sendmmsg(p->tx_fd, msgs, n, MSG_DONTWAIT);
+        unsigned done;
+        if (sent > 0) {
+            done = (unsigned)sent;
+            for (unsigned i = 0; i < done; i++) {
+                p->c.tx_packets++;
+                p->c.tx_bytes += iov[i].iov_len;
+            }
+        } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            p->tx_waiting = true;
+            uv_poll_start(p->tx_poll, UV_WRITABLE, on_tx_writable);
+            return;
+        } else if (errno == EINTR) {
+            continue;
+        } else {
+            done = 1; /* the first frame was refused (ENOBUFS, ENETDOWN, EMSGSIZE): skip it */
+            p->c.tx_errors++;
+        }
+        q->head = (q->head + done) % q->cap;
+        q->count -= done;
+    }
+}
+
+static void tx_enqueue(struct port *out, const uint8_t *frame, uint32_t len)
+{
+    struct tx_queue *q = &out->q;
+    if (q->count == q->cap || !out->open) {
+        out->c.queue_drops++;
+        return;
+    }
+    unsigned idx = (q->head + q->count) % q->cap;
+    memcpy(q->slots + (size_t)idx * q->slot_size, frame, len);
+    q->lens[idx] = len;
+    q->count++;
+}
+
+/* ---- receiving ---- */
+
+static void on_frame(u_char *user, const struct pcap_pkthdr *h, const u_char *data)
+{
+    struct port *p = (struct port *)user;
+    struct port_pair *pp = p->pair;
+    p->c.rx_packets++;
+    p->c.rx_bytes += h->len;
+    uint64_t ts = (uint64_t)h->ts.tv_sec * 1000000u + (uint64_t)h->ts.tv_usec;
+    bool pass = engine_process_frame(pp->engine, (unsigned)pp->source, (unsigned)p->side,
+                                     DLT_EN10MB, ts, data, h->caplen, h->len);
+    if (pp->mode != PORT_MODE_INLINE)
+        return;
+    if (pp->bypass && !pp->keep_forwarding && bypass_engaged(pp->bypass)) {
+        p->c.bypassed++; /* the relay joins the wires: forwarding too would duplicate */
+        return;
+    }
+    if (!pass) {
+        p->c.policy_drops++;
+        p->c.policy_drop_bytes += h->len;
+        return;
+    }
+    struct port *out = other(p);
+    if (h->caplen < h->len || h->caplen > out->q.slot_size) {
+        p->c.oversize++; /* merged by an offload we could not turn off, or over the MTU */
+        return;
+    }
+    tx_enqueue(out, data, h->caplen);
+}
+
+static void port_shut(struct port *p);
+static void update_readiness(struct port_pair *pp);
+
+static void on_rx_readable(uv_poll_t *h, int status, int events)
+{
+    (void)events;
+    struct port *p = h->data;
+    if (status < 0) {
+        port_error(p, "%s: capture error: %s", p->ifname, uv_strerror(status));
+        port_shut(p);
+        update_readiness(p->pair);
+        return;
+    }
+    for (int i = 0; i < RX_BATCHES_PER_WAKEUP; i++) {
+        int n = pcap_dispatch(p->pcap, RX_BATCH, on_frame, (u_char *)p);
+        if (p->pair->mode == PORT_MODE_INLINE)
+            tx_flush(other(p));
+        if (n < 0) {
+            port_error(p, "%s: %s", p->ifname, pcap_geterr(p->pcap));
+            port_shut(p);
+            update_readiness(p->pair);
+            return;
+        }
+        if (n < RX_BATCH)
+            break;
+    }
+}
+
+/* ---- opening and closing a port ---- */
+
+static void free_poll(uv_handle_t *h) { free(h); }
+
+static void port_shut(struct port *p)
+{
+    if (p->rx_poll) {
+        uv_close((uv_handle_t *)p->rx_poll, free_poll);
+        p->rx_poll = NULL;
+    }
+    if (p->tx_poll) {
+        uv_close((uv_handle_t *)p->tx_poll, free_poll);
+        p->tx_poll = NULL;
+    }
+    if (p->pcap) {
+        struct pcap_stat st;
+        if (pcap_stats(p->pcap, &st) == 0)
+            p->kernel_drops_base += st.ps_drop;
+        pcap_close(p->pcap);
+        p->pcap = NULL;
+    }
+    if (p->tx_fd >= 0) {
+        close(p->tx_fd);
+        p->tx_fd = -1;
+    }
+    p->tx_waiting = false;
+    p->q.head = p->q.count = 0; /* what waited for a port that went away is lost: counted */
+    p->open = false;
+}
+
+/* Checks that no retry can fix: they stop tapboxd at start. */
+static int port_check_fatal(struct port *p, char *err, size_t errsize)
+{
+    struct port_pair *pp = p->pair;
+    char addr[64];
+    if (pp->mode == PORT_MODE_TAP)
+        return 0;
+    if (netdev_first_address(p->ifname, false, addr, sizeof addr)) {
+        snprintf(err, errsize, "%s has the address %s: a %s port must have none (the box must "
+                               "not be a host on the customer's link); remove it with "
+                               "'ip address flush dev %s'", p->ifname, addr,
+                 port_mode_name(pp->mode), p->ifname);
+        return -1;
+    }
+    /* A link-local IPv6 address only: the kernel made it; turning IPv6 off removes it. */
+    if (netdev_first_address(p->ifname, true, addr, sizeof addr) &&
+        netdev_disable_ipv6(p->ifname, err, errsize) < 0)
+        return -1;
+    return 0;
+}
+
+static int port_open_tx(struct port *p, char *err, size_t errsize)
+{
+    /* Protocol 0: this socket only sends; the capture handle receives. */
+    p->tx_fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (p->tx_fd < 0) {
+        snprintf(err, errsize, "%s: packet socket: %s", p->ifname, strerror(errno));
+        return -1;
+    }
+    struct sockaddr_ll sll = {.sll_family = AF_PACKET, .sll_ifindex = (int)if_nametoindex(p->ifname)};
+    int sndbuf = SEND_BUFFER_BYTES;
+    setsockopt(p->tx_fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+    if (bind(p->tx_fd, (struct sockaddr *)&sll, sizeof sll) < 0) {
+        snprintf(err, errsize, "%s: bind: %s", p->ifname, strerror(errno));
+        return -1;
+    }
+    p->tx_poll = malloc(sizeof *p->tx_poll);
+    if (!p->tx_poll || uv_poll_init(p->pair->loop, p->tx_poll, p->tx_fd) < 0) {
+        free(p->tx_poll);
+        p->tx_poll = NULL;
+        snprintf(err, errsize, "%s: cannot poll the send socket", p->ifname);
+        return -1;
+    }
+    p->tx_poll->data = p;
+    return 0;
+}
+
+static int port_open_capture(struct port *p, char *err, size_t errsize)
+{
+    char perr[PCAP_ERRBUF_SIZE] = "";
+    p->pcap = pcap_create(p->ifname, perr);
+    if (!p->pcap) {
+        snprintf(err, errsize, "%s: %s", p->ifname, perr);
+        return -1;
+    }
+    pcap_set_snaplen(p->pcap, SNAPLEN);
+    pcap_set_promisc(p->pcap, 1);
+    pcap_set_immediate_mode(p->pcap, 1); /* forwarding latency: no buffering timeout */
+    pcap_set_buffer_size(p->pcap, CAPTURE_BUFFER_BYTES);
+    int rc = pcap_activate(p->pcap);
+    if (rc < 0) {
+        snprintf(err, errsize, "%s: %s", p->ifname, pcap_geterr(p->pcap));
+        return -1;
+    }
+    if (pcap_datalink(p->pcap) != DLT_EN10MB) {
+        snprintf(err, errsize, "%s: not an Ethernet port", p->ifname);
+        return -1;
+    }
+    /* Inbound only: our own injections (inline) and the kernel bridge's copies (bridge) go out
+     * of the port and must not be seen, and counted, a second time. */
+    if (pcap_setdirection(p->pcap, PCAP_D_IN) < 0) {
+        snprintf(err, errsize, "%s: cannot capture inbound only: %s", p->ifname, pcap_geterr(p->pcap));
+        return -1;
+    }
+    if (p->pair->bpf) {
+        struct bpf_program prog;
+        if (pcap_compile(p->pcap, &prog, p->pair->bpf, 1, PCAP_NETMASK_UNKNOWN) < 0) {
+            snprintf(err, errsize, "bad filter '%s': %s", p->pair->bpf, pcap_geterr(p->pcap));
+            return -1;
+        }
+        rc = pcap_setfilter(p->pcap, &prog);
+        pcap_freecode(&prog);
+        if (rc < 0) {
+            snprintf(err, errsize, "%s: cannot set the filter: %s", p->ifname, pcap_geterr(p->pcap));
+            return -1;
+        }
+    }
+    if (pcap_setnonblock(p->pcap, 1, perr) < 0) {
+        snprintf(err, errsize, "%s: %s", p->ifname, perr);
+        return -1;
+    }
+    p->rx_poll = malloc(sizeof *p->rx_poll);
+    if (!p->rx_poll || uv_poll_init(p->pair->loop, p->rx_poll, pcap_get_selectable_fd(p->pcap)) < 0) {
+        free(p->rx_poll);
+        p->rx_poll = NULL;
+        snprintf(err, errsize, "%s: cannot poll the capture", p->ifname);
+        return -1;
+    }
+    p->rx_poll->data = p;
+    uv_poll_start(p->rx_poll, UV_READABLE, on_rx_readable);
+    return 0;
+}
+
+/* Open a port that exists and is up. 0 when open; -1 with err (retried by the monitor). */
+static int port_open(struct port *p, char *err, size_t errsize)
+{
+    struct port_pair *pp = p->pair;
+    if (!p->offloads_changed) {
+        netdev_get_offloads(p->ifname, &p->saved_offloads);
+        p->offloads_changed = true;
+    }
+    /* Merged frames are bigger than the wire's MTU: they could not be re-sent (inline), and
+     * would be counted as one packet (all modes). */
+    if (netdev_disable_offloads(p->ifname, err, errsize) < 0)
+        return -1;
+    p->mtu = netdev_mtu(p->ifname);
+    if (pp->mode == PORT_MODE_INLINE && port_open_tx(p, err, errsize) < 0)
+        goto fail;
+    if (port_open_capture(p, err, errsize) < 0)
+        goto fail;
+    p->open = true;
+    return 0;
+fail:
+    port_shut(p);
+    return -1;
+}
+
+/* The queue towards a port holds frames up to the largest the port can send. */
+static uint32_t slot_size_for(int mtu) { return (uint32_t)(mtu > 0 ? mtu : 1500) + L2_OVERHEAD; }
+
+static void port_try_open(struct port *p)
+{
+    char err[256];
+    if (!netdev_exists(p->ifname)) {
+        port_error(p, "%s: no such interface (waiting for it)", p->ifname);
+        return;
+    }
+    if (!p->ever_open && netdev_set_up(p->ifname, err, sizeof err) < 0) {
+        port_error(p, "%s", err);
+        return;
+    }
+    if (!netdev_is_running(p->ifname)) {
+        port_error(p, "%s: link down (waiting for it)", p->ifname);
+        return;
+    }
+    if (port_check_fatal(p, err, sizeof err) < 0 || port_open(p, err, sizeof err) < 0) {
+        port_error(p, "%s", err);
+        return;
+    }
+    if ((uint32_t)slot_size_for(p->mtu) != p->q.slot_size && p->pair->mode == PORT_MODE_INLINE) {
+        queue_free(&p->q); /* the MTU changed while it was down */
+        if (queue_init(&p->q, p->pair->port[0].q.cap ? p->pair->port[0].q.cap : PORT_QUEUE_DEFAULT,
+                       slot_size_for(p->mtu)) < 0) {
+            port_error(p, "%s: out of memory for the send queue", p->ifname);
+            port_shut(p);
+            return;
+        }
+    }
+    if (p->ever_open) {
+        p->c.reopens++;
+        log_info("ports", "%s (%s) is back: reopened (%llu time(s))", p->ifname,
+                 p->pair->engine->sources[p->pair->source].port_names[p->side],
+                 (unsigned long long)p->c.reopens);
+    } else {
+        log_info("ports", "%s (%s) open, MTU %d", p->ifname,
+                 p->pair->engine->sources[p->pair->source].port_names[p->side], p->mtu);
+    }
+    p->ever_open = true;
+    p->error_logged = false;
+    p->last_error[0] = '\0';
+}
+
+static void update_readiness(struct port_pair *pp)
+{
+    bool ready = port_pair_ready(pp);
+    struct source_info *si = &pp->engine->sources[pp->source];
+    si->state = ready ? SOURCE_UP : SOURCE_WAITING;
+    const struct port *down = !pp->port[0].open ? &pp->port[0] : &pp->port[1];
+    if (!ready)
+        snprintf(si->last_error, sizeof si->last_error, "%s", down->last_error);
+    else
+        si->last_error[0] = '\0';
+    if (!pp->bypass || pp->mode == PORT_MODE_TAP)
+        return;
+    if (ready != pp->was_ready || !ready) {
+        char why[220];
+        snprintf(why, sizeof why, "port %s: %s", si->port_names[down->side],
+                 down->last_error[0] ? down->last_error : "not open");
+        bypass_set_ready(pp->bypass, ready, ready ? "both ports forward" : why);
+    }
+    pp->was_ready = ready;
+}
+
+static void on_monitor(uv_timer_t *t)
+{
+    struct port_pair *pp = t->data;
+    struct source_info *si = &pp->engine->sources[pp->source];
+    si->capture_drops = 0;
+    for (int i = 0; i < 2; i++) {
+        struct port *p = &pp->port[i];
+        if (p->open && !netdev_is_running(p->ifname)) {
+            port_error(p, "%s: link down", p->ifname);
+            port_shut(p);
+        }
+        if (!p->open)
+            port_try_open(p);
+        struct pcap_stat st;
+        p->c.kernel_drops = p->kernel_drops_base;
+        if (p->pcap && pcap_stats(p->pcap, &st) == 0)
+            p->c.kernel_drops += st.ps_drop;
+        si->capture_drops += p->c.kernel_drops;
+    }
+    update_readiness(pp);
+}
+
+/* ---- the pair ---- */
+
+struct port_pair *port_pair_open(uv_loop_t *loop, struct engine *e,
+                                 const struct port_pair_options *o, char *err, size_t errsize)
+{
+    struct port_pair *pp = calloc(1, sizeof *pp);
+    if (!pp) {
+        snprintf(err, errsize, "out of memory");
+        return NULL;
+    }
+    pp->loop = loop;
+    pp->engine = e;
+    pp->mode = o->mode;
+    pp->bypass = o->bypass;
+    if (o->mode == PORT_MODE_INLINE && o->bpf) {
+        snprintf(err, errsize, "-B cannot apply to inline ports: every frame must be forwarded");
+        free(pp);
+        return NULL;
+    }
+    pp->bpf = o->bpf ? strdup(o->bpf) : NULL;
+    snprintf(pp->bridge, sizeof pp->bridge, "%s", o->bridge ? o->bridge : "br0");
+    char name[ENGINE_SOURCE_NAME];
+    snprintf(name, sizeof name, "%s:%s,%s", port_mode_name(o->mode), o->ifname[0], o->ifname[1]);
+    pp->source = engine_add_source(e, name, port_mode_name(o->mode));
+    if (pp->source < 0) {
+        snprintf(err, errsize, "too many sources");
+        free(pp->bpf);
+        free(pp);
+        return NULL;
+    }
+    struct source_info *si = &e->sources[pp->source];
+    si->linktype = DLT_EN10MB;
+    si->state = SOURCE_STARTING;
+    for (int i = 0; i < 2; i++) {
+        struct port *p = &pp->port[i];
+        p->pair = pp;
+        p->side = i;
+        p->tx_fd = -1;
+        snprintf(p->ifname, sizeof p->ifname, "%s", o->ifname[i]);
+        snprintf(si->port_names[i], sizeof si->port_names[i], "%s",
+                 o->name[i][0] ? o->name[i] : o->ifname[i]);
+    }
+    /* Fatal checks first, so a misconfigured box says so at start instead of retrying. */
+    for (int i = 0; i < 2; i++) {
+        struct port *p = &pp->port[i];
+        if (netdev_exists(p->ifname) && port_check_fatal(p, err, errsize) < 0)
+            goto fail;
+    }
+    if (o->mode == PORT_MODE_BRIDGE) {
+        if (netdev_bridge_create(pp->bridge, err, errsize) < 0)
+            goto fail;
+        for (int i = 0; i < 2; i++)
+            if (netdev_exists(pp->port[i].ifname) &&
+                netdev_bridge_add_port(pp->bridge, pp->port[i].ifname, err, errsize) < 0)
+                goto fail;
+    }
+    for (int i = 0; i < 2; i++) {
+        struct port *p = &pp->port[i];
+        int mtu = netdev_exists(p->ifname) ? netdev_mtu(p->ifname) : 1500;
+        if (o->mode == PORT_MODE_INLINE &&
+            queue_init(&p->q, o->queue_frames ? o->queue_frames : PORT_QUEUE_DEFAULT,
+                       slot_size_for(mtu)) < 0) {
+            snprintf(err, errsize, "out of memory for the send queues");
+            goto fail;
+        }
+        port_try_open(p);
+        /* A bad filter fails the same way on every retry. */
+        if (!p->open && !strncmp(p->last_error, "bad filter", 10)) {
+            snprintf(err, errsize, "%s", p->last_error);
+            goto fail;
+        }
+    }
+    uv_timer_init(loop, &pp->monitor);
+    pp->monitor.data = pp;
+    uv_timer_start(&pp->monitor, on_monitor, MONITOR_MS, MONITOR_MS);
+    update_readiness(pp);
+    return pp;
+fail:
+    for (int i = 0; i < 2; i++) {
+        port_shut(&pp->port[i]);
+        queue_free(&pp->port[i].q);
+        if (pp->port[i].offloads_changed)
+            netdev_restore_offloads(pp->port[i].ifname, &pp->port[i].saved_offloads);
+    }
+    si->state = SOURCE_FAILED;
+    free(pp->bpf);
+    free(pp);
+    return NULL;
+}
+
+static void free_pair(uv_handle_t *h)
+{
+    struct port_pair *pp = h->data;
+    free(pp->bpf);
+    free(pp);
+}
+
+void port_pair_close(struct port_pair *pp)
+{
+    if (!pp || pp->closing)
+        return;
+    pp->closing = true;
+    for (int i = 0; i < 2; i++) {
+        struct port *p = &pp->port[i];
+        port_shut(p);
+        queue_free(&p->q);
+        if (p->offloads_changed && netdev_exists(p->ifname))
+            netdev_restore_offloads(p->ifname, &p->saved_offloads);
+    }
+    pp->engine->sources[pp->source].state = SOURCE_DONE;
+    uv_timer_stop(&pp->monitor);
+    uv_close((uv_handle_t *)&pp->monitor, free_pair);
+}
+
+enum port_mode port_pair_mode(const struct port_pair *pp) { return pp->mode; }
+
+void port_pair_keep_forwarding(struct port_pair *pp) { pp->keep_forwarding = true; }
+
+bool port_pair_ready(const struct port_pair *pp)
+{
+    return pp->port[0].open && pp->port[1].open;
+}
+
+void port_pair_status(const struct port_pair *pp, int side, struct port_status *out)
+{
+    const struct port *p = &pp->port[side & 1];
+    memset(out, 0, sizeof *out);
+    snprintf(out->ifname, sizeof out->ifname, "%s", p->ifname);
+    snprintf(out->name, sizeof out->name, "%s", pp->engine->sources[pp->source].port_names[p->side]);
+    out->up = p->open;
+    out->mtu = p->mtu;
+    snprintf(out->last_error, sizeof out->last_error, "%s", p->last_error);
+    out->queue_len = p->q.count;
+    out->queue_cap = p->q.cap;
+    out->c = p->c;
+}
+
+int port_pair_set_filter(struct port_pair *pp, const char *bpf, char *err, size_t errsize)
+{
+    if (pp->mode == PORT_MODE_INLINE) {
+        if (!bpf)
+            return 0;
+        snprintf(err, errsize, "-B cannot apply to inline ports: every frame must be forwarded");
+        return -1;
+    }
+    for (int i = 0; i < 2; i++) {
+        pcap_t *p = pp->port[i].pcap;
+        if (!p)
+            continue;
+        struct bpf_program prog;
+        if (pcap_compile(p, &prog, bpf ? bpf : "", 1, PCAP_NETMASK_UNKNOWN) < 0) {
+            snprintf(err, errsize, "bad filter '%s': %s", bpf ? bpf : "", pcap_geterr(p));
+            return -1;
+        }
+        int rc = pcap_setfilter(p, &prog);
+        pcap_freecode(&prog);
+        if (rc < 0) {
+            snprintf(err, errsize, "cannot set filter: %s", pcap_geterr(p));
+            return -1;
+        }
+    }
+    free(pp->bpf);
+    pp->bpf = bpf ? strdup(bpf) : NULL;
+    return 0;
+}
