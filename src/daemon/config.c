@@ -78,7 +78,7 @@ static const struct option_spec options[] = {
     {OPT_BYPASS, 0, "bypass", true, "auto|on|off",
      "bypass relay: auto (engaged while not forwarding), on (always), off (never by software)"},
     {OPT_WATCHDOG_STALL, 0, "watchdog-stall-ms", true, "MS",
-     "a loop stall this long stops the watchdog (default half its timeout)"},
+     "a loop stall this long engages the bypass and stops the watchdog (default half its timeout)"},
     {OPT_NTAP_TUN, 0, "ntap-tun", true, "NAME", "re-emit remote taps' packets on TAP device NAME"},
     {OPT_NTAP_MAX_TAPS, 0, "ntap-max-taps", true, "N", "remote taps at most (default 64)"},
     {OPT_LOCAL_NETWORKS, 'm', "local-networks", true, "CIDRS",

@@ -15,6 +15,7 @@ cJSON *box_ports_json(const struct port_pair *pp)
         return NULL;
     if (!pp) {
         cJSON_AddNullToObject(o, "mode");
+        cJSON_AddBoolToObject(o, "ready", false);
         cJSON_AddArrayToObject(o, "ports");
         return o;
     }
@@ -117,7 +118,9 @@ cJSON *box_policies_json(const struct policy_set *p)
     struct policy_rule_stats def;
     bool undetected_drop = false;
     policy_default_stats(p, &def, &undetected_drop);
-    cJSON_AddItemToObject(o, "default", rule_json(&def, NULL));
+    /* The default bucket: flows no rule matched (passed) and, with undetected=drop, flows nDPI
+     * could not identify (dropped). */
+    cJSON_AddItemToObject(o, "default", rule_json(&def, undetected_drop ? "pass|drop" : "pass"));
     cJSON_AddStringToObject(o, "undetected", undetected_drop ? "drop" : "pass");
     return o;
 }

@@ -11,7 +11,8 @@ command line; tapboxd gets -i ntap:PORT), the ports page without a port pair, th
 layout, log out. Then a second tapboxd inline between two veth pairs in network namespaces
 (root only; skipped otherwise), with a simulated bypass relay and watchdog (a sim board file)
 and a drop policy: the ports page (both ports, the state banner, the policy row, counters
-moving with a ping through the box), the bypass mode switched by an admin (the relay file
+moving with a ping through the box, an HTTP request dropped by the policy, a port going down
+and the bypass following), the bypass mode switched by an admin (the relay file
 follows) and shown read-only to a viewer. Chromium reaches it over a third veth pair with
 addresses; the namespaces are deleted on exit. Screenshots go to
 build/test-artifacts/browser/. Prints "ok   NAME" / "FAIL NAME: why" per check and

@@ -494,7 +494,7 @@ def first_boot(r, con, wa, wb, t0, boot_timeout, api):
                 and "not an option" in conf.get("detail", ""), json.dumps(conf))
     # A config that parses but tapboxd refuses: it exits at once, tapbox-run
     # notes it and the next start (5 s later) uses the factory config.
-    con.run("sed 's/^--interface=porta$/--max-flows=lots/' /tmp/good.conf >/data/tapbox.conf; "
+    con.run("sed 's/^--interface=inline:porta,portb$/--max-flows=lots/' /tmp/good.conf >/data/tapbox.conf; "
             "kill -TERM $(pidof tapboxd)")
     out = ""
     for _ in range(20):

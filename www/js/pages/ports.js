@@ -41,7 +41,8 @@ const kv = (pairs) => h('dl', { class: 'kv' }, pairs.filter(Boolean).map(([k, v,
 
 function portCard(p, rate) {
   const up = p.up && !p.error;
-  const r = (pk, by) => (rate ? `${si(rate[pk], 'pkt/s')} · ${bits(8 * rate[by])}` : '–');
+  const pps = (x) => (x > 0 && x < 10 ? `${x.toFixed(1)} pkt/s` : si(x, 'pkt/s'));
+  const r = (pk, by) => (rate ? `${pps(rate[pk])} · ${bits(8 * rate[by])}` : '–');
   const drops = p.queue_drops + p.tx_errors + p.oversize + p.policy_drops + p.kernel_drops;
   return h('section', { class: 'card port-card', dataset: { side: p.side, name: p.name }, 'aria-label': `Port ${p.name}` },
     h('div', { class: 'card-head' },
@@ -105,17 +106,23 @@ export function mount(main, { session }) {
   async function choose(m) {
     if (!admin || busy || m === mode) return;
     if (CONFIRM[m] && !confirm(CONFIRM[m])) { showMode(mode); return; }
+    const focused = control.contains(document.activeElement);
     busy = true;
     control.disabled = true;
     bypassErr.textContent = '';
     try {
       const b = await api.post('/bypass', { mode: m });
+      showMode(b.mode);
       showBypass(b);
       load();
     } catch (e) {
       bypassErr.textContent = `Could not set the mode: ${e.message}`;
       showMode(mode);
-    } finally { busy = false; control.disabled = false; }
+    } finally {
+      busy = false;
+      control.disabled = false;
+      if (focused && radios[mode]) radios[mode].focus();
+    }
   }
 
   function showBypass(b) {
