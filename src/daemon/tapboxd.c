@@ -564,7 +564,8 @@ int main(int argc, char **argv)
     uv_signal_start(&d.sig_term, on_signal, SIGTERM);
     uv_signal_start(&d.sig_hup, on_signal, SIGHUP);
     uv_timer_start(&d.tick, on_tick, TICK_MS, TICK_MS);
-    log_info("tapboxd", "started: %d input(s), max %zu flows, %zu hosts", d.source_count,
+    log_info("tapboxd", "started: %d input(s), max %zu flows, %zu hosts",
+             d.source_count + (d.ports != NULL) + (d.ntap != NULL),
              d.config.engine.max_flows, d.config.engine.max_hosts);
 
     uv_run(d.loop, UV_RUN_DEFAULT);
