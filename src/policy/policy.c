@@ -330,6 +330,10 @@ int policy_set_add(struct policy_set *s, const char *rule_text,
                 POLICY_NAME_MAX);
         goto out;
     }
+    if (strcmp(tokens[0], "default") == 0) { /* the name of the no-match bucket in the API */
+        set_err(err, errsize, "'default' is reserved for traffic no rule matches");
+        goto out;
+    }
     for (size_t i = 0; i < s->count; i++)
         if (strcmp(s->rules[i].st.name, tokens[0]) == 0) {
             set_err(err, errsize, "duplicate rule name '%s'", tokens[0]);

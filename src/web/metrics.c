@@ -5,7 +5,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "../box/bypass.h"
+#include "../capture/port_pair.h"
 #include "../ntap/ntap_collector.h"
+#include "../policy/policy.h"
 #include "../query/query.h"
 #include "../script/script.h"
 #include "web_internal.h"
@@ -56,6 +59,124 @@ static void sample1(struct web_buf *b, const char *name, const char *lname, cons
     label(b, lvalue);
     web_buf_append(b, "\"}", 2);
     value(b, v);
+}
+
+/* A sample of one wire port: port="lan",interface="a0"[,cause="..."]. */
+static void port_sample(struct web_buf *b, const char *name, const struct port_status *p,
+                        const char *cause, double v)
+{
+    web_buf_printf(b, "%s{port=\"", name);
+    label(b, p->name);
+    web_buf_append(b, "\",interface=\"", 13);
+    label(b, p->ifname);
+    if (cause) {
+        web_buf_append(b, "\",cause=\"", 9);
+        label(b, cause);
+    }
+    web_buf_append(b, "\"}", 2);
+    value(b, v);
+}
+
+/* The box around the engine: the wire ports, the bypass relay and watchdog, the inline policies.
+ * Each part only when it exists. */
+static void box_metrics(struct web_buf *b, const struct web_view_ctx *v)
+{
+    if (v->ports) {
+        struct port_status st[2];
+        for (int side = 0; side < 2; side++)
+            port_pair_status(v->ports, side, &st[side]);
+        family(b, "tapbox_port_up", "gauge", "1 when the wire port is open and up.");
+        for (int i = 0; i < 2; i++)
+            port_sample(b, "tapbox_port_up", &st[i], NULL, st[i].up);
+        static const struct {
+            const char *name, *help;
+            size_t offset;
+        } fields[] = {
+            {"tapbox_port_rx_packets_total", "Frames received on the wire port.",
+             offsetof(struct port_counters, rx_packets)},
+            {"tapbox_port_rx_bytes_total", "Bytes received on the wire port.",
+             offsetof(struct port_counters, rx_bytes)},
+            {"tapbox_port_tx_packets_total", "Frames sent out of the wire port.",
+             offsetof(struct port_counters, tx_packets)},
+            {"tapbox_port_tx_bytes_total", "Bytes sent out of the wire port.",
+             offsetof(struct port_counters, tx_bytes)},
+            {"tapbox_port_reopens_total", "Times the wire port came back after going down.",
+             offsetof(struct port_counters, reopens)},
+        };
+        for (size_t f = 0; f < sizeof fields / sizeof fields[0]; f++) {
+            family(b, fields[f].name, "counter", fields[f].help);
+            for (int i = 0; i < 2; i++) {
+                uint64_t x;
+                memcpy(&x, (const char *)&st[i].c + fields[f].offset, sizeof x);
+                port_sample(b, fields[f].name, &st[i], NULL, (double)x);
+            }
+        }
+        family(b, "tapbox_port_drops_total", "counter",
+               "Frames received on the wire port and not forwarded, by cause (queue: the queue "
+               "towards the other port was full; tx_error: the kernel refused the send; oversize: "
+               "too big for the other port; policy: a drop verdict; kernel: capture buffer "
+               "overrun; bypassed: the relay carried the link).");
+        for (int i = 0; i < 2; i++) {
+            const struct port_counters *c = &st[i].c;
+            port_sample(b, "tapbox_port_drops_total", &st[i], "queue", (double)c->queue_drops);
+            port_sample(b, "tapbox_port_drops_total", &st[i], "tx_error", (double)c->tx_errors);
+            port_sample(b, "tapbox_port_drops_total", &st[i], "oversize", (double)c->oversize);
+            port_sample(b, "tapbox_port_drops_total", &st[i], "policy", (double)c->policy_drops);
+            port_sample(b, "tapbox_port_drops_total", &st[i], "kernel", (double)c->kernel_drops);
+            port_sample(b, "tapbox_port_drops_total", &st[i], "bypassed", (double)c->bypassed);
+        }
+        family(b, "tapbox_port_pair_ready", "gauge",
+               "1 when both wire ports work (what the bypass waits for), by mode.");
+        sample1(b, "tapbox_port_pair_ready", "mode", port_mode_name(port_pair_mode(v->ports)),
+                port_pair_ready(v->ports));
+    }
+
+    if (v->bypass) {
+        struct bypass_status st;
+        bypass_get_status(v->bypass, &st);
+        family(b, "tapbox_bypass_engaged", "gauge",
+               "1 while the bypass relay is commanded to join the two ports.");
+        sample(b, "tapbox_bypass_engaged", st.engaged);
+        family(b, "tapbox_bypass_engage_total", "counter",
+               "Times the relay went (back) into bypass after being out.");
+        sample(b, "tapbox_bypass_engage_total", (double)st.engage_count);
+        family(b, "tapbox_watchdog_pets_total", "counter", "Hardware watchdog pets.");
+        sample(b, "tapbox_watchdog_pets_total", (double)st.pets);
+        family(b, "tapbox_watchdog_stalls_total", "counter",
+               "Loop stalls above the watchdog's stall threshold (one latches the bypass).");
+        sample(b, "tapbox_watchdog_stalls_total", (double)st.stalls);
+    }
+
+    if (v->policy) {
+        size_t n = policy_rule_count(v->policy);
+        static const char *const names[3][2] = {
+            {"tapbox_policy_flows_total", "Flows decided by the inline policy rule."},
+            {"tapbox_policy_packets_total", "Packets decided by the inline policy rule."},
+            {"tapbox_policy_bytes_total", "Bytes decided by the inline policy rule."},
+        };
+        for (int k = 0; k < 3; k++) {
+            family(b, names[k][0], "counter", names[k][1]);
+            for (size_t i = 0; i < n; i++) {
+                const struct policy_rule_stats *r = policy_rule_stats(v->policy, i);
+                if (r)
+                    sample1(b, names[k][0], "rule", r->name,
+                            (double)(k == 0 ? r->flows : k == 1 ? r->packets : r->bytes));
+            }
+        }
+        /* The default bucket in families of its own: a rule may be named "default". */
+        struct policy_rule_stats def;
+        bool undetected_drop = false;
+        policy_default_stats(v->policy, &def, &undetected_drop);
+        family(b, "tapbox_policy_default_flows_total", "counter",
+               "Flows no inline policy rule matched.");
+        sample(b, "tapbox_policy_default_flows_total", (double)def.flows);
+        family(b, "tapbox_policy_default_packets_total", "counter",
+               "Packets of flows no inline policy rule matched.");
+        sample(b, "tapbox_policy_default_packets_total", (double)def.packets);
+        family(b, "tapbox_policy_default_bytes_total", "counter",
+               "Bytes of flows no inline policy rule matched.");
+        sample(b, "tapbox_policy_default_bytes_total", (double)def.bytes);
+    }
 }
 
 static void per_source(struct web_buf *b, const struct engine *e, const char *name,
@@ -225,6 +346,8 @@ char *web_metrics_text(struct web *w, size_t *len)
             sample1(&b, "tapbox_ntap_tap_lost_total", "tap", id, (double)t->stats.lost);
         }
     }
+
+    box_metrics(&b, &w->view);
 
     if (b.oom) {
         web_buf_free(&b);

@@ -6,14 +6,17 @@ Usage: test/browser/ui-test.py [TAPBOXD]   (default build/asan/tapboxd)
 Starts tapboxd replaying the demo capture in a loop on a free port, starts Debian's chromium
 headless with a fresh profile, and drives it over the Chrome DevTools Protocol (a websocket,
 Python standard library only): log in as admin/admin, the forced password change, the live
-chart, hosts, a host page, flows with a filter, the remote taps page (public key and agent
+chart and the link card, hosts, a host page, flows with a filter, the protocols page (sort, a
+protocol opens its flows), the settings page (version, config note, no bypass relay), the remote
+taps page (public key and agent
 command line; tapboxd gets -i ntap:PORT), the ports page without a port pair, the phone
 layout, log out. Then a second tapboxd inline between two veth pairs in network namespaces
 (root only; skipped otherwise), with a simulated bypass relay and watchdog (a sim board file)
 and a drop policy: the ports page (both ports, the state banner, the policy row, counters
 moving with a ping through the box, an HTTP request dropped by the policy, a port going down
 and the bypass following), the bypass mode switched by an admin (the relay file
-follows) and shown read-only to a viewer. Chromium reaches it over a third veth pair with
+follows), the dashboard's link card and the settings page's bypass switch, and the mode shown
+read-only to a viewer. Chromium reaches it over a third veth pair with
 addresses; the namespaces are deleted on exit. Screenshots go to
 build/test-artifacts/browser/. Prints "ok   NAME" / "FAIL NAME: why" per check and
 "N passed, N failed"; exits non-zero on a failure.
@@ -289,6 +292,8 @@ def run(b, base, ntap_port, data_dir):
                   " return n && !n.hidden && n.textContent; })()", 8)
     check("dashboard warns that the factory config runs, and why",
           note and "factory configuration" in note and "line 3" in note, f"note {note!r}")
+    link = b.wait("(() => { const s = document.querySelector('#link-state'); return s && [s.dataset.state, s.textContent]; })()", 8)
+    check("dashboard link card: no port pair", link and link[0] == "idle" and "No port pair" in link[1], f"card {link}")
     b.screenshot("03-dashboard")
 
     # ---- phone layout ----
@@ -347,6 +352,42 @@ def run(b, base, ntap_port, data_dir):
     check("flows filter l7=DNS", res and all(a.startswith("DNS") for a in res), f"applications {res}")
     b.screenshot("07-flows")
 
+    # ---- protocols: a sortable table; a protocol opens its flows ----
+    nav = b.js("[...document.querySelectorAll('#nav a')].map(a => a.textContent).join(',')")
+    check("nav: Protocols after Flows, Settings last", nav and ",Flows,Protocols,Ports," in nav and nav.endswith(",Settings"),
+          f"nav {nav!r}")
+    b.click("#nav a[href='#/protocols']")
+    protos = b.wait("""(() => { const r = [...document.querySelectorAll('#protocols-table tbody tr')]
+        .map(tr => [...tr.children].map(td => td.textContent)); return r.length && r[0].length > 1 ? r : null; })()""")
+    check("protocols page: rows with flows, packets, bytes and share",
+          protos and len(protos) >= 3 and all(r[5].endswith("%") for r in protos), f"rows {protos}")
+    b.click("#protocols-table th:nth-child(1) button")  # by name, descending
+    names = b.wait("""(() => { if (!(document.querySelector('#protocols-table').dataset.query || '').includes('sort=protocol')) return null;
+        return [...document.querySelectorAll('#protocols-table tbody a.proto')].map(a => a.textContent); })()""")
+    check("protocols sort by name", names and names == sorted(names, reverse=True), f"names {names}")
+    b.screenshot("07b-protocols")
+    name = names and names[0]
+    b.click("#protocols-table tbody a.proto")
+    res = b.wait("""(() => { const t = document.querySelector('#flows-table');
+        if (!t || !(t.dataset.query || '').includes('l7=' + %s) || !t.dataset.total) return null;
+        return [document.querySelector('#f-l7').value, Number(t.dataset.total),
+                [...t.querySelectorAll('tbody td[data-label=Application]')].map(x => x.textContent)]; })()""" % json.dumps(name or ""))
+    check("a protocol opens the flows page filtered by it",
+          res and res[0] == name and res[1] > 0 and all(a.startswith(name) for a in res[2]), f"protocol {name!r}, shown {res}")
+
+    # ---- settings: version, config note, caps; no bypass relay here ----
+    b.click("#nav a[href='#/settings']")
+    about = b.wait("(document.querySelector('#settings-about [data-k=version]') || {}).textContent")
+    conf = b.js("(document.querySelector('#settings-config') || {}).textContent")
+    caps = b.js("document.querySelectorAll('#settings-caps tbody tr').length")
+    check("settings page: version, the factory config note, caps",
+          about and about.startswith("tapbox ") and conf and "line 3" in conf and caps >= 4,
+          f"version {about!r}, config {conf!r}, caps {caps}")
+    nobp = b.wait("(() => { const n = document.querySelector('#settings-no-bypass'); return n && !n.hidden && n.textContent; })()", 5)
+    check("settings page (admin, no board): says there is no bypass relay, no switch",
+          nobp and "No bypass relay" in nobp and not b.js("!!document.querySelector('#bypass-mode')"), f"note {nobp!r}")
+    b.screenshot("07c-settings")
+
     # ---- users page (admin) ----
     b.click("#nav a[href='#/users']")
     users = b.wait("document.querySelectorAll('#users-table tbody tr').length")
@@ -369,8 +410,6 @@ def run(b, base, ntap_port, data_dir):
     b.screenshot("08-taps")
 
     # ---- ports page on a capture file: no port pair, and how to configure one ----
-    nav = b.js("[...document.querySelectorAll('#nav a')].map(a => a.textContent).join(',')")
-    check("nav has Ports after Flows", nav and ",Flows,Ports," in nav, f"nav {nav!r}")
     b.click("#nav a[href='#/ports']")
     none = b.wait("(document.querySelector('#ports-none') || {}).textContent", 5)
     state = b.js("(document.querySelector('#ports-state') || {}).textContent")
@@ -586,6 +625,30 @@ def run_inline(b, box):
     check("back to auto: link through tapbox again, relay file 1 (no confirm asked)",
           back and box.wait_relay("1") == "1" and len(b.js("window.__confirms")) == 2,
           f"banner {back!r}, relay {box.relay_level()!r}, confirms {b.js('window.__confirms')}")
+
+    # the dashboard's link card and the settings page's bypass switch (the shared control)
+    b.js("location.hash = '#/'")
+    card = b.wait("""(() => { const s = document.querySelector('#link-state');
+        const p = [...document.querySelectorAll('#link-ports .link-port')].map(x => x.dataset.name + ' ' + x.dataset.state);
+        return s && s.dataset.state === 'ok' && p.length === 2 ? [s.textContent, p] : null; })()""", 8)
+    check("dashboard link card: through tapbox (inline), lan and wan up",
+          card and "Link through tapbox (inline)" in card[0] and card[1] == ["lan up", "wan up"], f"card {card}")
+    b.screenshot("12b-dashboard-inline")
+    b.js("location.hash = '#/settings'")
+    sw = b.wait("(() => { const f = document.querySelector('#settings-admin #bypass-mode input:checked');"
+                " return f && !f.closest('fieldset').disabled && f.value; })()", 8)
+    b.js("window.__answer = true")
+    b.click("label[for=bypass-mode-on]")
+    on = box.wait_relay("0")
+    b.wait("(() => { const f = document.querySelector('#bypass-mode');"
+           " return !f.disabled && f.querySelector('input:checked').value === 'on'; })()", 5)
+    b.click("label[for=bypass-mode-auto]")
+    back = box.wait_relay("1")
+    check("settings page: the admin's bypass switch works (on, then auto)",
+          sw == "auto" and on == "0" and back == "1", f"checked {sw!r}, relay after on {on!r}, after auto {back!r}")
+    b.screenshot("12c-settings-inline")
+    b.js("location.hash = '#/ports'")
+    b.wait("document.querySelectorAll('#ports-list .port-card').length === 2", 5)
 
     b.call("Emulation.setDeviceMetricsOverride", width=390, height=844, deviceScaleFactor=2, mobile=True)
     time.sleep(0.5)

@@ -1,8 +1,10 @@
 #!/bin/bash
 # web.sh TAPBOXD - the web server of a real tapboxd replaying the demo capture: static files,
-# REST statuses and JSON shapes, paging, the nTap collector (-i ntap:PORT), login (401, forced change of admin/admin, CSRF, roles,
-# tokens, rate limit), bad parameters named in 400s, /metrics format, HTTPS and HTTP/2, Lua pages
-# including a runaway one, and a clean stop with connections open. Needs curl and python3.
+# REST statuses and JSON shapes, paging, the nTap collector (-i ntap:PORT), the box endpoints
+# (ports, bypass, policies: absent here; then a second tapboxd with a sim board and a policy),
+# login (401, forced change of admin/admin, CSRF, roles, tokens, rate limit), bad parameters
+# named in 400s, /metrics format, HTTPS and HTTP/2, Lua pages including a runaway one, and a
+# clean stop with connections open. Needs curl and python3.
 source "$(dirname "$0")/lib.sh" "$@"
 
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
@@ -200,6 +202,23 @@ grep -qi '^allow: GET' "$T/headers" && pass "bad: the 405 says Allow: GET" || fa
 head -c 100000 /dev/zero | tr '\0' ' ' >"$T/big.json"
 req "bad: a 100 kB body is 413" 413 "${A[@]}" "${JSON[@]}" -H "X-CSRF-Token: $CSRF" --data-binary @"$T/big.json" "$H/api/v1/users"
 
+# ---- the box around the engine (ports, bypass relay, policies): this tapboxd has none ----
+req "box: GET /ports without a port pair is 200" 200 "${A[@]}" "$H/api/v1/ports"
+body_check "box: /ports is {mode: null, ready: false, ports: []}" 'j == {"mode": None, "ready": False, "ports": []}'
+req "box: GET /bypass without a board is 200" 200 "${A[@]}" "$H/api/v1/bypass"
+body_check "box: /bypass is {present: false}" 'j == {"present": False}'
+req "box: GET /policies without rules is 200" 200 "${A[@]}" "$H/api/v1/policies"
+body_check "box: /policies has no rules and passes undetected flows" 'j["rules"] == [] and j["undetected"] == "pass"'
+req "box: POST /bypass without a relay is 409" 409 "${A[@]}" "${JSON[@]}" -H "X-CSRF-Token: $CSRF" -d '{"mode":"on"}' "$H/api/v1/bypass"
+body_check "box: the 409 is a JSON error naming the missing relay" '"no bypass relay" in j["error"]'
+req "box: POST /bypass without X-CSRF-Token is 403" 403 "${A[@]}" "${JSON[@]}" -d '{"mode":"on"}' "$H/api/v1/bypass"
+bad "an unknown parameter to ports" "ports?side=0" side
+bad "an unknown parameter to bypass" "bypass?mode=on" mode
+bad "an unknown parameter to policies" "policies?rule=x" rule
+req "box: /metrics" 200 "${A[@]}" "$H/metrics"
+body_check "box: /metrics has no port, bypass, watchdog or policy series without them" \
+    'not [l for l in t.splitlines() if __import__("re").match(r"(# (HELP|TYPE) )?tapbox_(port|bypass|watchdog|policy)", l)]'
+
 # ---- roles and tokens ----
 req "users: an admin creates a viewer" 201 "${A[@]}" "${JSON[@]}" -H "X-CSRF-Token: $CSRF" \
     -d '{"name":"viewer1","password":"viewer-pass-1","role":"viewer"}' "$H/api/v1/users"
@@ -210,6 +229,11 @@ req "roles: a viewer reads hosts" 200 "${V[@]}" "$H/api/v1/hosts"
 req "roles: a viewer reads the nTap collector" 200 "${V[@]}" "$H/api/v1/ntap"
 req "roles: a viewer cannot list users (403)" 403 "${V[@]}" "$H/api/v1/users"
 req "roles: a viewer cannot download pcap (403)" 403 "${V[@]}" "$H/api/v1/pcap?duration=1"
+req "roles: a viewer reads the ports" 200 "${V[@]}" "$H/api/v1/ports"
+req "roles: a viewer reads the bypass state" 200 "${V[@]}" "$H/api/v1/bypass"
+req "roles: a viewer reads the policies" 200 "${V[@]}" "$H/api/v1/policies"
+req "roles: a viewer cannot set the bypass mode (403)" 403 "${V[@]}" "${JSON[@]}" -H "X-CSRF-Token: $VCSRF" \
+    -d '{"mode":"on"}' "$H/api/v1/bypass"
 req "roles: a viewer cannot create users (403)" 403 "${V[@]}" "${JSON[@]}" -H "X-CSRF-Token: $VCSRF" \
     -d '{"name":"x","password":"xxxxxxxxxx"}' "$H/api/v1/users"
 req "tokens: an admin makes an API token" 201 "${A[@]}" "${JSON[@]}" -H "X-CSRF-Token: $CSRF" \
@@ -290,6 +314,57 @@ if ns_new pa && PA=$NS && ns_new pb && PB=$NS && veth "$PA" eth0 10.78.0.1/24 "$
     fi
 else
     fail "pcap: namespaces" "cannot build the veth pair"
+fi
+
+# ---- a second tapboxd with a simulated relay and watchdog (a sim board file) and a policy ----
+# No port pair: the relay stays in bypass ("ports not ready"); the rule never matches the demo.
+mkdir -p "$T/sim"
+cat >"$T/board.conf" <<EOF
+BOARD_NAME=sim
+RELAY_GPIO_CHIP=file:$T/sim/relay
+RELAY_GPIO_LINE=0
+RELAY_GPIO_ACTIVE=1
+RELAY_SETTLE_MS=50
+WATCHDOG_DEVICE=file:$T/sim/watchdog
+WATCHDOG_TIMEOUT=5
+EOF
+H2=http://127.0.0.1:3002
+tbx_bg board - -i "$PCAP" --replay=realtime --loop -d "$T/bdata" -w 3002 -W 0 --disable-login \
+    --board "$T/board.conf" '--policy=x drop port=23'
+BOARD_PID=$BG_PID
+if wait_grep "HTTP on \* port 3002" "$T/board.err" 20; then
+    req "board: GET /session (login disabled) for the CSRF token" 200 "$H2/api/v1/session"
+    BCSRF=$(json_field csrf_token)
+    B=(-H "X-CSRF-Token: $BCSRF")
+    req "board: GET /bypass" 200 "$H2/api/v1/bypass"
+    body_check "board: the relay and the watchdog are present; in bypass, the ports not ready" \
+        'j["present"] and j["relay_present"] and j["watchdog"]["present"] and j["engaged"] and j["mode"] == "auto"'
+    req "board: POST /bypass with a bad mode is 400" 400 "${B[@]}" "${JSON[@]}" -d '{"mode":"sideways"}' "$H2/api/v1/bypass"
+    body_check "board: the 400 names 'mode'" 'j["parameter"] == "mode"'
+    req "board: POST /bypass without a mode is 400" 400 "${B[@]}" "${JSON[@]}" -d '{}' "$H2/api/v1/bypass"
+    req "board: POST /bypass with a body that is not JSON is 400" 400 "${B[@]}" "${JSON[@]}" -d '{"mode":' "$H2/api/v1/bypass"
+    req "board: POST /bypass with a form body is 415" 415 "${B[@]}" -d 'mode=on' "$H2/api/v1/bypass"
+    req "board: POST /bypass without X-CSRF-Token is 403" 403 "${JSON[@]}" -d '{"mode":"on"}' "$H2/api/v1/bypass"
+    req "board: POST /bypass {mode: on} is 200" 200 "${B[@]}" "${JSON[@]}" -d '{"mode":"on"}' "$H2/api/v1/bypass"
+    body_check "board: the answer is the new state" 'j["mode"] == "on" and j["engaged"]'
+    [ "$(cat "$T/sim/relay" 2>/dev/null)" = 0 ] && pass "board: the relay file is at the bypass level" ||
+        fail "board: the relay file is at the bypass level" "relay '$(cat "$T/sim/relay" 2>&1)'"
+    req "board: POST /bypass back to auto" 200 "${B[@]}" "${JSON[@]}" -d '{"mode":"auto"}' "$H2/api/v1/bypass"
+    req "board: GET /ports (the board gives no port pair)" 200 "$H2/api/v1/ports"
+    body_check "board: still no port pair" 'j == {"mode": None, "ready": False, "ports": []}'
+    req "board: GET /policies" 200 "$H2/api/v1/policies"
+    body_check "board: the rule with zero counters, and the default bucket" \
+        'j["rules"] == [{"name": "x", "rule": "x drop port=23", "action": "drop", "flows": 0, "packets": 0, "bytes": 0}] and j["default"]["name"] == "default" and j["undetected"] == "pass"'
+    req "board: /metrics" 200 "$H2/metrics"
+    body_check "board: /metrics has the bypass, the watchdog and the rule, no port series" \
+        '"tapbox_bypass_engaged 1" in t and "tapbox_watchdog_stalls_total 0" in t and "tapbox_policy_flows_total{rule=\"x\"} 0" in t and "tapbox_policy_bytes_total{rule=\"x\"} 0" in t and any(l.startswith("tapbox_watchdog_pets_total ") and int(l.split()[1]) >= 1 for l in t.splitlines()) and not any(l.startswith("tapbox_port") for l in t.splitlines())'
+    kill -TERM "$BOARD_PID"
+    tbx_wait_exit "$BOARD_PID" board 10
+    expect_rc "board: the second tapboxd stops cleanly" 0 board
+    [ "$(cat "$T/sim/relay" 2>/dev/null)" = 0 ] && pass "board: stopped in bypass" ||
+        fail "board: stopped in bypass" "relay '$(cat "$T/sim/relay" 2>&1)'"
+else
+    fail "board: tapboxd with a sim board starts" "$(lib_why "$T/board.err")"
 fi
 
 # ---- logout, rate limit ----

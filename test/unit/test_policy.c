@@ -171,6 +171,7 @@ TEST(policy_rejects_bad_rules_with_a_reason)
     check_bad(s, "bad/name drop vlan=1", "bad rule name 'bad/name'", NULL);
     check_bad(s, "abcdefghijklmnopqrstuvwxyz0123456 drop vlan=1", "bad rule name", NULL);
     check_bad(s, "taken pass vlan=6", "duplicate rule name 'taken'", NULL);
+    check_bad(s, "default drop vlan=6", "'default' is reserved for traffic no rule matches", NULL);
     check_bad(s, "lonely", "rule 'lonely' has no action", NULL);
     check_bad(s, "x block vlan=1", "unknown action 'block'", "drop or pass");
     check_bad(s, "x DROP vlan=1", "unknown action 'DROP'", NULL);

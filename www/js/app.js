@@ -10,15 +10,19 @@ import * as flows from './pages/flows.js';
 import * as users from './pages/users.js';
 import * as taps from './pages/taps.js';
 import * as ports from './pages/ports.js';
+import * as protocols from './pages/protocols.js';
+import * as settings from './pages/settings.js';
 
 const routes = [
   { re: /^\/$/, page: dashboard, nav: '/' },
   { re: /^\/hosts$/, page: hosts, nav: '/hosts' },
   { re: /^\/host\/([^/]+)$/, page: host, nav: '/hosts' },
   { re: /^\/flows$/, page: flows, nav: '/flows' },
+  { re: /^\/protocols$/, page: protocols, nav: '/protocols' },
   { re: /^\/ports$/, page: ports, nav: '/ports' },
   { re: /^\/taps$/, page: taps, nav: '/taps' },
   { re: /^\/users$/, page: users, nav: '/users', admin: true },
+  { re: /^\/settings$/, page: settings, nav: '/settings' },
   { re: /^\/password$/, page: password, nav: '/password' },
   { re: /^\/login$/, page: login, public: true },
 ];
@@ -37,8 +41,10 @@ api.hooks.onMustChange = () => { api.session.mustChange = true; go('#/password')
 
 function header(active) {
   const s = api.session;
-  const links = [['/', 'Dashboard'], ['/hosts', 'Hosts'], ['/flows', 'Flows'], ['/ports', 'Ports'], ['/taps', 'Taps']];
+  const links = [['/', 'Dashboard'], ['/hosts', 'Hosts'], ['/flows', 'Flows'], ['/protocols', 'Protocols'],
+    ['/ports', 'Ports'], ['/taps', 'Taps']];
   if (s.role === 'admin') links.push(['/users', 'Users']);
+  links.push(['/settings', 'Settings']);
   nav.replaceChildren(...(s.user && !s.mustChange ? links : []).map(([p, label]) =>
     h('a', { href: '#' + p, class: p === active ? 'active' : null }, label)));
   who.replaceChildren();

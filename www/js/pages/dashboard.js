@@ -1,8 +1,26 @@
-// Dashboard: live throughput (polled every second with `since`), top hosts, top L7
-// protocols and the capture sources. Every poll is a background request.
+// Dashboard: live throughput (polled every second with `since`), the link (port pair and
+// bypass), top hosts, top L7 protocols and the capture sources. Every poll is a background
+// request. /ports and /bypass go with the 5 s poll only while the box has a port pair or a
+// relay: neither comes or goes while tapboxd runs, so one answer without them is enough.
 import * as api from '../api.js';
 import { LiveChart } from '../chart.js';
+import { linkState } from '../box.js';
 import { h, bits, bytes, si, table, bars, hostLink, duration } from '../util.js';
+
+/** The compact link card's body: the state banner with the ports up or down. */
+function linkBody(p, b) {
+  const s = linkState(p, b);
+  const ports = p.ports.map((x) => {
+    const up = x.up && !x.error;
+    return h('span', { class: 'link-port', dataset: { name: x.name, state: up ? 'up' : 'down' }, title: x.error || null },
+      h('strong', {}, x.name), h('span', { class: 'tag mono' }, x.interface), ' ',
+      h('span', { class: up ? 'state-up' : 'state-down' }, up ? 'up' : 'down'));
+  });
+  // The detail line of the ports page is left out: the bypass reason is in the title already.
+  return h('div', { class: `banner ${s.cls}`, id: 'link-state', dataset: { state: s.cls }, role: 'status' },
+    h('strong', {}, s.title),
+    ports.length ? h('span', { class: 'small', id: 'link-ports' }, ports.flatMap((x, i) => (i ? [' · ', x] : [x]))) : null);
+}
 
 export function mount(main) {
   const rate = h('span', { class: 'big', id: 'rate-bps' }, '–');
@@ -13,9 +31,12 @@ export function mount(main) {
   const sourcesBox = h('div', { id: 'sources' }, h('p', { class: 'muted' }, 'Loading…'));
   const statusLine = h('p', { class: 'muted small', id: 'status-line' });
   const configNote = h('p', { class: 'error', id: 'config-note', hidden: true });
+  const linkBox = h('div', { id: 'link-box' }, h('p', { class: 'muted' }, 'Loading…'));
 
   main.append(
     configNote,
+    h('section', { class: 'card', id: 'link-card' },
+      h('div', { class: 'card-head' }, h('h2', {}, 'Link'), h('a', { href: '#/ports' }, 'Ports')), linkBox),
     h('section', { class: 'card' },
       h('div', { class: 'card-head' }, h('h2', {}, 'Throughput'),
         h('div', { class: 'rates' }, rate, pps)),
@@ -28,6 +49,7 @@ export function mount(main) {
   const chart = new LiveChart(canvas, { format: (v) => si(v, 'b/s'), windowS: 120 });
   const bg = { background: true };
   let stopped = false, busySeries = false, busyOther = false;
+  let box = true; // ask /ports and /bypass (until an answer says there is neither)
 
   async function pollSeries() {
     if (busySeries || document.hidden) return;
@@ -49,12 +71,18 @@ export function mount(main) {
     if (busyOther || document.hidden) return;
     busyOther = true;
     try {
-      const [hosts, l7, status] = await Promise.all([
+      const [hosts, l7, status, ports, bypass] = await Promise.all([
         api.get('/hosts', { limit: 8, sort: 'bytes' }, bg),
         api.get('/l7', null, bg),
         api.get('/status', null, bg),
+        box ? api.get('/ports', null, bg) : null,
+        box ? api.get('/bypass', null, bg) : null,
       ]);
       if (stopped) return;
+      if (ports && bypass) {
+        linkBox.replaceChildren(linkBody(ports, bypass));
+        box = !!ports.mode || bypass.present;
+      }
       hostsBox.replaceChildren(table([
         { label: 'Host', cell: (x) => hostLink(x.ip, x.vlan) },
         { label: 'Bytes', class: 'num', cell: (x) => bytes(x.bytes_sent + x.bytes_rcvd) },

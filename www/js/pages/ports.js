@@ -2,39 +2,8 @@
 // counters and rates, the bypass mode (admins change it) and the inline policies. Polls
 // /api/v1/ports, /bypass and /policies every 2 s in the background.
 import * as api from '../api.js';
-import { h, bits, bytes, si, when, table } from '../util.js';
-
-const MODES = [
-  ['auto', 'Auto', 'Through tapbox while both ports work; bypass otherwise.'],
-  ['on', 'On', 'Bypass always: the relay joins the ports, tapbox forwards nothing.'],
-  ['off', 'Off', 'Never bypass: the link goes down with the ports or tapbox.'],
-];
-const CONFIRM = {
-  on: 'Engage the bypass? The relay will join the two ports: traffic stops going through tapbox and no policy applies.',
-  off: 'Turn the bypass off? If a port or tapbox fails, the link will go down instead of bypassing tapbox.',
-};
-
-/** The banner: {cls, title, detail}. */
-function state(p, b) {
-  if (!p.mode) return { cls: 'idle', title: 'No port pair: tapbox only watches its capture sources.' };
-  if (b.present && b.engaged) return { cls: 'bypass', title: `BYPASS engaged: ${b.reason}`,
-    detail: 'The relay joins the two ports: traffic does not go through tapbox.' };
-  if (p.mode === 'tap') return { cls: 'ok', title: 'Watching two tap ports (tap): nothing is forwarded.' };
-  if (!p.ready) return { cls: 'down', title: `Link down: the ports are not ready (${p.mode})`,
-    detail: b.present ? b.reason : null };
-  return { cls: 'ok', title: `Link through tapbox (${p.mode})`, detail: b.present ? b.reason : null };
-}
-
-function watchdogText(b) {
-  if (!b.present) return 'No bypass relay or watchdog on this box (no board file).';
-  const w = b.watchdog || {};
-  const relay = b.relay_present ? `Relay: ${b.relay}.` : `No relay (${b.relay}).`;
-  if (!w.present) return `${relay} No watchdog (${w.device}).`;
-  const head = w.stall_latched ? 'Watchdog: STALL latched (no more petting)'
-    : w.armed ? 'Watchdog armed' : 'Watchdog not armed';
-  return `${relay} ${head}: ${w.device}; ${si(w.pets)} pets, ${si(w.stalls)} stalls, ` +
-    `worst lateness ${w.worst_stall_ms} ms of ${w.stall_threshold_ms} ms allowed.`;
-}
+import { h, bits, bytes, si, table } from '../util.js';
+import { linkState, watchdogText, bypassSwitch } from '../box.js';
 
 const kv = (pairs) => h('dl', { class: 'kv' }, pairs.filter(Boolean).map(([k, v, key]) =>
   [h('dt', {}, k), h('dd', { dataset: key ? { k: key } : undefined }, v)]));
@@ -77,66 +46,15 @@ export function mount(main, { session }) {
   const banner = h('div', { id: 'ports-state', class: 'banner', role: 'status' }, 'Loading…');
   const watchdog = h('p', { class: 'muted small', id: 'watchdog' });
   const portsBox = h('div', { id: 'ports-list', class: 'ports-grid' });
-  const bypassBox = h('div', { id: 'bypass' });
   const policiesBox = h('div', { id: 'policies-table' });
   const policyNote = h('p', { class: 'muted small', id: 'policy-undetected' });
+  // The bypass control (box.js): built once, updated in place by the poll.
+  const bypass = bypassSwitch({ admin, onChanged: () => load() });
+
   main.append(
-    h('section', { class: 'card' }, h('h2', {}, 'Link'), err, banner, bypassBox, watchdog),
+    h('section', { class: 'card' }, h('h2', {}, 'Link'), err, banner, bypass.el, watchdog),
     portsBox,
     h('section', { class: 'card' }, h('h2', {}, 'Inline policies'), policiesBox, policyNote));
-
-  // The bypass control: built once (a poll must not undo a choice being made), updated in place.
-  const modeNote = h('p', { class: 'muted small', id: 'bypass-info' });
-  const bypassErr = h('p', { class: 'error', role: 'alert', id: 'bypass-error' });
-  const radios = {};
-  let mode = null, busy = false;
-  const control = h('fieldset', { class: 'mode', id: 'bypass-mode', 'aria-describedby': 'bypass-info', disabled: !admin },
-    h('legend', {}, admin ? 'Bypass mode' : 'Bypass mode (only an admin can change it)'),
-    h('div', { class: 'segmented' }, MODES.map(([m, label, hint]) => {
-      radios[m] = h('input', { type: 'radio', name: 'bypass-mode', value: m, id: `bypass-mode-${m}`,
-        onchange: () => choose(m) });
-      return h('label', { for: `bypass-mode-${m}`, title: hint }, radios[m], h('span', {}, label));
-    })));
-
-  function showMode(m) {
-    mode = m;
-    for (const [k, r] of Object.entries(radios)) r.checked = k === m;
-  }
-
-  async function choose(m) {
-    if (!admin || busy || m === mode) return;
-    if (CONFIRM[m] && !confirm(CONFIRM[m])) { showMode(mode); return; }
-    const focused = control.contains(document.activeElement);
-    busy = true;
-    control.disabled = true;
-    bypassErr.textContent = '';
-    try {
-      const b = await api.post('/bypass', { mode: m });
-      showMode(b.mode);
-      showBypass(b);
-      load();
-    } catch (e) {
-      bypassErr.textContent = `Could not set the mode: ${e.message}`;
-      showMode(mode);
-    } finally {
-      busy = false;
-      control.disabled = false;
-      if (focused && radios[mode]) radios[mode].focus();
-    }
-  }
-
-  function showBypass(b) {
-    if (!b.present) {
-      bypassBox.replaceChildren();
-      return;
-    }
-    if (!bypassBox.contains(control)) bypassBox.replaceChildren(control, modeNote, bypassErr);
-    if (!busy) showMode(b.mode);
-    const hint = MODES.find(([m]) => m === b.mode);
-    const n = b.engage_count;
-    modeNote.textContent = `${hint ? hint[2] : b.mode} Bypass engaged ${si(n)} time${n === 1 ? '' : 's'}` +
-      (b.last_change_ms ? `; last change ${when(b.last_change_ms / 1000)}.` : '; no change since start.');
-  }
 
   let prev = null; // {t, ports} of the last poll: the rates are between two polls
   function rates(p, t) {
@@ -153,7 +71,7 @@ export function mount(main, { session }) {
 
   let shown = '';
   function showState(p, b) {
-    const s = state(p, b);
+    const s = linkState(p, b);
     const sig = `${s.cls}|${s.title}|${s.detail}`;
     if (sig !== shown) {
       shown = sig;
@@ -206,7 +124,7 @@ export function mount(main, { session }) {
       err.textContent = '';
       showState(p, b);
       showPorts(p, performance.now());
-      showBypass(b);
+      bypass.update(b);
       showPolicies(pol);
     } catch (e) {
       if (!stopped) err.textContent = e.message;
