@@ -14,6 +14,7 @@
 #include "../box/bypass.h"
 #include "../core/log.h"
 #include "netdev.h"
+#include "source.h"
 
 #define SNAPLEN 65535
 #define CAPTURE_BUFFER_BYTES (4 * 1024 * 1024)
@@ -378,19 +379,8 @@ static int port_open_capture(struct port *p, char *err, size_t errsize)
         snprintf(err, errsize, "%s: cannot capture inbound only: %s", p->ifname, pcap_geterr(p->pcap));
         return -1;
     }
-    if (p->pair->bpf) {
-        struct bpf_program prog;
-        if (pcap_compile(p->pcap, &prog, p->pair->bpf, 1, PCAP_NETMASK_UNKNOWN) < 0) {
-            snprintf(err, errsize, "bad filter '%s': %s", p->pair->bpf, pcap_geterr(p->pcap));
-            return -1;
-        }
-        rc = pcap_setfilter(p->pcap, &prog);
-        pcap_freecode(&prog);
-        if (rc < 0) {
-            snprintf(err, errsize, "%s: cannot set the filter: %s", p->ifname, pcap_geterr(p->pcap));
-            return -1;
-        }
-    }
+    if (p->pair->bpf && source_apply_filter(p->pcap, p->pair->bpf, err, errsize) < 0)
+        return -1;
     if (pcap_setnonblock(p->pcap, 1, perr) < 0) {
         snprintf(err, errsize, "%s: %s", p->ifname, perr);
         return -1;
@@ -664,22 +654,9 @@ int port_pair_set_filter(struct port_pair *pp, const char *bpf, char *err, size_
         snprintf(err, errsize, "-B cannot apply to inline ports: every frame must be forwarded");
         return -1;
     }
-    for (int i = 0; i < 2; i++) {
-        pcap_t *p = pp->port[i].pcap;
-        if (!p)
-            continue;
-        struct bpf_program prog;
-        if (pcap_compile(p, &prog, bpf ? bpf : "", 1, PCAP_NETMASK_UNKNOWN) < 0) {
-            snprintf(err, errsize, "bad filter '%s': %s", bpf ? bpf : "", pcap_geterr(p));
+    for (int i = 0; i < 2; i++)
+        if (pp->port[i].pcap && source_apply_filter(pp->port[i].pcap, bpf, err, errsize) < 0)
             return -1;
-        }
-        int rc = pcap_setfilter(p, &prog);
-        pcap_freecode(&prog);
-        if (rc < 0) {
-            snprintf(err, errsize, "cannot set filter: %s", pcap_geterr(p));
-            return -1;
-        }
-    }
     free(pp->bpf);
     pp->bpf = bpf ? strdup(bpf) : NULL;
     return 0;

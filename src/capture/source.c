@@ -81,7 +81,7 @@ static void pcap_handler_cb(u_char *user, const struct pcap_pkthdr *h, const u_c
     source_deliver((struct capture_source *)user, h, data);
 }
 
-static int apply_filter(pcap_t *p, const char *bpf, char *err, size_t errsize)
+int source_apply_filter(pcap_t *p, const char *bpf, char *err, size_t errsize)
 {
     struct bpf_program prog;
     if (pcap_compile(p, &prog, bpf ? bpf : "", 1, PCAP_NETMASK_UNKNOWN) < 0) {
@@ -139,7 +139,7 @@ static int file_open_pcap(struct capture_source *s, char *err, size_t errsize)
         s->pcap = NULL;
         return -1;
     }
-    if (s->bpf && apply_filter(s->pcap, s->bpf, err, errsize) < 0) {
+    if (s->bpf && source_apply_filter(s->pcap, s->bpf, err, errsize) < 0) {
         pcap_close(s->pcap);
         s->pcap = NULL;
         return -1;
@@ -346,7 +346,7 @@ static void live_start(struct capture_source *s)
     if (rc > 0)
         log_warn("capture", "%s: %s", s->spec, pcap_statustostr(rc));
     char err[PCAP_ERRBUF_SIZE + 64];
-    if (s->bpf && apply_filter(p, s->bpf, err, sizeof err) < 0) {
+    if (s->bpf && source_apply_filter(p, s->bpf, err, sizeof err) < 0) {
         live_fail(s, err, false);
         return;
     }
@@ -501,7 +501,7 @@ int source_set_filter(struct capture_source *s, const char *bpf, char *err, size
     s->bpf = bpf ? strdup(bpf) : NULL;
     if (s->is_file || !s->pcap)
         return 0;
-    return apply_filter(s->pcap, bpf, err, errsize);
+    return source_apply_filter(s->pcap, bpf, err, errsize);
 }
 
 void source_update_stats(struct capture_source *s)

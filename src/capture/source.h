@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <pcap/pcap.h>
 #include <uv.h>
 
 #include "../flow/engine.h"
@@ -37,6 +38,8 @@ struct capture_source *source_open(uv_loop_t *loop, struct engine *e,
 void source_close(struct capture_source *s);
 /* Apply a new BPF filter (NULL: none) to a live source; 0 or -1 with err. */
 int source_set_filter(struct capture_source *s, const char *bpf, char *err, size_t errsize);
+/* Compile and set a BPF filter (NULL or "": none) on an open handle; 0 or -1 with err. */
+int source_apply_filter(pcap_t *p, const char *bpf, char *err, size_t errsize);
 /* Refresh kernel drop counters (live sources). */
 void source_update_stats(struct capture_source *s);
 /* Whether an -i spec names a file (it exists and is not a device, or looks like a path or a

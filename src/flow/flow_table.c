@@ -1,10 +1,14 @@
 #include "flow_table.h"
 
+#include <endian.h>
+
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 
 #include "hash.h"
+
+_Static_assert(sizeof(struct flow_key) % 4 == 0, "key_equal compares whole words");
 
 static uint32_t next_pow2(size_t n)
 {
@@ -68,8 +72,14 @@ void flow_key_make(struct flow_key *key, uint16_t vlan, uint8_t ip_version, uint
                    const uint8_t src[16], uint16_t sport, const uint8_t dst[16], uint16_t dport,
                    bool *src_is_lo)
 {
-    int c = memcmp(src, dst, 16);
-    bool lo = c < 0 || (c == 0 && sport <= dport);
+    /* Address order as big-endian 128-bit numbers: two word compares instead of a memcmp. */
+    uint64_t s0, s1, d0, d1;
+    memcpy(&s0, src, 8);
+    memcpy(&s1, src + 8, 8);
+    memcpy(&d0, dst, 8);
+    memcpy(&d1, dst + 8, 8);
+    s0 = be64toh(s0), s1 = be64toh(s1), d0 = be64toh(d0), d1 = be64toh(d1);
+    bool lo = s0 != d0 ? s0 < d0 : s1 != d1 ? s1 < d1 : sport <= dport;
     memcpy(key->addr_lo, lo ? src : dst, 16);
     memcpy(key->addr_hi, lo ? dst : src, 16);
     key->port_lo = lo ? sport : dport;
@@ -115,7 +125,7 @@ struct flow *flow_table_find(const struct flow_table *t, const struct flow_key *
 {
     uint32_t h = flow_key_hash(t, key);
     for (struct flow *f = t->buckets[h & t->bucket_mask]; f; f = f->hash_next)
-        if (f->hash == h && memcmp(&f->key, key, sizeof *key) == 0)
+        if (f->hash == h && key_equal(&f->key, key, sizeof *key))
             return f;
     return NULL;
 }
@@ -126,7 +136,7 @@ struct flow *flow_table_get(struct flow_table *t, const struct flow_key *key,
     uint32_t h = flow_key_hash(t, key);
     struct flow **bucket = &t->buckets[h & t->bucket_mask];
     for (struct flow *f = *bucket; f; f = f->hash_next) {
-        if (f->hash == h && memcmp(&f->key, key, sizeof *key) == 0) {
+        if (f->hash == h && key_equal(&f->key, key, sizeof *key)) {
             *created = false;
             return f;
         }

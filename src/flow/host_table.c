@@ -6,6 +6,8 @@
 
 #include "hash.h"
 
+_Static_assert(sizeof(struct host_key) % 4 == 0, "key_equal compares whole words");
+
 int host_table_init(struct host_table *t, size_t cap)
 {
     memset(t, 0, sizeof *t);
@@ -59,7 +61,7 @@ struct host *host_table_find(const struct host_table *t, const struct host_key *
 {
     uint32_t hv = hash_bytes(key, sizeof *key, t->hash_seed);
     for (struct host *h = t->buckets[hv & t->bucket_mask]; h; h = h->hash_next)
-        if (h->hash == hv && memcmp(&h->key, key, sizeof *key) == 0)
+        if (h->hash == hv && key_equal(&h->key, key, sizeof *key))
             return h;
     return NULL;
 }
@@ -70,7 +72,7 @@ struct host *host_table_get(struct host_table *t, const struct host_key *key, bo
     struct host **bucket = &t->buckets[hv & t->bucket_mask];
     *created = false;
     for (struct host *h = *bucket; h; h = h->hash_next)
-        if (h->hash == hv && memcmp(&h->key, key, sizeof *key) == 0)
+        if (h->hash == hv && key_equal(&h->key, key, sizeof *key))
             return h;
     if (t->count >= t->cap) {
         t->refused++;

@@ -23,8 +23,8 @@
 # each, flows stitched from both).
 # Prints "ok   NAME" / "FAIL NAME: why" and "N passed, N failed". Needs root, iproute2,
 # ethtool, python3, curl, ping; every wait has a timeout.
-source "$(dirname "$0")/lib.sh" "$@"
 # shellcheck disable=SC2015  # "a && b || fail" is meant
+source "$(dirname "$0")/lib.sh" "$@"
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 RELAY_SIM=${TBX_RELAY_SIM:-$REPO/test/integration/relay-sim.py}
 SECONDS=0
@@ -37,7 +37,7 @@ done
 
 L_IP=10.77.0.1 R_IP=10.77.0.2 L_IP6=fd77::1 R_IP6=fd77::2
 API_PORT=3080
-WEB=(--http-port=127.0.0.1:$API_PORT --https-port=0 --disable-login)
+WEB=("--http-port=127.0.0.1:$API_PORT" --https-port=0 --disable-login)
 
 # ---- helpers ----
 
@@ -263,7 +263,6 @@ wire_offloads_off "$NL" l0 && wire_offloads_off "$NR" r0 ||
 for p in a0 b0; do nsx "$NB" ethtool -K $p tx on tso on gso on gro on >/dev/null 2>&1; done
 nsx "$NL" ip addr add "$L_IP6/64" dev l0 nodad
 nsx "$NR" ip addr add "$R_IP6/64" dev r0 nodad
-L_MAC=$(nsx "$NL" cat /sys/class/net/l0/address)
 R_MAC=$(nsx "$NR" cat /sys/class/net/r0/address)
 
 mkdir -p "$T/www" "$T/sim"

@@ -43,8 +43,8 @@ static struct engine *make_engine(size_t max_flows, size_t max_hosts, struct end
     return e;
 }
 
-static void send_udp(struct engine *e, uint64_t ts, const char *src, uint16_t sport,
-                     const char *dst, uint16_t dport, const void *payload, size_t len)
+static bool frame_udp(struct engine *e, unsigned port, uint64_t ts, const char *src, uint16_t sport,
+                      const char *dst, uint16_t dport, const void *payload, size_t len)
 {
     struct pb p;
     pb_init(&p);
@@ -53,7 +53,13 @@ static void send_udp(struct engine *e, uint64_t ts, const char *src, uint16_t sp
     pb_udp(&p, sport, dport);
     pb_bytes(&p, payload, len);
     pb_finish(&p);
-    engine_process_packet(e, 0, DLT_EN10MB, ts, p.buf, (uint32_t)p.len, (uint32_t)p.len);
+    return engine_process_frame(e, 0, port, DLT_EN10MB, ts, p.buf, (uint32_t)p.len, (uint32_t)p.len);
+}
+
+static void send_udp(struct engine *e, uint64_t ts, const char *src, uint16_t sport,
+                     const char *dst, uint16_t dport, const void *payload, size_t len)
+{
+    frame_udp(e, ENGINE_NO_PORT, ts, src, sport, dst, dport, payload, len);
 }
 
 static void send_tcp(struct engine *e, uint64_t ts, const char *src, uint16_t sport,
@@ -339,18 +345,6 @@ TEST(engine_dpi_cap_settles_the_oldest_detection)
     engine_destroy(e);
 }
 
-static bool frame_udp(struct engine *e, unsigned port, uint64_t ts, const char *src, uint16_t sport,
-                      const char *dst, uint16_t dport, const void *payload, size_t len)
-{
-    struct pb p;
-    pb_init(&p);
-    pb_ethernet(&p, 0x0800);
-    pb_ipv4(&p, src, dst, 17);
-    pb_udp(&p, sport, dport);
-    pb_bytes(&p, payload, len);
-    pb_finish(&p);
-    return engine_process_frame(e, 0, port, DLT_EN10MB, ts, p.buf, (uint32_t)p.len, (uint32_t)p.len);
-}
 
 static int engine_l7_id(void *ctx, const char *name)
 {
