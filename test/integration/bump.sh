@@ -307,6 +307,11 @@ tbx_bg addr "$NB" -i inline:a0,b0 --http-port=0 --https-port=0 --data-dir="$T/da
 tbx_wait_exit "$BG_PID" addr 30
 expect_rc_msg "refuse: a port with an IPv4 address: exit 1, message naming a0" 1 addr 'a0'
 nsx "$NB" ip addr del 10.99.0.1/24 dev a0
+nsx "$NB" ip addr add fd99::1/64 dev b0 nodad
+tbx_bg addr6 "$NB" -i inline:a0,b0 --http-port=0 --https-port=0 --data-dir="$T/data-addr"
+tbx_wait_exit "$BG_PID" addr6 30
+expect_rc_msg "refuse: a port with a global IPv6 address: exit 1, message naming b0" 1 addr6 'b0'
+nsx "$NB" ip addr del fd99::1/64 dev b0
 
 # ---- 2. inline, with the board ----
 FLOWS=$T/inline.flows
