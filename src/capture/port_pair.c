@@ -255,7 +255,11 @@ static void on_rx_readable(uv_poll_t *h, int status, int events)
     (void)events;
     struct port *p = h->data;
     if (status < 0) {
-        port_error(p, "%s: capture error: %s", p->ifname, uv_strerror(status));
+        /* The poll only says "error" (EBADF, EIO); the link state says why. */
+        if (!netdev_is_running(p->ifname))
+            port_error(p, "%s: link down", p->ifname);
+        else
+            port_error(p, "%s: capture error: %s", p->ifname, uv_strerror(status));
         port_shut(p);
         update_readiness(p->pair);
         return;
@@ -313,8 +317,8 @@ static int port_check_fatal(struct port *p, char *err, size_t errsize)
     if (pp->mode == PORT_MODE_TAP)
         return 0;
     if (netdev_first_address(p->ifname, false, addr, sizeof addr)) {
-        snprintf(err, errsize, "%s has the address %s: a %s port must have none (the box must "
-                               "not be a host on the customer's link); remove it with "
+        snprintf(err, errsize, "%s has the address %s: a port of %s mode must have none (the box "
+                               "must not be a host on the customer's link); remove it with "
                                "'ip address flush dev %s'", p->ifname, addr,
                  port_mode_name(pp->mode), p->ifname);
         return -1;
@@ -335,8 +339,12 @@ static int port_open_tx(struct port *p, char *err, size_t errsize)
         return -1;
     }
     struct sockaddr_ll sll = {.sll_family = AF_PACKET, .sll_ifindex = (int)if_nametoindex(p->ifname)};
-    int sndbuf = SEND_BUFFER_BYTES;
+    int sndbuf = SEND_BUFFER_BYTES, one = 1;
     setsockopt(p->tx_fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+    /* Straight to the driver: no qdisc, and no copy of each forwarded frame to the packet
+     * sockets of the port (our own capture among them, which would only discard it). A full
+     * driver queue then refuses the frame (counted as a send error) instead of queueing it. */
+    setsockopt(p->tx_fd, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof one);
     if (bind(p->tx_fd, (struct sockaddr *)&sll, sizeof sll) < 0) {
         snprintf(err, errsize, "%s: bind: %s", p->ifname, strerror(errno));
         return -1;
