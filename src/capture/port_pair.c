@@ -53,6 +53,9 @@ struct port {
     uint64_t kernel_drops_base; /* pcap_stats restarts at each opening */
     char last_error[200];
     bool error_logged;
+    /* Rates over the last monitor tick. */
+    uint64_t last_rx_packets, last_rx_bytes, last_tx_packets, last_tx_bytes;
+    double rx_pps, rx_bps, tx_pps, tx_bps;
 };
 
 struct port_pair {
@@ -68,6 +71,7 @@ struct port_pair {
     bool closing;
     bool was_ready;
     bool keep_forwarding;      /* stopping: the relay is switching, frames still go through us */
+    uint64_t last_monitor_ms;
 };
 
 bool port_spec_is(const char *spec)
@@ -499,9 +503,23 @@ static void on_monitor(uv_timer_t *t)
 {
     struct port_pair *pp = t->data;
     struct source_info *si = &pp->engine->sources[pp->source];
+    uint64_t now = uv_now(pp->loop);
+    double secs = pp->last_monitor_ms && now > pp->last_monitor_ms
+                      ? (double)(now - pp->last_monitor_ms) / 1000.0 : 0;
+    pp->last_monitor_ms = now;
     si->capture_drops = 0;
     for (int i = 0; i < 2; i++) {
         struct port *p = &pp->port[i];
+        if (secs > 0) {
+            p->rx_pps = (double)(p->c.rx_packets - p->last_rx_packets) / secs;
+            p->rx_bps = 8.0 * (double)(p->c.rx_bytes - p->last_rx_bytes) / secs;
+            p->tx_pps = (double)(p->c.tx_packets - p->last_tx_packets) / secs;
+            p->tx_bps = 8.0 * (double)(p->c.tx_bytes - p->last_tx_bytes) / secs;
+        }
+        p->last_rx_packets = p->c.rx_packets;
+        p->last_rx_bytes = p->c.rx_bytes;
+        p->last_tx_packets = p->c.tx_packets;
+        p->last_tx_bytes = p->c.tx_bytes;
         if (p->open && !netdev_is_running(p->ifname)) {
             port_error(p, "%s: link down", p->ifname);
             port_shut(p);
@@ -651,6 +669,10 @@ void port_pair_status(const struct port_pair *pp, int side, struct port_status *
     snprintf(out->last_error, sizeof out->last_error, "%s", p->last_error);
     out->queue_len = p->q.count;
     out->queue_cap = p->q.cap;
+    out->rx_pps = p->rx_pps;
+    out->rx_bps = p->rx_bps;
+    out->tx_pps = p->tx_pps;
+    out->tx_bps = p->tx_bps;
     out->c = p->c;
 }
 

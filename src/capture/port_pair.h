@@ -54,6 +54,7 @@ struct port_status {
     int mtu;
     char last_error[200];
     unsigned queue_len, queue_cap;
+    double rx_pps, rx_bps, tx_pps, tx_bps; /* over the last second */
     struct port_counters c;
 };
 

@@ -37,6 +37,10 @@ cJSON *box_ports_json(const struct port_pair *pp)
             cJSON_AddNullToObject(p, "error");
         cJSON_AddNumberToObject(p, "queue", st.queue_len);
         cJSON_AddNumberToObject(p, "queue_cap", st.queue_cap);
+        cJSON_AddNumberToObject(p, "rx_packets_per_s", st.rx_pps);
+        cJSON_AddNumberToObject(p, "rx_bits_per_s", st.rx_bps);
+        cJSON_AddNumberToObject(p, "tx_packets_per_s", st.tx_pps);
+        cJSON_AddNumberToObject(p, "tx_bits_per_s", st.tx_bps);
         add_u64(p, "rx_packets", st.c.rx_packets);
         add_u64(p, "rx_bytes", st.c.rx_bytes);
         add_u64(p, "tx_packets", st.c.tx_packets);
