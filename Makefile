@@ -127,6 +127,7 @@ bench: $(PROGRAMS:%=build/%)
 	test/bench/run.sh
 	test/bench/ntap-bench.sh build
 	test/bench/web-bench.sh build
+	test/bench/bump-bench.sh build
 
 image: $(PROGRAMS:%=build/armhf/%)
 	@toolchain/deps.sh cross image test
