@@ -349,7 +349,7 @@ def second_boot(r, con, boot_timeout):
     if not login(r, con):
         return
     rc, out = con.run("logread | grep -c 'recreating /data'; test -s /data/.recreated && "
-                      "grep -c -- --interface=porta /data/tapbox.conf")
+                      "grep -c -- --interface=inline:porta,portb /data/tapbox.conf")
     r.check("the reason is logged, the factory config is back", out.split() == ["1", "1"], out.replace("\n", " "))
     rc, out = con.run("pidof tapboxd")
     r.check("tapboxd runs after /data was recreated", rc == 0 and out.strip() != "")
