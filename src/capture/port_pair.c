@@ -58,6 +58,11 @@ struct port {
     double rx_pps, rx_bps, tx_pps, tx_bps;
 };
 
+struct port_mirror {
+    port_mirror_fn fn;         /* NULL: free slot */
+    void *ctx;
+};
+
 struct port_pair {
     uv_loop_t *loop;
     struct engine *engine;
@@ -72,6 +77,8 @@ struct port_pair {
     bool was_ready;
     bool keep_forwarding;      /* stopping: the relay is switching, frames still go through us */
     uint64_t last_monitor_ms;
+    struct port_mirror mirrors[PORT_PAIR_MIRRORS];
+    unsigned mirror_count;     /* slots in use: on_frame skips the loop when 0 */
 };
 
 bool port_spec_is(const char *spec)
@@ -229,6 +236,10 @@ static void on_frame(u_char *user, const struct pcap_pkthdr *h, const u_char *da
     struct port_pair *pp = p->pair;
     p->c.rx_packets++;
     p->c.rx_bytes += h->len;
+    if (pp->mirror_count) /* each slot read afresh: a mirror may remove itself or another */
+        for (int i = 0; i < PORT_PAIR_MIRRORS; i++)
+            if (pp->mirrors[i].fn)
+                pp->mirrors[i].fn(pp->mirrors[i].ctx, p->side, h, data);
     uint64_t ts = (uint64_t)h->ts.tv_sec * 1000000u + (uint64_t)h->ts.tv_usec;
     bool pass = engine_process_frame(pp->engine, (unsigned)pp->source, (unsigned)p->side,
                                      DLT_EN10MB, ts, data, h->caplen, h->len);
@@ -637,6 +648,16 @@ void port_pair_close(struct port_pair *pp)
     if (!pp || pp->closing)
         return;
     pp->closing = true;
+    /* Mirrors first, while the pair is whole: each learns it has ended and forgets its handle. */
+    for (int i = 0; i < PORT_PAIR_MIRRORS; i++) {
+        struct port_mirror m = pp->mirrors[i];
+        if (!m.fn)
+            continue;
+        pp->mirrors[i].fn = NULL;
+        pp->mirrors[i].ctx = NULL;
+        pp->mirror_count--;
+        m.fn(m.ctx, PORT_MIRROR_CLOSED, NULL, NULL);
+    }
     for (int i = 0; i < 2; i++) {
         struct port *p = &pp->port[i];
         port_shut(p);
@@ -690,4 +711,29 @@ int port_pair_set_filter(struct port_pair *pp, const char *bpf, char *err, size_
     free(pp->bpf);
     pp->bpf = bpf ? strdup(bpf) : NULL;
     return 0;
+}
+
+int port_pair_source(const struct port_pair *pp) { return pp->source; }
+
+int port_pair_add_mirror(struct port_pair *pp, port_mirror_fn fn, void *ctx)
+{
+    if (!pp || !fn || pp->closing)
+        return -1;
+    for (int i = 0; i < PORT_PAIR_MIRRORS; i++)
+        if (!pp->mirrors[i].fn) {
+            pp->mirrors[i].fn = fn;
+            pp->mirrors[i].ctx = ctx;
+            pp->mirror_count++;
+            return i;
+        }
+    return -1;
+}
+
+void port_pair_remove_mirror(struct port_pair *pp, int handle)
+{
+    if (!pp || handle < 0 || handle >= PORT_PAIR_MIRRORS || !pp->mirrors[handle].fn)
+        return;
+    pp->mirrors[handle].fn = NULL;
+    pp->mirrors[handle].ctx = NULL;
+    pp->mirror_count--;
 }

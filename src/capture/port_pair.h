@@ -5,7 +5,7 @@
  * halves of a hardware tap, stitched into one view). Frames are accounted with the side they came
  * from; forwarding uses a bounded queue per direction and batched sends.
  *
- * Loop thread only: the ports, their queues and counters are touched by nothing else.
+ * Loop thread only: the ports, their queues, counters and mirrors are touched by nothing else.
  */
 #ifndef TAPBOX_PORT_PAIR_H
 #define TAPBOX_PORT_PAIR_H
@@ -19,6 +19,7 @@
 #include "../flow/engine.h"
 
 struct bypass;
+struct pcap_pkthdr;
 
 enum port_mode { PORT_MODE_INLINE, PORT_MODE_BRIDGE, PORT_MODE_TAP };
 
@@ -80,5 +81,25 @@ bool port_pair_ready(const struct port_pair *pp);
 /* At a clean stop: keep forwarding while the relay switches to bypass (until close). */
 void port_pair_keep_forwarding(struct port_pair *pp);
 int port_pair_set_filter(struct port_pair *pp, const char *bpf, char *err, size_t errsize);
+/* The engine's source index of the pair ("inline:A,B"...). */
+int port_pair_source(const struct port_pair *pp);
+
+/*
+ * Mirrors (the live pcap download): fn sees every frame received on either port, once, as
+ * captured (inbound only, so frames tapboxd forwards out of a port are not seen again there),
+ * before the flow engine and the policy verdict: policy-dropped and bypassed frames are in it
+ * too (bridge and tap modes: those that pass -B, the ports' own filter). side is 0 or 1; h and
+ * frame are valid during the call only. fn may remove its own or any other mirror from inside
+ * the call. When the pair closes, each mirror still registered gets one last call with side
+ * PORT_MIRROR_CLOSED and h, frame NULL; its handle is then already gone (do not remove it).
+ * Loop thread only.
+ */
+#define PORT_PAIR_MIRRORS 4
+#define PORT_MIRROR_CLOSED (-1)
+typedef void (*port_mirror_fn)(void *ctx, int side, const struct pcap_pkthdr *h,
+                               const uint8_t *frame);
+/* A handle (>= 0), or -1 when all PORT_PAIR_MIRRORS are taken or the pair is closing. */
+int port_pair_add_mirror(struct port_pair *pp, port_mirror_fn fn, void *ctx);
+void port_pair_remove_mirror(struct port_pair *pp, int handle);
 
 #endif

@@ -169,6 +169,7 @@ static void daemon_stop(struct daemon_state *d, const char *why)
 
 static void daemon_stop_inputs(struct daemon_state *d)
 {
+    web_server_set_box(NULL, NULL, d->policy); /* the views must not see what closes below */
     if (d->ports) {
         port_pair_close(d->ports);
         d->ports = NULL;

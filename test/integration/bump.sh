@@ -13,13 +13,14 @@
 #
 # Inline (with the board): ping both ways, IPv4 and IPv6; ARP through the box; 802.1Q-tagged
 # frames (VLAN 42, raw AF_PACKET: this kernel may lack 8021q) echoed across with the tag kept;
-# a 5 MB TCP transfer each way, sha256 equal; /api/v1/ports counters consistent; flows with
+# a 5 MB TCP transfer each way, sha256 equal; the live pcap download of the pair (both
+# directions, each frame once) and of one port; /api/v1/ports counters consistent; flows with
 # source, client_side; relay file "1" and the simulator's bridge off while forwarding;
 # POST /api/v1/bypass on/auto; a port down/up reopened; SIGTERM (a handful of pings lost at
-# most, exit 0, watchdog disarmed). A policy dropping HTTP (ping, UDP and other TCP pass; rule
+# most, exit 0, watchdog disarmed, a running pcap download ends complete). A policy dropping HTTP (ping, UDP and other TCP pass; rule
 # counters agree with the ports'), then kill -9: the watchdog runs out and the simulator carries
 # the link (longest gap in replies < WATCHDOG_TIMEOUT + 1 s). An address on a port: refused.
-# Bridge mode (the kernel bridge made by tapboxd) and tap mode (two mirror ports, one direction
+# Bridge mode (the kernel bridge made by tapboxd; a pcap download of one port) and tap mode (two mirror ports, one direction
 # each, flows stitched from both).
 # Prints "ok   NAME" / "FAIL NAME: why" and "N passed, N failed". Needs root, iproute2,
 # ethtool, python3, curl, ping; every wait has a timeout.
@@ -143,6 +144,44 @@ tbx_start() {
 }
 # stop_term TAG: SIGTERM, wait; status in RC
 stop_term() { kill -TERM "$TBX_PID" 2>/dev/null; tbx_wait_exit "$TBX_PID" "$1" 30; }
+
+# pcap_bg QUERY OUT: GET /api/v1/pcap?QUERY from inside BOX in the background (pid in PCAP_PID;
+# "HTTP_CODE CURL_EXIT" in OUT.code once done). A GET needs no CSRF token.
+pcap_bg() {
+    { nsx "$NB" curl -sS -m 40 -o "$2" -w '%{http_code}' "http://127.0.0.1:$API_PORT/api/v1/pcap?$1" \
+        >"$2.code" 2>"$2.err"; echo " $?" >>"$2.code"; } &
+    PCAP_PID=$!
+}
+# pcap_icmp FILE: "REQUESTS REPLIES DUPLICATES" (IPv4 ICMP echo; duplicates: frames seen twice,
+# byte for byte), or "bad: why"; the file must be a pcap of Ethernet frames, whole records only
+PCAP_PY='
+import struct, sys
+try:
+    d = open(sys.argv[1], "rb").read()
+    magic, _, _, _, _, _, link = struct.unpack("<IHHiIII", d[:24])
+    assert magic == 0xa1b2c3d4 and link == 1, "header: magic %x link type %d" % (magic, link)
+    off, req, rep, dup, seen = 24, 0, 0, 0, set()
+    while off < len(d):
+        _, _, cap, _ = struct.unpack("<IIII", d[off:off + 16])
+        f = d[off + 16:off + 16 + cap]
+        assert len(f) == cap, "a record cut at byte %d" % off
+        off += 16 + cap
+        dup += f in seen
+        seen.add(f)
+        if f[12:14] == b"\x08\x00" and f[23] == 1:
+            t = f[14 + (f[14] & 15) * 4]
+            req += t == 8
+            rep += t == 0
+    print(req, rep, dup)
+except Exception as e:
+    print("bad: %s" % e)
+'
+pcap_icmp() { python3 -c "$PCAP_PY" "$1"; }
+# tcpdump reads FILE (when tcpdump is here): "" or why not
+pcap_reads() {
+    command -v tcpdump >/dev/null || return 0
+    tcpdump -r "$1" -n >/dev/null 2>"$1.tcpdump" || head -c 200 "$1.tcpdump"
+}
 
 # ping statistics: "SENT RECEIVED" from a ping output file
 ping_counts() { sed -nE 's/^([0-9]+) packets transmitted, ([0-9]+) received.*/\1 \2/p' "$1"; }
@@ -351,6 +390,30 @@ fi
 pings "inline: ping R -> L" "$NR" "$L_IP"
 pings "inline: IPv6 ping L -> R (neighbour discovery through the box)" "$NL" "$R_IP6" -6
 pings "inline: IPv6 ping R -> L" "$NR" "$L_IP6" -6
+
+# live pcap of the pair while L pings R: the whole link, both directions, each frame once (a0
+# and b0 capture inbound only; tapboxd's own sends bypass them); source=lan: only what a0 got
+pcap_bg 'source=inline:a0,b0&filter=icmp&duration=3' "$T/pair.pcap"; PAIR_PID=$PCAP_PID
+pcap_bg 'source=lan&filter=icmp&duration=3' "$T/lan.pcap"; LAN_PID=$PCAP_PID
+sleep 0.5
+nsx "$NL" ping -n -c 8 -i 0.2 -w 5 "$R_IP" >"$T/pcap-ping.out" 2>&1
+wait "$PAIR_PID" "$LAN_PID"
+read -r _ PR <<<"$(ping_counts "$T/pcap-ping.out")"
+PAIR=$(pcap_icmp "$T/pair.pcap") LAN=$(pcap_icmp "$T/lan.pcap")
+WHY=$(pcap_reads "$T/pair.pcap")$(pcap_reads "$T/lan.pcap")
+if [ "$(cat "$T/pair.pcap.code")" = "200 0" ] && [ "${PR:-0}" -ge 8 ] && [ "$PAIR" = "$PR $PR 0" ] && [ -z "$WHY" ]; then
+    pass "inline: pcap download of inline:a0,b0 (filter=icmp): $PR echo requests and $PR replies, no frame twice"
+else
+    fail "inline: pcap download of inline:a0,b0 (filter=icmp): requests and replies once each" \
+        "HTTP/curl $(cat "$T/pair.pcap.code") $(head -c 200 "$T/pair.pcap.err"); $PR ping replies; file: requests replies dups = $PAIR; $WHY"
+fi
+if [ "$(cat "$T/lan.pcap.code")" = "200 0" ] && [ "$LAN" = "$PR 0 0" ]; then
+    pass "inline: pcap download of source=lan: the $PR requests from L only"
+else
+    fail "inline: pcap download of source=lan: the requests from L only" \
+        "HTTP/curl $(cat "$T/lan.pcap.code") $(head -c 200 "$T/lan.pcap.err"); file: requests replies dups = $LAN (want $PR 0 0)"
+fi
+
 VL=$(nsx "$NL" timeout 20 python3 -c "$VLAN_PY" client l0 42 10.78.0.1 10.78.0.2 "$R_MAC" 5 2>&1)
 [ "$VL" = "echoed 5" ] && pass "inline: VLAN 42 tagged frames across and back, tag kept" ||
     fail "inline: VLAN 42 tagged frames across and back, tag kept" "$VL; server: $(tail -n 2 "$T/vlan-server.err")"
@@ -419,9 +482,20 @@ fi
 # SIGTERM: bypass first, forwarding through the settle time, then exit 0
 nsx "$NL" timeout 20 ping -n -c 300 -i 0.01 -W 1 "$R_IP" >"$T/term-ping.out" 2>&1 &
 PING_PID=$!
+pcap_bg 'source=inline:a0,b0&filter=icmp&duration=60' "$T/term.pcap"  # still running at the stop
 sleep 1
 stop_term inline
 wait "$PING_PID"
+wait "$PCAP_PID"
+read -r TREQ TREP TDUP <<<"$(pcap_icmp "$T/term.pcap")"
+WHY=$(pcap_reads "$T/term.pcap")
+if [ "$(cat "$T/term.pcap.code")" = "200 0" ] && [ "${TREQ:-0}" -ge 50 ] 2>/dev/null &&
+    [ "${TREP:-0}" -ge 50 ] && [ "${TDUP:-1}" = 0 ] && [ -z "$WHY" ]; then
+    pass "SIGTERM: a running pcap download of the pair ends complete ($TREQ requests, $TREP replies)"
+else
+    fail "SIGTERM: a running pcap download of the pair ends complete" \
+        "HTTP/curl $(cat "$T/term.pcap.code") $(head -c 200 "$T/term.pcap.err"); file: $TREQ $TREP $TDUP; $WHY"
+fi
 read -r SENT RCVD <<<"$(ping_counts "$T/term-ping.out")"
 expect_rc "SIGTERM: exit 0" 0 inline
 clean_exit "SIGTERM: no sanitizer report" inline
@@ -527,8 +601,17 @@ else
     fail "bridge: kernel bridge tbxbr0 with a0 and b0" "$(nsx "$NB" ip -o link show | cut -c1-120 | tr '\n' '|')"
 fi
 api_check "bridge: ports API mode bridge, both up" ports 'j["mode"] == "bridge" and P["a0"]["up"] and P["b0"]["up"]'
+pcap_bg 'source=wan&filter=icmp&duration=3' "$T/bridge.pcap"  # b0 by its name: R's replies
+sleep 0.5
 pings "bridge: ping L -> R" "$NL" "$R_IP"
 pings "bridge: ping R -> L" "$NR" "$L_IP"
+wait "$PCAP_PID"
+BR=$(pcap_icmp "$T/bridge.pcap")
+# 3 replies to L's pings and 3 requests from R's, each once (the bridge's copies out of b0 not)
+[ "$(cat "$T/bridge.pcap.code")" = "200 0" ] && [ "$BR" = "3 3 0" ] &&
+    pass "bridge: pcap download of source=wan: what b0 received, once (3 requests, 3 replies)" ||
+    fail "bridge: pcap download of source=wan: what b0 received, once" \
+        "HTTP/curl $(cat "$T/bridge.pcap.code") $(head -c 200 "$T/bridge.pcap.err"); file: requests replies dups = $BR (want 3 3 0)"
 transfer "bridge: TCP 5 MB, sha256 equal" "$NL" "http://$R_IP:8080/big.bin"
 sleep 0.5
 stop_term bridge

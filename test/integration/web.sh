@@ -329,8 +329,13 @@ WATCHDOG_DEVICE=file:$T/sim/watchdog
 WATCHDOG_TIMEOUT=5
 EOF
 H2=http://127.0.0.1:3002
-tbx_bg board - -i "$PCAP" --replay=realtime --loop -d "$T/bdata" -w 3002 -W 0 --disable-login \
-    --board "$T/board.conf" '--policy=x drop port=23'
+# A config file, so that SIGHUP can reload the policies and the bypass mode.
+board_conf() {
+    printf '%s\n' "-i $PCAP" --replay=realtime --loop "--data-dir=$T/bdata" --http-port=3002 \
+        --https-port=0 --disable-login "--board=$T/board.conf" "$@" >"$T/board-tapbox.conf"
+}
+board_conf '--policy=x drop port=23'
+tbx_bg board - "$T/board-tapbox.conf"
 BOARD_PID=$BG_PID
 if wait_grep "HTTP on \* port 3002" "$T/board.err" 20; then
     req "board: GET /session (login disabled) for the CSRF token" 200 "$H2/api/v1/session"
@@ -358,6 +363,24 @@ if wait_grep "HTTP on \* port 3002" "$T/board.err" 20; then
     req "board: /metrics" 200 "$H2/metrics"
     body_check "board: /metrics has the bypass, the watchdog and the rule, no port series" \
         '"tapbox_bypass_engaged 1" in t and "tapbox_watchdog_stalls_total 0" in t and "tapbox_policy_flows_total{rule=\"x\"} 0" in t and "tapbox_policy_bytes_total{rule=\"x\"} 0" in t and any(l.startswith("tapbox_watchdog_pets_total ") and int(l.split()[1]) >= 1 for l in t.splitlines()) and not any(l.startswith("tapbox_port") for l in t.splitlines())'
+    # SIGHUP: new rules (the kept rule keeps its counters), the bypass mode from the file.
+    board_conf '--policy=x drop port=23' '--policy=y pass vlan=5 l4=udp' --policy-undetected=drop --bypass=on
+    kill -HUP "$BOARD_PID"
+    wait_grep "reload: 2 policies" "$T/board.err" 10
+    req "reload: GET /policies" 200 "$H2/api/v1/policies"
+    body_check "reload: two rules in order, undetected flows dropped" \
+        '[r["name"] for r in j["rules"]] == ["x", "y"] and j["rules"][1]["action"] == "pass" and j["undetected"] == "drop"'
+    req "reload: GET /bypass" 200 "$H2/api/v1/bypass"
+    body_check "reload: the bypass mode came from the file" 'j["mode"] == "on" and j["engaged"]'
+    board_conf '--policy=x drop port=23' '--policy=z drop proto=NoSuchProtocol'
+    kill -HUP "$BOARD_PID"
+    if wait_grep "reload refused.*board-tapbox.conf:[0-9]*: --policy: unknown protocol 'NoSuchProtocol'" "$T/board.err" 10; then
+        pass "reload: a bad rule is refused, naming the file and line"
+    else
+        fail "reload: a bad rule is refused, naming the file and line" "$(tail -n 3 "$T/board.err")"
+    fi
+    req "reload: GET /policies after the refused reload" 200 "$H2/api/v1/policies"
+    body_check "reload: the running rules are kept" '[r["name"] for r in j["rules"]] == ["x", "y"]'
     kill -TERM "$BOARD_PID"
     tbx_wait_exit "$BOARD_PID" board 10
     expect_rc "board: the second tapboxd stops cleanly" 0 board
