@@ -489,6 +489,22 @@ static void port_try_open(struct port *p)
     p->last_error[0] = '\0';
 }
 
+/* An operator who raises the MTU (jumbo frames) expects them through at once, but the capture
+ * ring's frames and the send queue's slots were sized for the MTU at opening: the port is
+ * reopened at the new size (not counted as a reopen: it never went down). */
+static void port_follow_mtu(struct port *p)
+{
+    int mtu = netdev_mtu(p->ifname);
+    if (mtu <= 0 || mtu == p->mtu)
+        return;
+    log_info("ports", "%s: MTU %d (was %d): reopening at the new size", p->ifname, mtu, p->mtu);
+    port_shut(p);
+    p->ever_open = false; /* a fresh opening, not a comeback */
+    port_try_open(p);
+    if (!p->open)
+        p->ever_open = true; /* it failed: the monitor retries, and that is a comeback */
+}
+
 static void update_readiness(struct port_pair *pp)
 {
     bool ready = port_pair_ready(pp);
@@ -537,6 +553,8 @@ static void on_monitor(uv_timer_t *t)
         }
         if (!p->open)
             port_try_open(p);
+        else
+            port_follow_mtu(p);
         struct pcap_stat st;
         p->c.kernel_drops = p->kernel_drops_base;
         if (p->pcap && pcap_stats(p->pcap, &st) == 0)

@@ -13,10 +13,11 @@
 #
 # Inline (with the board): ping both ways, IPv4 and IPv6; ARP through the box; 802.1Q-tagged
 # frames (VLAN 42, raw AF_PACKET: this kernel may lack 8021q) echoed across with the tag kept;
-# a 5 MB TCP transfer each way, sha256 equal; the live pcap download of the pair (both
+# LLDP, an unknown ethertype and a malformed IPv4 frame byte for byte (the malformed one counted);
+# jumbo frames after an MTU change; a 5 MB TCP transfer each way, sha256 equal; the live pcap download of the pair (both
 # directions, each frame once) and of one port; /api/v1/ports counters consistent; flows with
 # source, client_side; relay file "1" and the simulator's bridge off while forwarding;
-# POST /api/v1/bypass on/auto; a port down/up reopened; SIGTERM (a handful of pings lost at
+# POST /api/v1/bypass on/auto; a port down/up reopened; a port missing at start (bypass, then opened); SIGTERM (a handful of pings lost at
 # most, exit 0, watchdog disarmed, a running pcap download ends complete). A policy dropping HTTP (ping, UDP and other TCP pass; rule
 # counters agree with the ports'), then kill -9: the watchdog runs out and the simulator carries
 # the link (longest gap in replies < WATCHDOG_TIMEOUT + 1 s). An address on a port: refused.
@@ -253,6 +254,41 @@ else:
     print("echoed %d" % n)
 '
 
+# Frames a bump must pass untouched, sent raw from L and looked for on R: LLDP (to the
+# nearest-bridge group a switch would never forward), a local-experimental ethertype, and an
+# IPv4 frame with an impossible header length (malformed: forwarded, counted, never eaten).
+# "send IF DSTMAC" sends them; "recv IF SECS" prints the names of those that arrived intact.
+RAW_FRAMES_PY='
+import socket, sys, time
+def frames(src):
+    lldp = (b"\x01\x80\xc2\x00\x00\x0e" + src + b"\x88\xcc" + b"\x02\x07\x04" + src +
+            b"\x04\x03\x05l0\x06\x02\x00\x78\x00\x00")
+    exp = b"\xff" * 6 + src + b"\x88\xb5" + b"tapbox experimental ethertype".ljust(46, b".")
+    bad = b"\xff" * 6 + src + b"\x08\x00" + b"\x42" + b"tapbox malformed ipv4".ljust(45, b".")
+    return {"lldp": lldp, "experimental": exp, "malformed-ipv4": bad}
+mode, ifname = sys.argv[1], sys.argv[2]
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
+s.bind((ifname, 0))
+if mode == "send":
+    for name, f in frames(s.getsockname()[4]).items():
+        s.send(f)
+        time.sleep(0.05)
+else:
+    want, got, end = None, set(), time.time() + float(sys.argv[3])
+    while time.time() < end and (want is None or len(got) < 3):
+        s.settimeout(max(0.01, end - time.time()))
+        try:
+            data, addr = s.recvfrom(65536)
+        except socket.timeout:
+            break
+        if addr[2] == socket.PACKET_OUTGOING:
+            continue
+        for name, f in frames(data[6:12]).items():
+            if data[:len(f)] == f:
+                got.add(name)
+    print(" ".join(sorted(got)))
+'
+
 # A TCP server sending FILE to each client, and its client (not HTTP: a policy keeps it)
 RAW_SERVER_PY='
 import socket, sys, threading
@@ -352,6 +388,24 @@ tbx_wait_exit "$BG_PID" addr6 30
 expect_rc_msg "refuse: a port with a global IPv6 address: exit 1, message naming b0" 1 addr6 'b0'
 nsx "$NB" ip addr del fd99::1/64 dev b0
 
+# ---- 1b. a port missing at start: bypass engaged, saying why; opened once it appears ----
+if tbx_bg missing "$NB" -i inline:a0,zz0 --board="$BOARD" --data-dir="$T/data-missing" "${WEB[@]}" &&
+    api_wait bypass 'j.get("engaged") and "zz0" in j.get("reason", "")' 15; then
+    pass "missing port: bypass engaged, the reason names zz0"
+else
+    fail "missing port: bypass engaged, the reason names zz0" "$(printf '%s' "$API_BODY" | cut -c1-300) $(lib_why "$T/missing.err")"
+fi
+[ "$(relay_level)" != 1 ] && pass "missing port: the relay stays at the bypass level" ||
+    fail "missing port: the relay stays at the bypass level" "relay $(relay_level)"
+nsx "$NB" ip link add zz0 type veth peer name zz1 && nsx "$NB" ip link set zz1 up
+api_check "missing port: zz0 appears and is opened without a restart, bypass released" bypass \
+    'not j["engaged"] and j["reason"] == "both ports forward"' 10
+kill -TERM "$BG_PID"
+tbx_wait_exit "$BG_PID" missing 10
+expect_rc "missing port: SIGTERM exits 0" 0 missing
+nsx "$NB" ip link del zz0
+wait_sim on 5
+
 # ---- 2. inline, with the board ----
 FLOWS=$T/inline.flows
 if tbx_start inline "$NB" -i inline:a0,b0 --port-names=lan,wan --board="$BOARD" \
@@ -417,6 +471,32 @@ fi
 VL=$(nsx "$NL" timeout 20 python3 -c "$VLAN_PY" client l0 42 10.78.0.1 10.78.0.2 "$R_MAC" 5 2>&1)
 [ "$VL" = "echoed 5" ] && pass "inline: VLAN 42 tagged frames across and back, tag kept" ||
     fail "inline: VLAN 42 tagged frames across and back, tag kept" "$VL; server: $(tail -n 2 "$T/vlan-server.err")"
+# LLDP, an unknown ethertype and a malformed IPv4 frame: forwarded byte for byte
+MALFORMED_BEFORE=$(api sources | jpy 'sum(x["counters"]["malformed"] for x in j.get("items", j) if x["name"] == "inline:a0,b0")')
+nsx "$NR" timeout 10 python3 -c "$RAW_FRAMES_PY" recv r0 5 >"$T/raw-frames.out" 2>&1 &
+RAW_RECV=$!
+sleep 0.5
+nsx "$NL" python3 -c "$RAW_FRAMES_PY" send l0 2>"$T/raw-send.err"
+wait "$RAW_RECV"
+[ "$(cat "$T/raw-frames.out")" = "experimental lldp malformed-ipv4" ] &&
+    pass "inline: LLDP, an unknown ethertype and a malformed IPv4 frame reach R byte for byte" ||
+    fail "inline: LLDP, an unknown ethertype and a malformed IPv4 frame reach R byte for byte" \
+        "got '$(cat "$T/raw-frames.out")' $(cat "$T/raw-send.err")"
+api_check "inline: the malformed frame is counted on the pair's source" sources \
+    "sum(x['counters']['malformed'] for x in j.get('items', j) if x['name'] == 'inline:a0,b0') > ${MALFORMED_BEFORE:-0}" 5
+
+# Jumbo frames: the operator raises the MTU everywhere; 8000-byte pings cross unfragmented
+for x in "$NL l0" "$NB a0" "$NB b0" "$NR r0"; do read -r ns ifc <<<"$x"; nsx "$ns" ip link set "$ifc" mtu 9000; done
+if wait_grep "b0: MTU 9000" "$T/inline.err" 5 && wait_grep "a0: MTU 9000" "$T/inline.err" 5 &&
+    nsx "$NL" ping -n -c 3 -i 0.2 -w 5 -M do -s 8000 "$R_IP" >"$T/ping.out" 2>&1; then
+    pass "inline: jumbo frames (MTU 9000, 8028-byte pings, DF) cross both ways"
+else
+    fail "inline: jumbo frames (MTU 9000, 8028-byte pings, DF) cross both ways" \
+        "$(tail -n 2 "$T/ping.out" | tr '\n' ' ') $(grep MTU "$T/inline.err" | tr '\n' ' ')"
+fi
+for x in "$NL l0" "$NB a0" "$NB b0" "$NR r0"; do read -r ns ifc <<<"$x"; nsx "$ns" ip link set "$ifc" mtu 1500; done
+wait_grep "b0: MTU 1500" "$T/inline.err" 5
+
 transfer "inline: TCP 5 MB R -> L (GET from L), sha256 equal" "$NL" "http://$R_IP:8080/big.bin"
 transfer "inline: TCP 5 MB L -> R (GET from R), sha256 equal" "$NR" "http://$L_IP:8081/big.bin"
 sleep 0.5
