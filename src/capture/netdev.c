@@ -229,7 +229,7 @@ int netdev_bridge_create(const char *bridge, char *err, size_t errsize)
     write_sysfs(path, "0");
     snprintf(path, sizeof path, "/sys/class/net/%s/bridge/stp_state", bridge);
     write_sysfs(path, "0");
-    netdev_disable_ipv6(bridge, err, errsize);
+    /* IPv6 stays as it is on the bridge: a management address may live there. */
     return netdev_set_up(bridge, err, errsize);
 }
 

@@ -72,6 +72,7 @@ struct port_pair {
     char *bpf;
     char bridge[IFNAMSIZ];
     struct bypass *bypass;
+    unsigned queue_frames;     /* per direction (inline) */
     uv_timer_t monitor;
     bool closing;
     bool was_ready;
@@ -143,21 +144,30 @@ static void port_error(struct port *p, const char *fmt, ...)
 
 /* ---- sending ---- */
 
-static int queue_init(struct tx_queue *q, unsigned cap, uint32_t slot_size)
-{
-    q->slots = malloc((size_t)cap * slot_size);
-    q->lens = calloc(cap, sizeof *q->lens);
-    q->cap = cap;
-    q->slot_size = slot_size;
-    q->head = q->count = 0;
-    return q->slots && q->lens ? 0 : -1;
-}
-
 static void queue_free(struct tx_queue *q)
 {
     free(q->slots);
     free(q->lens);
     memset(q, 0, sizeof *q);
+}
+
+#define QUEUE_MAX_BYTES ((size_t)256 << 20) /* per direction: a jumbo MTU times a deep queue */
+
+/* 0, or -1 with the queue empty (no slots: nothing may be queued). */
+static int queue_init(struct tx_queue *q, unsigned cap, uint32_t slot_size)
+{
+    memset(q, 0, sizeof *q);
+    if (cap == 0 || slot_size == 0 || (size_t)cap > QUEUE_MAX_BYTES / slot_size)
+        return -1; /* also guards the multiplication on 32-bit size_t */
+    q->slots = malloc((size_t)cap * slot_size);
+    q->lens = calloc(cap, sizeof *q->lens);
+    if (!q->slots || !q->lens) {
+        queue_free(q);
+        return -1;
+    }
+    q->cap = cap;
+    q->slot_size = slot_size;
+    return 0;
 }
 
 static void tx_flush(struct port *p);
@@ -218,7 +228,7 @@ static void tx_flush(struct port *p)
 static void tx_enqueue(struct port *out, const uint8_t *frame, uint32_t len)
 {
     struct tx_queue *q = &out->q;
-    if (q->count == q->cap || !out->open) {
+    if (!out->open || !q->slots || q->count == q->cap) {
         out->c.queue_drops++;
         return;
     }
@@ -320,7 +330,8 @@ static void port_shut(struct port *p)
         p->tx_fd = -1;
     }
     p->tx_waiting = false;
-    p->q.head = p->q.count = 0; /* what waited for a port that went away is lost: counted */
+    p->c.queue_drops += p->q.count; /* what waited for a port that went away is lost */
+    p->q.head = p->q.count = 0;
     p->open = false;
 }
 
@@ -354,12 +365,11 @@ static int port_open_tx(struct port *p, char *err, size_t errsize)
         return -1;
     }
     struct sockaddr_ll sll = {.sll_family = AF_PACKET, .sll_ifindex = (int)if_nametoindex(p->ifname)};
-    int sndbuf = SEND_BUFFER_BYTES, one = 1;
+    /* Through the port's qdisc (not PACKET_QDISC_BYPASS): its queue absorbs bursts and a
+     * faster port feeding a slower one; a full socket buffer makes us wait (our queue fills),
+     * a full qdisc drops (counted as a send error). */
+    int sndbuf = SEND_BUFFER_BYTES;
     setsockopt(p->tx_fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
-    /* Straight to the driver: no qdisc, and no copy of each forwarded frame to the packet
-     * sockets of the port (our own capture among them, which would only discard it). A full
-     * driver queue then refuses the frame (counted as a send error) instead of queueing it. */
-    setsockopt(p->tx_fd, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof one);
     if (bind(p->tx_fd, (struct sockaddr *)&sll, sizeof sll) < 0) {
         snprintf(err, errsize, "%s: bind: %s", p->ifname, strerror(errno));
         return -1;
@@ -402,6 +412,10 @@ static int port_open_capture(struct port *p, char *err, size_t errsize)
         snprintf(err, errsize, "%s: cannot capture inbound only: %s", p->ifname, pcap_geterr(p->pcap));
         return -1;
     }
+    /* libpcap filters direction after the kernel copied the frame into the ring; the kernel
+     * can skip outgoing frames itself (Linux 4.20+; older ones fall back to libpcap). */
+    int one = 1;
+    setsockopt(pcap_fileno(p->pcap), SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one);
     if (p->pair->bpf && source_apply_filter(p->pcap, p->pair->bpf, err, errsize) < 0)
         return -1;
     if (pcap_setnonblock(p->pcap, 1, perr) < 0) {
@@ -462,18 +476,28 @@ static void port_try_open(struct port *p)
         port_error(p, "%s: link down (waiting for it)", p->ifname);
         return;
     }
-    if (port_check_fatal(p, err, sizeof err) < 0 || port_open(p, err, sizeof err) < 0) {
+    struct port_pair *pp = p->pair;
+    if (pp->mode == PORT_MODE_INLINE) {
+        /* The queue towards this port, sized for its MTU now (it may have changed while down). */
+        uint32_t slot = slot_size_for(netdev_mtu(p->ifname));
+        if (!p->q.slots || p->q.slot_size != slot) {
+            queue_free(&p->q);
+            if (queue_init(&p->q, pp->queue_frames, slot) < 0) {
+                port_error(p, "%s: no memory for a send queue of %u frames of %u bytes", p->ifname,
+                           pp->queue_frames, slot);
+                return;
+            }
+        }
+    }
+    /* A port that appears late (a USB NIC plugged in again) must join the bridge before the
+     * relay lets the link through us. */
+    if (pp->mode == PORT_MODE_BRIDGE && netdev_bridge_add_port(pp->bridge, p->ifname, err, sizeof err) < 0) {
         port_error(p, "%s", err);
         return;
     }
-    if ((uint32_t)slot_size_for(p->mtu) != p->q.slot_size && p->pair->mode == PORT_MODE_INLINE) {
-        queue_free(&p->q); /* the MTU changed while it was down */
-        if (queue_init(&p->q, p->pair->port[0].q.cap ? p->pair->port[0].q.cap : PORT_QUEUE_DEFAULT,
-                       slot_size_for(p->mtu)) < 0) {
-            port_error(p, "%s: out of memory for the send queue", p->ifname);
-            port_shut(p);
-            return;
-        }
+    if (port_check_fatal(p, err, sizeof err) < 0 || port_open(p, err, sizeof err) < 0) {
+        port_error(p, "%s", err);
+        return;
     }
     if (p->ever_open) {
         p->c.reopens++;
@@ -578,6 +602,7 @@ struct port_pair *port_pair_open(uv_loop_t *loop, struct engine *e,
     pp->engine = e;
     pp->mode = o->mode;
     pp->bypass = o->bypass;
+    pp->queue_frames = o->queue_frames ? o->queue_frames : PORT_QUEUE_DEFAULT;
     if (o->mode == PORT_MODE_INLINE && o->bpf) {
         snprintf(err, errsize, "-B cannot apply to inline ports: every frame must be forwarded");
         free(pp);
@@ -622,13 +647,6 @@ struct port_pair *port_pair_open(uv_loop_t *loop, struct engine *e,
     }
     for (int i = 0; i < 2; i++) {
         struct port *p = &pp->port[i];
-        int mtu = netdev_exists(p->ifname) ? netdev_mtu(p->ifname) : 1500;
-        if (o->mode == PORT_MODE_INLINE &&
-            queue_init(&p->q, o->queue_frames ? o->queue_frames : PORT_QUEUE_DEFAULT,
-                       slot_size_for(mtu)) < 0) {
-            snprintf(err, errsize, "out of memory for the send queues");
-            goto fail;
-        }
         port_try_open(p);
         /* A bad filter fails the same way on every retry. */
         if (!p->open && !strncmp(p->last_error, "bad filter", 10)) {

@@ -159,7 +159,7 @@ static void daemon_stop(struct daemon_state *d, const char *why)
     log_info("tapboxd", "stopping (%s)", why);
     if (d->bypass) {
         /* Engage the bypass first and keep forwarding while the relay switches. */
-        if (d->ports)
+        if (d->ports && !bypass_engaged(d->bypass))
             port_pair_keep_forwarding(d->ports);
         bypass_stop(d->bypass, on_bypass_stopped, d);
         return;
@@ -298,13 +298,12 @@ static void reload_config(struct daemon_state *d)
     if (policy)
         log_info("tapboxd", "reload: %zu polic%s", policy_rule_count(policy),
                  policy_rule_count(policy) == 1 ? "y" : "ies");
-    if (d->bypass) {
-        enum bypass_mode mode = BYPASS_AUTO;
-        if (fresh.bypass)
-            bypass_mode_parse(fresh.bypass, &mode);
-        if (bypass_set_mode(d->bypass, mode, err, sizeof err) < 0)
-            log_error("tapboxd", "reload: %s", err);
-    }
+    /* Only a mode written in the file changes it: a mode set from the UI (maintenance) survives
+     * a reload of a file that does not say. */
+    enum bypass_mode mode;
+    if (d->bypass && fresh.bypass && bypass_mode_parse(fresh.bypass, &mode) == 0 &&
+        bypass_set_mode(d->bypass, mode, err, sizeof err) < 0)
+        log_error("tapboxd", "reload: %s", err);
     log_set_level(fresh.verbosity > 0 ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO);
     for (int i = 0; i < d->source_count; i++) {
         if (d->sources[i] && source_set_filter(d->sources[i], fresh.bpf, err, sizeof err) < 0)
@@ -534,6 +533,11 @@ int main(int argc, char **argv)
     uv_signal_init(d.loop, &d.sig_term);
     uv_signal_init(d.loop, &d.sig_hup);
     d.sig_int.data = d.sig_term.data = d.sig_hup.data = &d;
+    /* Before the relay and the ports: a signal during start-up waits for the loop (and a clean
+     * stop) instead of killing us with the relay released and the watchdog armed. */
+    uv_signal_start(&d.sig_int, on_signal, SIGINT);
+    uv_signal_start(&d.sig_term, on_signal, SIGTERM);
+    uv_signal_start(&d.sig_hup, on_signal, SIGHUP);
 
     if (start_box(&d) < 0 || start_sources(&d) < 0) {
         daemon_stop(&d, "an input cannot be opened");
@@ -561,9 +565,6 @@ int main(int argc, char **argv)
         goto out;
     }
     web_server_set_box(d.ports, d.bypass, d.policy);
-    uv_signal_start(&d.sig_int, on_signal, SIGINT);
-    uv_signal_start(&d.sig_term, on_signal, SIGTERM);
-    uv_signal_start(&d.sig_hup, on_signal, SIGHUP);
     uv_timer_start(&d.tick, on_tick, TICK_MS, TICK_MS);
     log_info("tapboxd", "started: %d input(s), max %zu flows, %zu hosts",
              d.source_count + (d.ports != NULL) + (d.ntap != NULL),
@@ -574,12 +575,13 @@ int main(int argc, char **argv)
 out:
     if (d.config.stats_out && write_stats_file(&d) < 0 && d.exit_code == 0)
         d.exit_code = 1;
-    for (int i = 0; i < d.source_count; i++)
-        if (d.engine->sources[i].state == SOURCE_FAILED && d.exit_code == 0)
+    for (unsigned i = 0; i < d.engine->source_count; i++)
+        if (!strcmp(d.engine->sources[i].kind, "file") &&
+            d.engine->sources[i].state == SOURCE_FAILED && d.exit_code == 0)
             d.exit_code = 3; /* a corrupt or truncated file: processed, but reported */
+    web_server_free(); /* after uv_run: h2o's context runs the loop to release its handles */
     if (d.policy)
         policy_set_destroy(d.policy);
-    web_server_free(); /* after uv_run: h2o's context runs the loop to release its handles */
     engine_destroy(d.engine);
     if (d.config.pid_file)
         unlink(d.config.pid_file);

@@ -709,7 +709,7 @@ static int post_bypass(struct web_call *c, const char *arg)
         failed = true;
     }
     if (!failed && bypass_set_mode(c->web->view.bypass, m, err, sizeof err) < 0) {
-        web_respond_error(&c->res, 500, "%s", err);
+        web_respond_error(&c->res, 409, "%s", err); /* refused in this state (stopping, no relay) */
         failed = true;
     }
     if (!failed)

@@ -701,6 +701,24 @@ jcheck "bridge flows: the TCP transfer with both directions, source bridge:a0,b0
     "any(f['source'] == 'bridge:a0,b0' and f.get('client_side') == 'lan' and f['server']['port'] == 8080 and c2s(f) > 100 and s2c(f) > 3000 for f in proto('TCP'))" \
     "[(f.get('source'), f.get('client_side'), f['server'], c2s(f), s2c(f)) for f in proto('TCP')][:6]"
 jcheck "bridge flows: ICMP both directions" "any(c2s(f) >= 3 and s2c(f) >= 3 for f in proto('ICMP'))" "proto('ICMP')[:3]"
+# a port that appears after the start (a USB NIC plugged in again) joins the bridge
+nsx "$NB" ip link set a0 nomaster; nsx "$NB" ip link set b0 nomaster
+tbx_bg late "$NB" -i bridge:a0,zz2 --bridge-name=tbxbr1 --data-dir="$T/data-late" "${WEB[@]}"
+TBX_PID=$BG_PID
+if ! api_wait ports 'j["mode"] == "bridge" and not j["ready"]' 15; then
+    fail "bridge: a missing port keeps the pair not ready" "$(printf '%s' "$API_BODY" | cut -c1-200) $(lib_why "$T/late.err")"
+else
+    nsx "$NB" ip link add zz2 type veth peer name zz3 && nsx "$NB" ip link set zz3 up
+    api_wait ports 'j["ready"]' 10
+    if nsx "$NB" ip -o link show zz2 | grep -q 'master tbxbr1'; then
+        pass "bridge: a port that appears late joins the bridge before the pair is ready"
+    else
+        fail "bridge: a port that appears late joins the bridge before the pair is ready" \
+            "$(nsx "$NB" ip -o link show zz2 | cut -c1-120) $(lib_why "$T/late.err")"
+    fi
+fi
+stop_term late
+expect_rc "bridge: late port: SIGTERM -> exit 0" 0 late
 
 # ---- 5. tap mode: a separate wire L2 - [SW: bridge + tc mirror] - R2, one direction per port ----
 ns_new tl && NTL=$NS && ns_new sw && NSW=$NS && ns_new tr && NTR=$NS && ns_new tbox && NTB=$NS &&
