@@ -1,5 +1,6 @@
 // Dashboard: live throughput (polled every second with `since`), the link (port pair and
-// bypass), top hosts, top L7 protocols and the capture sources. Every poll is a background
+// bypass), top hosts, top L7 protocols and the capture sources (remote taps among them, each a
+// source of its own). Every poll is a background
 // request. /ports and /bypass go with the 5 s poll only while the box has a port pair or a
 // relay: neither comes or goes while tapboxd runs, so one answer without them is enough.
 import * as api from '../api.js';
@@ -44,7 +45,8 @@ export function mount(main) {
     h('div', { class: 'grid' },
       h('section', { class: 'card' }, h('div', { class: 'card-head' }, h('h2', {}, 'Top hosts'), h('a', { href: '#/hosts' }, 'All hosts')), hostsBox),
       h('section', { class: 'card' }, h('div', { class: 'card-head' }, h('h2', {}, 'Top protocols'), h('a', { href: '#/flows' }, 'Flows')), l7Box)),
-    h('section', { class: 'card' }, h('h2', {}, 'Sources'), sourcesBox));
+    h('section', { class: 'card' },
+      h('div', { class: 'card-head' }, h('h2', {}, 'Sources'), h('a', { href: '#/taps' }, 'Remote taps')), sourcesBox));
 
   const chart = new LiveChart(canvas, { format: (v) => si(v, 'b/s'), windowS: 120 });
   const bg = { background: true };
