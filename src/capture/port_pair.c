@@ -50,7 +50,7 @@ struct port {
     int mtu;
     struct tx_queue q;
     struct port_counters c;
-    uint64_t kernel_drops_base; /* pcap_stats restarts at each opening */
+    uint32_t last_ps_drop;      /* pcap_stats' 32-bit counter: counted by differences */
     char last_error[200];
     bool error_logged;
     /* Rates over the last monitor tick. */
@@ -321,7 +321,8 @@ static void port_shut(struct port *p)
     if (p->pcap) {
         struct pcap_stat st;
         if (pcap_stats(p->pcap, &st) == 0)
-            p->kernel_drops_base += st.ps_drop;
+            p->c.kernel_drops += (uint32_t)(st.ps_drop - p->last_ps_drop);
+        p->last_ps_drop = 0; /* the next opening starts from zero */
         pcap_close(p->pcap);
         p->pcap = NULL;
     }
@@ -580,9 +581,10 @@ static void on_monitor(uv_timer_t *t)
         else
             port_follow_mtu(p);
         struct pcap_stat st;
-        p->c.kernel_drops = p->kernel_drops_base;
-        if (p->pcap && pcap_stats(p->pcap, &st) == 0)
-            p->c.kernel_drops += st.ps_drop;
+        if (p->pcap && pcap_stats(p->pcap, &st) == 0) {
+            p->c.kernel_drops += (uint32_t)(st.ps_drop - p->last_ps_drop); /* wraps cleanly */
+            p->last_ps_drop = st.ps_drop;
+        }
         si->capture_drops += p->c.kernel_drops;
     }
     update_readiness(pp);
@@ -741,6 +743,19 @@ int port_pair_set_filter(struct port_pair *pp, const char *bpf, char *err, size_
         snprintf(err, errsize, "-B cannot apply to inline ports: every frame must be forwarded");
         return -1;
     }
+    /* Both ports take the same link type: a filter that compiles for one compiles for the
+     * other, so a typo fails before either changes (no half-applied reload). */
+    pcap_t *dead = pcap_open_dead(DLT_EN10MB, SNAPLEN);
+    struct bpf_program prog;
+    int ok = dead && pcap_compile(dead, &prog, bpf ? bpf : "", 1, PCAP_NETMASK_UNKNOWN) == 0;
+    if (ok)
+        pcap_freecode(&prog);
+    else
+        snprintf(err, errsize, "bad filter '%s': %s", bpf ? bpf : "", dead ? pcap_geterr(dead) : "");
+    if (dead)
+        pcap_close(dead);
+    if (!ok)
+        return -1;
     for (int i = 0; i < 2; i++)
         if (pp->port[i].pcap && source_apply_filter(pp->port[i].pcap, bpf, err, errsize) < 0)
             return -1;
