@@ -14,6 +14,7 @@
 #define LIVE_BATCH 256           /* packets per pcap_dispatch */
 #define LIVE_BATCHES_PER_WAKEUP 8 /* then yield to the loop */
 #define FILE_BATCH 1024          /* packets per loop iteration when reading at full speed */
+#define FILE_READ_BUFFER (1024 * 1024) /* stdio buffer of a pcap file (see open_offline) */
 #define RETRY_MS 5000
 #define US_PER_S 1000000ull
 
@@ -47,6 +48,7 @@ struct capture_source {
     struct pcap_pkthdr pending_hdr;
     unsigned char *pending_data;
     size_t pending_size;
+    char *file_buffer;          /* FILE_READ_BUFFER bytes, or NULL: stdio's own */
     bool pending;
     bool retry_logged;
 };
@@ -120,10 +122,34 @@ static void file_finish(struct capture_source *s, const char *error)
         s->on_done(s, s->ctx);
 }
 
+/* libpcap reads a savefile through stdio, two freads per packet, and stdio's default buffer is
+ * the file system block (4 KiB): a read() every few packets. The same reader over a FILE with a
+ * larger buffer of ours makes that one read() per megabyte. Stdin ('-') and files fopen cannot
+ * open go to pcap_open_offline, which reports the error as it always has; pcap_fopen_offline
+ * reports the rest as pcap_open_offline does (it is what that calls). pcap_close closes the
+ * FILE; the buffer lives as long as the source. */
+static pcap_t *open_offline(struct capture_source *s, char *perr)
+{
+    if (strcmp(s->spec, "-") != 0) {
+        FILE *f = fopen(s->spec, "rb");
+        if (f) {
+            if (!s->file_buffer)
+                s->file_buffer = malloc(FILE_READ_BUFFER);
+            if (s->file_buffer)
+                setvbuf(f, s->file_buffer, _IOFBF, FILE_READ_BUFFER);
+            pcap_t *p = pcap_fopen_offline(f, perr);
+            if (!p)
+                fclose(f);
+            return p;
+        }
+    }
+    return pcap_open_offline(s->spec, perr);
+}
+
 static int file_open_pcap(struct capture_source *s, char *err, size_t errsize)
 {
     char perr[PCAP_ERRBUF_SIZE] = "";
-    s->pcap = pcap_open_offline(s->spec, perr);
+    s->pcap = open_offline(s, perr);
     if (!s->pcap) {
         snprintf(err, errsize, "%s", perr);
         return -1;
@@ -470,6 +496,7 @@ static void source_handle_closed(uv_handle_t *handle)
     if (--s->handles_open > 0)
         return;
     free(s->pending_data);
+    free(s->file_buffer);
     free(s->spec);
     free(s->bpf);
     free(s);
@@ -485,6 +512,7 @@ void source_close(struct capture_source *s)
         live_dispatch(s); /* what the kernel already holds is ours too */
     live_stop_pcap(s); /* also closes a file's pcap */
     if (s->handles_open == 0) { /* failed before any handle existed */
+        free(s->file_buffer);
         free(s->spec);
         free(s->bpf);
         free(s);

@@ -1,6 +1,7 @@
 #include "engine.h"
 
 #include "../policy/policy.h"
+#include "flow_lookup.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -333,21 +334,48 @@ void engine_set_policy(struct engine *e, struct policy_set *policy)
     flow_table_foreach(&e->flows, reset_verdict, NULL);
 }
 
+/* engine_advance for a packet: the common case (time within the current second, the engine
+ * started) is a compare and a store here; everything else takes the full function. */
+static inline void engine_advance_packet(struct engine *e, uint64_t ts_us)
+{
+    if (__builtin_expect(ts_us < e->next_second_us && e->start_us != 0, 1)) {
+        if (ts_us > e->now_us)
+            e->now_us = ts_us;
+        return;
+    }
+    engine_advance(e, ts_us);
+}
+
+/* The first packet of a flow: kept out of the per-packet path (cold, larger). */
+static __attribute__((noinline)) struct flow *
+engine_insert_flow(struct engine *e, const struct flow_key *key, uint32_t hash,
+                   const struct decoded_packet *d, bool src_is_lo, unsigned source, unsigned port,
+                   uint64_t ts_us)
+{
+    enum flow_timeout_class cls = d->l4_proto == 6    ? FLOW_TIMEOUT_TCP
+                                  : d->l4_proto == 17 ? FLOW_TIMEOUT_UDP
+                                                      : FLOW_TIMEOUT_OTHER;
+    struct flow *f = flow_table_insert(&e->flows, key, hash, cls);
+    if (f)
+        engine_new_flow(e, f, d, src_is_lo, source, port, ts_us);
+    return f;
+}
+
 bool engine_process_frame(struct engine *e, unsigned source, unsigned port, int linktype,
                           uint64_t ts_us, const uint8_t *frame, uint32_t caplen, uint32_t wirelen)
 {
-    if (source >= e->source_count)
+    if (__builtin_expect(source >= e->source_count, 0))
         return true;
     struct traffic_counters *sc = &e->sources[source].counters;
     if (wirelen < caplen)
         wirelen = caplen;
     count_packet(sc, wirelen);
     count_packet(&e->totals, wirelen);
-    engine_advance(e, ts_us);
+    engine_advance_packet(e, ts_us);
 
     struct decoded_packet d;
     enum decode_status st = decode_packet(linktype, frame, caplen, wirelen, &d);
-    if (st != DECODE_OK) {
+    if (__builtin_expect(st != DECODE_OK, 0)) {
         count_status(sc, st);
         count_status(&e->totals, st);
         return true; /* a bump forwards what it cannot parse */
@@ -356,20 +384,19 @@ bool engine_process_frame(struct engine *e, unsigned source, unsigned port, int 
     e->totals.ip_packets++;
 
     struct flow_key key;
-    bool src_is_lo, created;
-    flow_key_make(&key, d.vlan, d.ip_version, d.l4_proto, d.src_addr, d.src_port, d.dst_addr,
-                  d.dst_port, &src_is_lo);
-    enum flow_timeout_class cls = d.l4_proto == 6 ? FLOW_TIMEOUT_TCP
-                                  : d.l4_proto == 17 ? FLOW_TIMEOUT_UDP
-                                                     : FLOW_TIMEOUT_OTHER;
-    struct flow *f = flow_table_get(&e->flows, &key, cls, &created);
-    if (!f) {
-        sc->unaccounted++;
-        e->totals.unaccounted++;
-        return true;
+    bool src_is_lo;
+    uint32_t hash = flow_key_make_hashed(&key, e->flows.hash_seed, d.vlan, d.ip_version,
+                                         d.l4_proto, d.src_addr, d.src_port, d.dst_addr,
+                                         d.dst_port, &src_is_lo);
+    struct flow *f = flow_table_lookup(&e->flows, &key, hash);
+    if (__builtin_expect(!f, 0)) {
+        f = engine_insert_flow(e, &key, hash, &d, src_is_lo, source, port, ts_us);
+        if (!f) {
+            sc->unaccounted++;
+            e->totals.unaccounted++;
+            return true;
+        }
     }
-    if (created)
-        engine_new_flow(e, f, &d, src_is_lo, source, port, ts_us);
 
     int dir = src_is_lo == (bool)f->client_is_lo ? 0 : 1;
     f->packets[dir]++;

@@ -1,14 +1,10 @@
 #include "flow_table.h"
 
-#include <endian.h>
-
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 
-#include "hash.h"
-
-_Static_assert(sizeof(struct flow_key) % 4 == 0, "key_equal compares whole words");
+#include "flow_lookup.h"
 
 static uint32_t next_pow2(size_t n)
 {
@@ -72,27 +68,13 @@ void flow_key_make(struct flow_key *key, uint16_t vlan, uint8_t ip_version, uint
                    const uint8_t src[16], uint16_t sport, const uint8_t dst[16], uint16_t dport,
                    bool *src_is_lo)
 {
-    /* Address order as big-endian 128-bit numbers: two word compares instead of a memcmp. */
-    uint64_t s0, s1, d0, d1;
-    memcpy(&s0, src, 8);
-    memcpy(&s1, src + 8, 8);
-    memcpy(&d0, dst, 8);
-    memcpy(&d1, dst + 8, 8);
-    s0 = be64toh(s0), s1 = be64toh(s1), d0 = be64toh(d0), d1 = be64toh(d1);
-    bool lo = s0 != d0 ? s0 < d0 : s1 != d1 ? s1 < d1 : sport <= dport;
-    memcpy(key->addr_lo, lo ? src : dst, 16);
-    memcpy(key->addr_hi, lo ? dst : src, 16);
-    key->port_lo = lo ? sport : dport;
-    key->port_hi = lo ? dport : sport;
-    key->vlan = vlan;
-    key->ip_version = ip_version;
-    key->l4_proto = l4_proto;
-    *src_is_lo = lo;
+    (void)flow_key_make_hashed(key, 0, vlan, ip_version, l4_proto, src, sport, dst, dport,
+                               src_is_lo);
 }
 
 static uint32_t flow_key_hash(const struct flow_table *t, const struct flow_key *key)
 {
-    return hash_bytes(key, sizeof *key, t->hash_seed);
+    return flow_key_hash_seeded(key, t->hash_seed);
 }
 
 static void lru_unlink(struct flow_table *t, struct flow *f)
@@ -123,25 +105,12 @@ static void lru_append(struct flow_table *t, struct flow *f, enum flow_timeout_c
 
 struct flow *flow_table_find(const struct flow_table *t, const struct flow_key *key)
 {
-    uint32_t h = flow_key_hash(t, key);
-    for (struct flow *f = t->buckets[h & t->bucket_mask]; f; f = f->hash_next)
-        if (f->hash == h && key_equal(&f->key, key, sizeof *key))
-            return f;
-    return NULL;
+    return flow_table_lookup(t, key, flow_key_hash(t, key));
 }
 
-struct flow *flow_table_get(struct flow_table *t, const struct flow_key *key,
-                            enum flow_timeout_class cls, bool *created)
+struct flow *flow_table_insert(struct flow_table *t, const struct flow_key *key, uint32_t hash,
+                               enum flow_timeout_class cls)
 {
-    uint32_t h = flow_key_hash(t, key);
-    struct flow **bucket = &t->buckets[h & t->bucket_mask];
-    for (struct flow *f = *bucket; f; f = f->hash_next) {
-        if (f->hash == h && key_equal(&f->key, key, sizeof *key)) {
-            *created = false;
-            return f;
-        }
-    }
-    *created = false;
     if (t->count >= t->cap) {
         t->refused++;
         return NULL;
@@ -151,15 +120,28 @@ struct flow *flow_table_get(struct flow_table *t, const struct flow_key *key,
         t->refused++;
         return NULL;
     }
+    struct flow **bucket = &t->buckets[hash & t->bucket_mask];
     f->key = *key;
-    f->hash = h;
+    f->hash = hash;
     f->id = t->next_id++;
     f->hash_next = *bucket;
     *bucket = f;
     lru_append(t, f, cls);
     t->count++;
     t->created++;
-    *created = true;
+    return f;
+}
+
+struct flow *flow_table_get(struct flow_table *t, const struct flow_key *key,
+                            enum flow_timeout_class cls, bool *created)
+{
+    uint32_t h = flow_key_hash(t, key);
+    struct flow *f = flow_table_lookup(t, key, h);
+    *created = false;
+    if (f)
+        return f;
+    f = flow_table_insert(t, key, h, cls);
+    *created = f != NULL;
     return f;
 }
 
