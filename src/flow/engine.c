@@ -210,6 +210,7 @@ static void engine_new_flow(struct engine *e, struct flow *f, const struct decod
     f->source = (uint16_t)source;
     f->tunnel_depth = d->tunnel_depth;
     f->policy_rule = -1;
+    f->policy_counted_rule = POLICY_RULE_NONE;
     /* The client is the first sender, unless we joined after the SYN and see the SYN+ACK. */
     bool server_first = d->l4_proto == 6 && (d->tcp_flags & (TCP_SYN | TCP_ACK)) == (TCP_SYN | TCP_ACK);
     f->client_is_lo = (uint8_t)(server_first ? !src_is_lo : src_is_lo);
@@ -312,17 +313,31 @@ static void engine_decide(struct engine *e, struct flow *f)
     enum policy_verdict v = policy_decide(e->policy, &s, &rule);
     if (v == POLICY_PENDING)
         return;
+    bool counted = f->policy_counted_rule == rule; /* a carried rule decided it again */
     f->verdict = (uint8_t)v;
     f->policy_rule = (int16_t)rule;
+    f->policy_counted_rule = POLICY_RULE_NONE;
+    if (counted)
+        return;
     policy_count_flow(e->policy, rule);
     if (v == POLICY_DROP)
         e->policy_flows_dropped++;
 }
 
+struct policy_swap {
+    const struct policy_set *old_set, *new_set;
+};
+
+/* After a reload every flow is decided again under the new rules; the rule whose counters
+ * carried over from the one that had decided it is remembered so the flow is not counted twice. */
 static int reset_verdict(const struct flow *f, void *ctx)
 {
-    (void)ctx;
+    const struct policy_swap *sw = ctx;
     struct flow *mut = (struct flow *)f; /* the table's own flows: the walk is read-only by type */
+    mut->policy_counted_rule =
+        f->verdict != POLICY_PENDING && sw->old_set && sw->new_set
+            ? (int16_t)policy_set_map_rule(sw->new_set, sw->old_set, f->policy_rule)
+            : POLICY_RULE_NONE;
     mut->verdict = POLICY_PENDING;
     mut->policy_rule = -1;
     return 0;
@@ -330,8 +345,9 @@ static int reset_verdict(const struct flow *f, void *ctx)
 
 void engine_set_policy(struct engine *e, struct policy_set *policy)
 {
+    struct policy_swap sw = {e->policy, policy};
     e->policy = policy;
-    flow_table_foreach(&e->flows, reset_verdict, NULL);
+    flow_table_foreach(&e->flows, reset_verdict, &sw);
 }
 
 /* engine_advance for a packet: the common case (time within the current second, the engine

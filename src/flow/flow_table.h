@@ -72,6 +72,7 @@ struct flow {
     struct flow *dpi_prev, *dpi_next; /* flows holding detection state, oldest first */
     uint64_t id;
     int16_t policy_rule;             /* rule that decided the verdict, -1 for the default */
+    int16_t policy_counted_rule;     /* after a reload: the rule already counting this flow */
 } __attribute__((aligned(64)));
 
 struct flow_table {

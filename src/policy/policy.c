@@ -559,3 +559,18 @@ void policy_set_carry_counters(struct policy_set *dst, const struct policy_set *
         dst->def.bytes = src->def.bytes;
     }
 }
+
+int policy_set_map_rule(const struct policy_set *dst, const struct policy_set *src, int src_rule)
+{
+    if (!dst || !src)
+        return POLICY_RULE_NONE;
+    if (src_rule < 0) /* the default bucket continues when its meaning does (see carry_counters) */
+        return dst->undetected_drop == src->undetected_drop ? -1 : POLICY_RULE_NONE;
+    if ((size_t)src_rule >= src->count)
+        return POLICY_RULE_NONE;
+    const struct policy_rule *o = &src->rules[src_rule];
+    for (size_t i = 0; i < dst->count; i++)
+        if (strcmp(dst->rules[i].st.name, o->st.name) == 0 && strcmp(dst->rules[i].text, o->text) == 0)
+            return (int)i;
+    return POLICY_RULE_NONE;
+}

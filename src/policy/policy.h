@@ -111,5 +111,10 @@ void policy_default_stats(const struct policy_set *s, struct policy_rule_stats *
  * and the same text (whitespace aside), and the default bucket's when the undetected setting
  * is the same. Rules that changed start from zero. */
 void policy_set_carry_counters(struct policy_set *dst, const struct policy_set *src);
+/* The rule of dst whose counters continue src_rule's after a reload (same name and text; -1:
+ * the default bucket, when its meaning is unchanged), or POLICY_RULE_NONE. A flow decided again
+ * by that same rule is not counted twice. */
+#define POLICY_RULE_NONE (-2)
+int policy_set_map_rule(const struct policy_set *dst, const struct policy_set *src, int src_rule);
 
 #endif

@@ -394,9 +394,20 @@ TEST(engine_policy_verdicts_are_decided_once_per_flow)
     struct flow *f = flow_table_find(&e->flows, &key);
     CHECK(f && f->client_port == 1 && f->verdict == POLICY_PENDING);
 
+    /* A reload with the same host rule: its counters carry over and the open flow, decided
+     * again, is not counted twice; a new rule counts what it decides. */
+    struct policy_set *ps2 = policy_set_create();
+    CHECK(policy_set_add(ps2, "guests drop host=10.9.0.0/16", engine_l7_id, e, err, sizeof err) == 0);
+    policy_set_carry_counters(ps2, ps);
+    engine_set_policy(e, ps2);
+    CHECK(!frame_udp(e, 1, T0 + 450, "10.9.1.1", 5000, "192.0.2.1", 9999, "x", 1));
+    CHECK_EQ_U(policy_rule_stats(ps2, 0)->flows, 1);
+    CHECK_EQ_U(policy_rule_stats(ps2, 0)->packets, 3);
+
     /* Without the policy everything passes again. */
     engine_set_policy(e, NULL);
     CHECK(frame_udp(e, 1, T0 + 500, "10.9.1.1", 5000, "192.0.2.1", 9999, "x", 1));
     engine_destroy(e);
     policy_set_destroy(ps);
+    policy_set_destroy(ps2);
 }
