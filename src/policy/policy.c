@@ -513,6 +513,12 @@ size_t policy_rule_count(const struct policy_set *s)
     return s ? s->count : 0;
 }
 
+void policy_rule_set_ui(struct policy_set *s, size_t i, bool ui)
+{
+    if (s && i < s->count)
+        s->rules[i].st.ui = ui;
+}
+
 const struct policy_rule_stats *policy_rule_stats(const struct policy_set *s, size_t i)
 {
     return s && i < s->count ? &s->rules[i].st : NULL;

@@ -61,6 +61,7 @@ struct policy_rule_stats {
     char name[32];
     char text[256]; /* the rule as written, whitespace collapsed; "..." ends a longer one */
     uint64_t flows, packets, bytes;
+    bool ui; /* added over the REST API (DATA_DIR/policies.conf), not from the config */
 };
 
 struct policy_set;
@@ -98,6 +99,8 @@ void policy_count_flow(struct policy_set *s, int rule);
 void policy_count_packet(struct policy_set *s, int rule, uint32_t bytes);
 
 size_t policy_rule_count(const struct policy_set *s);
+/* Mark rule i as added over the REST API (its stats' ui); out-of-range indexes are ignored. */
+void policy_rule_set_ui(struct policy_set *s, size_t i, bool ui);
 /* Rule i's name, text and counters; NULL if i is out of range. Valid until the next
  * policy_set_add or policy_set_destroy. */
 const struct policy_rule_stats *policy_rule_stats(const struct policy_set *s, size_t i);

@@ -117,7 +117,9 @@ cJSON *box_policies_json(const struct policy_set *p)
         /* The action is the second word of the rule as written. */
         const char *sp = strchr(r->text, ' ');
         const char *action = sp && !strncmp(sp + 1, "drop", 4) ? "drop" : "pass";
-        cJSON_AddItemToArray(arr, rule_json(r, action));
+        cJSON *rj = rule_json(r, action);
+        cJSON_AddStringToObject(rj, "source", r->ui ? "ui" : "config");
+        cJSON_AddItemToArray(arr, rj);
     }
     struct policy_rule_stats def;
     bool undetected_drop = false;

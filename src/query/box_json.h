@@ -17,7 +17,7 @@ struct policy_set;
 cJSON *box_ports_json(const struct port_pair *pp);
 /* {"present", "mode", "engaged", "reason", ... "watchdog": {...}}; present false without a board. */
 cJSON *box_bypass_json(const struct bypass *b);
-/* {"rules": [{name, rule, action, flows, packets, bytes}], "default": {...}, "undetected"}. */
+/* {"rules": [{name, rule, action, flows, packets, bytes, source: "config"|"ui"}], "default": {...}, "undetected"}. */
 cJSON *box_policies_json(const struct policy_set *p);
 
 #endif

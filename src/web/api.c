@@ -9,6 +9,7 @@
 #include "../core/log.h"
 #include "../script/script.h"
 #include "pcap_stream.h"
+#include "web.h"
 #include "web_internal.h"
 
 #define API "/api/v1"
@@ -722,6 +723,72 @@ static int post_bypass(struct web_call *c, const char *arg)
     return view_result(c, rc, json, err);
 }
 
+/* ---- inline policies (admins): the daemon changes its rule set and writes policies.conf ---- */
+
+/* The change is installed (status 0) or was not written and is reverted (500). Answers the
+ * list as GET gives it: 201 for a rule added, 200 for one removed. */
+static void policy_changed(void *call, int status, const char *why)
+{
+    struct web_call *c = call;
+    if (status) {
+        web_respond_error(&c->res, status, "%s", why);
+    } else {
+        cJSON *json;
+        char err[300] = "";
+        int rc = web_view_policies(&c->web->view, &c->params, &json, err, sizeof err);
+        if (rc == 0)
+            web_respond_json(&c->res, strcmp(c->req.method, "POST") == 0 ? 201 : 200, json);
+        else
+            web_respond_error(&c->res, rc, "%s", err);
+    }
+    finish(c);
+}
+
+static int policy_refused(struct web_call *c, int rc, const char *err)
+{
+    if (rc == 400)
+        web_respond_bad_param(&c->res, "rule", err);
+    else
+        web_respond_error(&c->res, rc, "%s", err);
+    return 0;
+}
+
+/* {"rule": "NAME drop|pass MATCH..."}: a rule added after every other. */
+static int post_policies(struct web_call *c, const char *arg)
+{
+    (void)arg;
+    if (no_params(c) < 0)
+        return 0;
+    const struct policy_admin *pa = c->web->view.policy_admin;
+    if (!pa)
+        return policy_refused(c, 409, "the policies cannot be edited in a --once run");
+    cJSON *body = body_object(c);
+    if (!body)
+        return 0;
+    bool failed = false;
+    const char *rule = body_string(c, body, "rule", true, &failed);
+    if (failed) {
+        cJSON_Delete(body);
+        return 0;
+    }
+    char err[400] = "";
+    int rc = pa->add(pa->ctx, rule, c->who.user, policy_changed, c, err, sizeof err);
+    cJSON_Delete(body);
+    return rc == 0 ? 1 : policy_refused(c, rc, err); /* 1: policy_changed answers */
+}
+
+static int delete_policy(struct web_call *c, const char *name)
+{
+    if (no_params(c) < 0)
+        return 0;
+    const struct policy_admin *pa = c->web->view.policy_admin;
+    if (!pa)
+        return policy_refused(c, 409, "the policies cannot be edited in a --once run");
+    char err[400] = "";
+    int rc = pa->remove(pa->ctx, name, c->who.user, policy_changed, c, err, sizeof err);
+    return rc == 0 ? 1 : policy_refused(c, rc, err);
+}
+
 static const struct route routes[] = {
     {"GET", API "/status", false, VIEWER, get_status},
     {"GET", API "/sources", false, VIEWER, get_sources},
@@ -735,6 +802,8 @@ static const struct route routes[] = {
     {"GET", API "/bypass", false, VIEWER, get_bypass},
     {"POST", API "/bypass", false, ADMIN, post_bypass},
     {"GET", API "/policies", false, VIEWER, get_policies},
+    {"POST", API "/policies", false, ADMIN, post_policies},
+    {"DELETE", API "/policies", true, ADMIN, delete_policy},
     {"POST", API "/login", false, PUBLIC, post_login},
     {"POST", API "/logout", false, LOGGED_IN, post_logout},
     {"GET", API "/session", false, LOGGED_IN, get_session},

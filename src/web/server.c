@@ -624,6 +624,13 @@ void web_http_stop(struct web *w)
      * would outlive the loop.) */
     if (srv->ctx_inited)
         srv->ctx.shutdown_requested = 1;
+}
+
+void web_http_drop_conns(struct web *w)
+{
+    struct web_server *srv = w->server;
+    if (!srv)
+        return;
     /* Every open connection sees end-of-file (or a failed write) and h2o closes it. */
     for (struct web_conn *c = srv->conns; c; c = c->next) {
         uv_os_fd_t fd;

@@ -27,6 +27,7 @@ struct web_stats {
 };
 
 struct ntap_collector;
+struct policy_admin;
 
 struct web_view_ctx {
     struct engine *engine;
@@ -34,6 +35,7 @@ struct web_view_ctx {
     const struct port_pair *ports;     /* the wire ports (-i inline:A,B...), or NULL */
     struct bypass *bypass;             /* relay and watchdog, or NULL (POST changes its mode) */
     const struct policy_set *policy;   /* inline rules, or NULL */
+    const struct policy_admin *policy_admin; /* edits them (web.h), or NULL: read-only */
     const struct series *series;
     const struct web_stats *stats;
     const uint64_t *loop_stalls;   /* the daemon's counter, or NULL */

@@ -301,6 +301,15 @@ void web_server_set_box(const struct port_pair *ports, struct bypass *bypass,
     }
 }
 
+static const struct policy_admin *g_policy_admin;
+
+void web_server_set_policy_admin(const struct policy_admin *ops)
+{
+    g_policy_admin = ops;
+    if (g_web)
+        g_web->view.policy_admin = ops;
+}
+
 int web_server_start(uv_loop_t *loop, struct engine *engine, const struct web_options *opts,
                      char *err, size_t errsize)
 {
@@ -319,6 +328,7 @@ int web_server_start(uv_loop_t *loop, struct engine *engine, const struct web_op
     w->view.ports = g_ports;
     w->view.bypass = g_bypass;
     w->view.policy = g_policy;
+    w->view.policy_admin = g_policy_admin;
     if (web_http_start(w, err, errsize) < 0) {
         /* Nothing was accepted yet: close the timer and let the caller's loop run finish it. */
         web_http_stop(w);
@@ -330,12 +340,30 @@ int web_server_start(uv_loop_t *loop, struct engine *engine, const struct web_op
     return 0;
 }
 
+#define STOP_LINGER_MS 300 /* for the last piece of a download ended by the stop */
+
+static void on_linger(uv_timer_t *t)
+{
+    struct web *w = t->data;
+    web_http_drop_conns(w);
+    uv_close((uv_handle_t *)t, NULL);
+}
+
+/* Listeners close at once; the downloads end (their last data queued); the connections still
+ * open are shut down a moment later, once that data had its chance to leave. */
 void web_server_stop(void)
 {
     if (!g_web || g_web->stopping)
         return;
     web_http_stop(g_web);
     web_core_stop(g_web);
+    if (uv_timer_init(g_web->loop, &g_web->linger) == 0) {
+        g_web->linger.data = g_web;
+        g_web->linger_open = true;
+        uv_timer_start(&g_web->linger, on_linger, STOP_LINGER_MS, 0);
+    } else {
+        web_http_drop_conns(g_web);
+    }
 }
 
 void web_server_free(void)

@@ -69,6 +69,25 @@ struct policy_set;
 void web_server_set_box(const struct port_pair *ports, struct bypass *bypass,
                         const struct policy_set *policy);
 
+/*
+ * Admin editing of the inline policies (POST and DELETE /api/v1/policies). The daemon owns the
+ * rule set; the web layer only calls these, on the loop thread. Each returns either an HTTP
+ * status >= 400 with err (400: the rule does not parse; 404: no such rule; 409: a name that
+ * exists, a config rule, the cap; 503: busy) and never calls done, or 0: the change is
+ * installed and done(call, status, err) follows once DATA_DIR/policies.conf is written
+ * (status 0), or not (500, the change reverted). who is the user, for the log.
+ */
+typedef void (*policy_admin_done)(void *call, int status, const char *err);
+struct policy_admin {
+    void *ctx;
+    int (*add)(void *ctx, const char *rule, const char *who, policy_admin_done done, void *call,
+               char *err, size_t errsize);
+    int (*remove)(void *ctx, const char *name, const char *who, policy_admin_done done,
+                  void *call, char *err, size_t errsize);
+};
+/* NULL: the policies are read-only (the API answers 409). May be called before the start. */
+void web_server_set_policy_admin(const struct policy_admin *ops);
+
 /* The data directory when --data-dir is not given: build/data when run from the source tree,
  * /data on the box (malloc'd). Shared with the other users of the data directory (nTap keys). */
 char *web_default_data_dir(void);

@@ -29,6 +29,8 @@ struct web {
     struct web_server *server;   /* h2o, listeners, TLS (NULL in unit tests) */
     struct pcap_dl *pcap_streams; /* live pcap downloads */
     unsigned pcap_stream_count;
+    uv_timer_t linger;           /* at stop: time for the last responses to go out */
+    bool linger_open;
 };
 
 /* Everything but HTTP: options resolved, users loaded, series timer, Lua. Unit tests use this
@@ -41,7 +43,8 @@ void web_core_fini(struct web *w);   /* after the loop has ended */
 /* h2o: listeners, TLS, requests (server.c). start binds the ports (a default port that is busy
  * only warns); stop closes listeners and connections; free runs after the loop has ended. */
 int web_http_start(struct web *w, char *err, size_t errsize);
-void web_http_stop(struct web *w);
+void web_http_stop(struct web *w);       /* listeners closed, no more keep-alive */
+void web_http_drop_conns(struct web *w); /* every open connection shut down */
 void web_http_free(struct web *w);
 
 /* Prometheus text exposition of the counters; malloc'd, NULL when out of memory. */

@@ -416,6 +416,42 @@ def run(b, base, ntap_port, data_dir):
     check("ports page without a port pair says how to configure one",
           none and "-i inline:A,B" in none and state and "No port pair" in state, f"note {none!r}, banner {state!r}")
 
+    # ---- the admin's policy editor: a bad rule shows the API's error, a good one is listed ----
+    form = b.wait("(() => { const i = document.querySelector('#policy-rule');"
+                  " return i && [i.placeholder, document.querySelector('#policy-hint').textContent]; })()", 5)
+    check("ports page: the admin has an add-rule form with an example and the syntax",
+          form and "drop" in form[0] and "proto=" in form[1] and "NAME drop|pass" in form[1], f"form {form}")
+    b.type("#policy-rule", "block-bt drop proto=BitTorent")
+    b.click("#policy-add-button")
+    bad = b.wait("(document.querySelector('#policy-error') || {}).textContent", 5)
+    check("a misspelt protocol: the API's error is shown under the form",
+          bad and "unknown protocol 'BitTorent'" in bad, f"error {bad!r}")
+    b.type("#policy-rule", "block-bt drop proto=BitTorrent")
+    b.click("#policy-add-button")
+    row = b.wait("""(() => { const r = [...document.querySelectorAll('#policies-table tbody tr')]
+        .map(tr => [...tr.children].map(td => td.textContent));
+        const x = r.find(c => c[0] === 'block-bt');
+        return x && document.querySelector('#policy-rule').value === '' &&
+          !document.querySelector('#policy-error').textContent ? x : null; })()""", 5)
+    saved = ""
+    try:
+        saved = open(os.path.join(data_dir, "policies.conf")).read()
+    except OSError as e:
+        saved = str(e)
+    check("the admin adds a rule: listed (drop, source UI, a Delete button), the form cleared, saved",
+          row and row[1] == "drop" and "proto=BitTorrent" in row[2] and row[6].startswith("UI") and "Delete" in row[6]
+          and "--policy=block-bt drop proto=BitTorrent" in saved, f"row {row}, file {saved!r}")
+    b.screenshot("08b-ports-policy-added")
+    b.js("window.__confirms = []; window.confirm = (m) => { window.__confirms.push(m); return true; }")
+    b.click("#policies-table button[data-rule='block-bt']")
+    gone = b.wait("""(() => { const r = [...document.querySelectorAll('#policies-table tbody tr')].map(tr => tr.children[0].textContent);
+        return !r.includes('block-bt') ? r : null; })()""", 5)
+    asked = b.js("window.__confirms")
+    saved = open(os.path.join(data_dir, "policies.conf")).read() if os.path.exists(os.path.join(data_dir, "policies.conf")) else ""
+    check("the admin deletes it (after a confirm): gone from the table and the file",
+          gone is not None and asked and "block-bt" in asked[0] and "block-bt" not in saved,
+          f"rows {gone}, confirms {asked}, file {saved!r}")
+
     # ---- log out ----
     b.click("#logout")
     out = b.wait("location.hash === '#/login' && !!document.querySelector('#login-form')")
@@ -672,6 +708,10 @@ def run_inline(b, box):
     check("viewer: the bypass mode is read-only and the API refuses a change",
           ro and ro[0] and "only an admin" in ro[1] and ro[2] == "auto" and st == 403 and box.relay_level() == "1",
           f"control {ro}, POST {st}, relay {box.relay_level()!r}")
+    pol = b.js("[!!document.querySelector('#policy-add'), document.querySelectorAll('#policies-table button').length]")
+    st, _ = api(b, "POST", "/policies", {"rule": "v drop port=1"})
+    check("viewer: the policies table only (no form, no Delete), and the API refuses an add",
+          pol == [False, 0] and st == 403, f"form/buttons {pol}, POST {st}")
     b.screenshot("14-ports-viewer")
 
 
@@ -730,7 +770,10 @@ def main():
                 errors = [e for e in b.drain() if e["method"] == "Runtime.exceptionThrown"
                           or (e["method"] == "Log.entryAdded" and e["params"]["entry"]["level"] == "error"
                               and "401" not in e["params"]["entry"].get("text", "")
-                              and "403" not in e["params"]["entry"].get("text", ""))]
+                              and "403" not in e["params"]["entry"].get("text", "")
+                              # the misspelt rule the policy editor is given on purpose
+                              and not ("400" in e["params"]["entry"].get("text", "")
+                                       and e["params"]["entry"].get("url", "").endswith("/api/v1/policies")))]
                 check("no JavaScript errors", not errors,
                       "; ".join(json.dumps(e["params"])[:300] for e in errors[:3]))
         except Exception as e:

@@ -232,6 +232,10 @@ req "roles: a viewer cannot download pcap (403)" 403 "${V[@]}" "$H/api/v1/pcap?d
 req "roles: a viewer reads the ports" 200 "${V[@]}" "$H/api/v1/ports"
 req "roles: a viewer reads the bypass state" 200 "${V[@]}" "$H/api/v1/bypass"
 req "roles: a viewer reads the policies" 200 "${V[@]}" "$H/api/v1/policies"
+req "roles: a viewer cannot add a policy (403)" 403 "${V[@]}" "${JSON[@]}" -H "X-CSRF-Token: $VCSRF" \
+    -d '{"rule":"v drop port=1"}' "$H/api/v1/policies"
+req "roles: a viewer cannot delete a policy (403)" 403 "${V[@]}" -X DELETE -H "X-CSRF-Token: $VCSRF" \
+    "$H/api/v1/policies/v"
 req "roles: a viewer cannot set the bypass mode (403)" 403 "${V[@]}" "${JSON[@]}" -H "X-CSRF-Token: $VCSRF" \
     -d '{"mode":"on"}' "$H/api/v1/bypass"
 req "roles: a viewer cannot create users (403)" 403 "${V[@]}" "${JSON[@]}" -H "X-CSRF-Token: $VCSRF" \
@@ -359,17 +363,36 @@ if wait_grep "HTTP on \* port 3002" "$T/board.err" 20; then
     body_check "board: still no port pair" 'j == {"mode": None, "ready": False, "ports": []}'
     req "board: GET /policies" 200 "$H2/api/v1/policies"
     body_check "board: the rule with zero counters, and the default bucket" \
-        'j["rules"] == [{"name": "x", "rule": "x drop port=23", "action": "drop", "flows": 0, "packets": 0, "bytes": 0}] and j["default"]["name"] == "default" and j["undetected"] == "pass"'
+        'j["rules"] == [{"name": "x", "rule": "x drop port=23", "action": "drop", "flows": 0, "packets": 0, "bytes": 0, "source": "config"}] and j["default"]["name"] == "default" and j["undetected"] == "pass"'
+    # Rules added over the API: after the config's, kept in DATA_DIR/policies.conf.
+    req "policies: POST a rule is 201" 201 "${B[@]}" "${JSON[@]}" -d '{"rule":"bt  drop   proto=BitTorrent"}' "$H2/api/v1/policies"
+    body_check "policies: the answer lists it after the config rule, source ui" \
+        '[(r["name"], r["source"], r["rule"]) for r in j["rules"]] == [("x", "config", "x drop port=23"), ("bt", "ui", "bt drop proto=BitTorrent")]'
+    req "policies: GET lists it" 200 "$H2/api/v1/policies"
+    body_check "policies: GET has the UI rule" '[(r["name"], r["source"]) for r in j["rules"]] == [("x", "config"), ("bt", "ui")]'
+    grep -qx -- '--policy=bt drop proto=BitTorrent' "$T/bdata/policies.conf" && grep -q '^#.*tapboxd' "$T/bdata/policies.conf" &&
+        pass "policies: DATA_DIR/policies.conf holds the rule, with a header" ||
+        fail "policies: DATA_DIR/policies.conf holds the rule, with a header" "$(cat "$T/bdata/policies.conf" 2>&1)"
+    req "policies: a misspelt protocol is 400" 400 "${B[@]}" "${JSON[@]}" -d '{"rule":"bt2 drop proto=BitTorent"}' "$H2/api/v1/policies"
+    body_check "policies: the 400 names 'rule' and the problem" 'j["parameter"] == "rule" and "BitTorent" in j["error"]'
+    req "policies: a rule without a match is 400" 400 "${B[@]}" "${JSON[@]}" -d '{"rule":"y drop"}' "$H2/api/v1/policies"
+    req "policies: POST without a rule is 400" 400 "${B[@]}" "${JSON[@]}" -d '{}' "$H2/api/v1/policies"
+    req "policies: a UI rule's name again is 409" 409 "${B[@]}" "${JSON[@]}" -d '{"rule":"bt pass vlan=1"}' "$H2/api/v1/policies"
+    req "policies: a config rule's name is 409" 409 "${B[@]}" "${JSON[@]}" -d '{"rule":"x pass vlan=1"}' "$H2/api/v1/policies"
+    req "policies: POST without X-CSRF-Token is 403" 403 "${JSON[@]}" -d '{"rule":"z drop port=1"}' "$H2/api/v1/policies"
+    req "policies: DELETE a config rule is 409" 409 "${B[@]}" -X DELETE "$H2/api/v1/policies/x"
+    body_check "policies: the 409 says it is in the config file" '"config file" in j["error"]'
+    req "policies: DELETE an unknown rule is 404" 404 "${B[@]}" -X DELETE "$H2/api/v1/policies/nope"
     req "board: /metrics" 200 "$H2/metrics"
     body_check "board: /metrics has the bypass, the watchdog and the rule, no port series" \
         '"tapbox_bypass_engaged 1" in t and "tapbox_watchdog_stalls_total 0" in t and "tapbox_policy_flows_total{rule=\"x\"} 0" in t and "tapbox_policy_bytes_total{rule=\"x\"} 0" in t and any(l.startswith("tapbox_watchdog_pets_total ") and int(l.split()[1]) >= 1 for l in t.splitlines()) and not any(l.startswith("tapbox_port") for l in t.splitlines())'
     # SIGHUP: new rules (the kept rule keeps its counters), the bypass mode from the file.
     board_conf '--policy=x drop port=23' '--policy=y pass vlan=5 l4=udp' --policy-undetected=drop --bypass=on
     kill -HUP "$BOARD_PID"
-    wait_grep "reload: 2 policies" "$T/board.err" 10
+    wait_grep "reload: 3 policies" "$T/board.err" 10
     req "reload: GET /policies" 200 "$H2/api/v1/policies"
-    body_check "reload: two rules in order, undetected flows dropped" \
-        '[r["name"] for r in j["rules"]] == ["x", "y"] and j["rules"][1]["action"] == "pass" and j["undetected"] == "drop"'
+    body_check "reload: the config's two rules in order, then the UI rule; undetected flows dropped" \
+        '[(r["name"], r["source"]) for r in j["rules"]] == [("x", "config"), ("y", "config"), ("bt", "ui")] and j["rules"][1]["action"] == "pass" and j["undetected"] == "drop"'
     req "reload: GET /bypass" 200 "$H2/api/v1/bypass"
     body_check "reload: the bypass mode came from the file" 'j["mode"] == "on" and j["engaged"]'
     board_conf '--policy=x drop port=23' '--policy=z drop proto=NoSuchProtocol'
@@ -380,12 +403,35 @@ if wait_grep "HTTP on \* port 3002" "$T/board.err" 20; then
         fail "reload: a bad rule is refused, naming the file and line" "$(tail -n 3 "$T/board.err")"
     fi
     req "reload: GET /policies after the refused reload" 200 "$H2/api/v1/policies"
-    body_check "reload: the running rules are kept" '[r["name"] for r in j["rules"]] == ["x", "y"]'
+    body_check "reload: the running rules are kept" '[r["name"] for r in j["rules"]] == ["x", "y", "bt"]'
+    req "policies: DELETE the UI rule is 200" 200 "${B[@]}" -X DELETE "$H2/api/v1/policies/bt"
+    body_check "policies: the answer no longer has it" '[r["name"] for r in j["rules"]] == ["x", "y"]'
+    ! grep -q 'bt drop' "$T/bdata/policies.conf" && pass "policies: gone from policies.conf" ||
+        fail "policies: gone from policies.conf" "$(cat "$T/bdata/policies.conf" 2>&1)"
+    req "policies: a rule to read back after a restart" 201 "${B[@]}" "${JSON[@]}" -d '{"rule":"kept drop port=6881-6889"}' "$H2/api/v1/policies"
+    # A line tapboxd cannot use is logged with file:line and skipped at the next start.
+    echo '--policy=broken drop proto=NoSuchProtocol' >>"$T/bdata/policies.conf"
     kill -TERM "$BOARD_PID"
     tbx_wait_exit "$BOARD_PID" board 10
     expect_rc "board: the second tapboxd stops cleanly" 0 board
     [ "$(cat "$T/sim/relay" 2>/dev/null)" = 0 ] && pass "board: stopped in bypass" ||
         fail "board: stopped in bypass" "relay '$(cat "$T/sim/relay" 2>&1)'"
+    board_conf '--policy=x drop port=23' # the last file was refused
+    tbx_bg board2 - "$T/board-tapbox.conf"
+    BOARD_PID=$BG_PID
+    if wait_grep "HTTP on \* port 3002" "$T/board2.err" 20; then
+        req "restart: GET /policies" 200 "$H2/api/v1/policies"
+        body_check "restart: the UI rule is read back from policies.conf" \
+            '[(r["name"], r["source"]) for r in j["rules"]] == [("x", "config"), ("kept", "ui")]'
+        grep -q "policies.conf:[0-9]*: --policy: unknown protocol 'NoSuchProtocol'.*skipped" "$T/board2.err" &&
+            pass "restart: a bad line of policies.conf is logged with file:line and skipped" ||
+            fail "restart: a bad line of policies.conf is logged with file:line and skipped" "$(tail -n 5 "$T/board2.err")"
+        kill -TERM "$BOARD_PID"
+        tbx_wait_exit "$BOARD_PID" board2 10
+        expect_rc "restart: stops cleanly" 0 board2
+    else
+        fail "restart: tapboxd starts again" "$(lib_why "$T/board2.err")"
+    fi
 else
     fail "board: tapboxd with a sim board starts" "$(lib_why "$T/board.err")"
 fi

@@ -1,6 +1,7 @@
 // The box around the engine, shared by the dashboard, the ports and the settings pages: the
-// link state in words (from /api/v1/ports and /bypass), the watchdog line, and the bypass mode
-// switch (admins change it with POST /api/v1/bypass; others see it read-only).
+// link state in words (from /api/v1/ports and /bypass), the watchdog line, the bypass mode
+// switch (admins change it with POST /api/v1/bypass; others see it read-only), and the admins'
+// policy editor (POST and DELETE /api/v1/policies).
 import * as api from './api.js';
 import { h, si, when } from './util.js';
 
@@ -100,4 +101,59 @@ export function bypassSwitch({ admin, onChanged = () => {} }) {
   }
 
   return { el, update };
+}
+
+/**
+ * The admins' inline policy editor: an add-rule form (one text input, the syntax in a hint, the
+ * API's error under it) and delete buttons for the rules added here. Returns
+ * {el, deleteButton(name)}; onChanged(list) gets the rule list the API answers with.
+ */
+export function policyEditor({ onChanged = () => {} }) {
+  const input = h('input', { id: 'policy-rule', name: 'rule', autocomplete: 'off', spellcheck: 'false',
+    class: 'mono', style: 'width: min(34em, 78vw)', placeholder: 'block-bt drop proto=BitTorrent', 'aria-describedby': 'policy-hint policy-error' });
+  const err = h('p', { class: 'error', role: 'alert', id: 'policy-error' });
+  const submit = h('button', { type: 'submit', id: 'policy-add-button' }, 'Add rule');
+  const hint = h('p', { class: 'muted small', id: 'policy-hint' },
+    h('code', {}, 'NAME drop|pass MATCH...'), ' with MATCH one or more of ',
+    h('code', {}, 'proto=BitTorrent,Tor'), ', ', h('code', {}, 'host=10.0.0.0/8'), ', ',
+    h('code', {}, 'vlan=10'), ', ', h('code', {}, 'port=23,6881-6889'), ', ', h('code', {}, 'l4=tcp|udp|icmp'),
+    ' (values OR, matches AND). Added after the config file\'s rules; the first rule that matches decides.');
+  let busy = false;
+
+  async function change(fn) {
+    if (busy) return;
+    busy = true;
+    submit.disabled = true;
+    err.textContent = '';
+    try {
+      const r = await fn();
+      onChanged(r);
+      return r;
+    } catch (e) {
+      err.textContent = e.message;
+      return null;
+    } finally {
+      busy = false;
+      submit.disabled = false;
+    }
+  }
+
+  const form = h('form', { class: 'filters wrap', id: 'policy-add', onsubmit: async (ev) => {
+    ev.preventDefault();
+    const rule = input.value.trim();
+    if (!rule) { err.textContent = 'Write a rule, for example: block-bt drop proto=BitTorrent'; return; }
+    if (await change(() => api.post('/policies', { rule }))) input.value = '';
+  } },
+  h('label', { for: 'policy-rule' }, 'Add rule', input),
+  h('div', { class: 'buttons' }, submit));
+
+  function deleteButton(name) {
+    return h('button', { type: 'button', class: 'danger small', style: 'margin-left: .5em', dataset: { rule: name },
+      'aria-label': `Delete rule ${name}`, onclick: () => {
+        if (confirm(`Delete the rule ${name}? The flows it matched go to the next rules.`))
+          change(() => api.del(`/policies/${encodeURIComponent(name)}`));
+      } }, 'Delete');
+  }
+
+  return { el: h('div', { id: 'policy-editor' }, form, hint, err), deleteButton };
 }

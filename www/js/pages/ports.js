@@ -1,9 +1,10 @@
 // Ports: the state of the link (through tapbox or bypassed), the two wire ports with their
-// counters and rates, the bypass mode (admins change it) and the inline policies. Polls
-// /api/v1/ports, /bypass and /policies every 2 s in the background.
+// counters and rates, the bypass mode (admins change it) and the inline policies (admins add
+// rules and delete the ones added here; the config file's stay). Polls /api/v1/ports, /bypass
+// and /policies every 2 s in the background.
 import * as api from '../api.js';
 import { h, bits, bytes, si, table } from '../util.js';
-import { linkState, watchdogText, bypassSwitch } from '../box.js';
+import { linkState, watchdogText, bypassSwitch, policyEditor } from '../box.js';
 
 const kv = (pairs) => h('dl', { class: 'kv' }, pairs.filter(Boolean).map(([k, v, key]) =>
   [h('dt', {}, k), h('dd', { dataset: key ? { k: key } : undefined }, v)]));
@@ -50,11 +51,14 @@ export function mount(main, { session }) {
   const policyNote = h('p', { class: 'muted small', id: 'policy-undetected' });
   // The bypass control (box.js): built once, updated in place by the poll.
   const bypass = bypassSwitch({ admin, onChanged: () => load() });
+  // Admins: the add-rule form (built once: a poll must not clear what is being typed).
+  const editor = admin ? policyEditor({ onChanged: (r) => showPolicies(r) }) : null;
 
   main.append(
     h('section', { class: 'card' }, h('h2', {}, 'Link'), err, banner, bypass.el, watchdog),
     portsBox,
-    h('section', { class: 'card' }, h('h2', {}, 'Inline policies'), policiesBox, policyNote));
+    h('section', { class: 'card', id: 'policies' }, h('h2', {}, 'Inline policies'), policiesBox, policyNote,
+      editor ? editor.el : null));
 
   let prev = null; // {t, ports} of the last poll: the rates are between two polls
   function rates(p, t) {
@@ -77,7 +81,7 @@ export function mount(main, { session }) {
       shown = sig;
       banner.className = `banner ${s.cls}`;
       banner.dataset.state = s.cls;
-      banner.replaceChildren(h('strong', {}, s.title), s.detail ? h('span', {}, s.detail) : null);
+      banner.replaceChildren(...[h('strong', {}, s.title), s.detail ? h('span', {}, s.detail) : null].filter(Boolean));
     }
     watchdog.textContent = watchdogText(b);
   }
@@ -108,7 +112,13 @@ export function mount(main, { session }) {
       { label: 'Flows', class: 'num', cell: (x) => si(x.flows) },
       { label: 'Packets', class: 'num', cell: (x) => si(x.packets) },
       { label: 'Bytes', class: 'num', cell: (x) => bytes(x.bytes) },
-    ], rows, { empty: 'No policy: every packet is forwarded (add --policy rules).' }));
+      { label: 'Source', cell: (x) => (x.isDefault ? '' : [
+        h('span', { class: 'muted', dataset: { source: x.source || 'config' },
+          title: x.source === 'ui' ? 'Added in the UI (DATA_DIR/policies.conf)' : 'From the config file: edit it there' },
+        x.source === 'ui' ? 'UI' : 'config'),
+        editor && x.source === 'ui' ? editor.deleteButton(x.name) : null]) },
+    ], rows, { empty: admin ? 'No policy: every packet is forwarded. Add a rule below, or --policy rules in the config file.'
+      : 'No policy: every packet is forwarded (add --policy rules).' }));
     policyNote.textContent = `Flows whose application is not detected yet: ${r.undetected}.`;
   }
 
