@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../core/atomic_file.h"
 #include "../core/log.h"
 #include "../policy/policy.h"
 
@@ -202,55 +203,12 @@ struct policies_save {
     void *call;
 };
 
-static int mkdir_p(const char *dir)
-{
-    char path[4096];
-    snprintf(path, sizeof path, "%s", dir);
-    for (char *p = path + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(path, 0755) < 0 && errno != EEXIST)
-            return -1;
-        *p = '/';
-    }
-    return mkdir(path, 0755) < 0 && errno != EEXIST ? -1 : 0;
-}
-
 /* Thread pool: the whole file to PATH.tmp, fsync, rename over PATH. Touches only the job. */
 static void policies_save_work(uv_work_t *w)
 {
     struct policies_save *s = w->data;
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", s->path);
-    s->rc = -1;
-    if (mkdir_p(s->dir) < 0) {
-        snprintf(s->err, sizeof s->err, "cannot create %s: %s", s->dir, strerror(errno));
-        return;
-    }
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        snprintf(s->err, sizeof s->err, "cannot write %s: %s", tmp, strerror(errno));
-        return;
-    }
-    size_t len = strlen(s->text), off = 0;
-    while (off < len) {
-        ssize_t n = write(fd, s->text + off, len - off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        off += (size_t)n;
-    }
-    bool ok = off == len && fsync(fd) == 0;
-    if (close(fd) < 0)
-        ok = false;
-    if (!ok || rename(tmp, s->path) < 0) {
-        snprintf(s->err, sizeof s->err, "cannot write %s: %s", s->path, strerror(errno));
-        unlink(tmp);
-        return;
-    }
-    s->rc = 0;
+    s->rc = atomic_file_write(s->dir, 0755, s->path, 0644, s->text, strlen(s->text), s->err,
+                              sizeof s->err);
 }
 
 /* The UI rules back to old (moved in), and the rule set rebuilt from them. */

@@ -13,6 +13,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "../core/atomic_file.h"
 #include "../core/log.h"
 
 #define USERS_FILE "users.json"
@@ -675,54 +676,11 @@ struct save_job {
     char err[200];
 };
 
-static int mkdir_p(const char *dir)
-{
-    char path[4096];
-    snprintf(path, sizeof path, "%s", dir);
-    for (char *p = path + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(path, 0755) < 0 && errno != EEXIST)
-            return -1;
-        *p = '/';
-    }
-    return mkdir(path, 0700) < 0 && errno != EEXIST ? -1 : 0;
-}
-
 static void save_work(uv_work_t *w)
 {
     struct save_job *s = w->data;
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", s->path);
-    s->rc = -1;
-    if (mkdir_p(s->dir) < 0) {
-        snprintf(s->err, sizeof s->err, "cannot create %s: %s", s->dir, strerror(errno));
-        return;
-    }
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        snprintf(s->err, sizeof s->err, "cannot write %s: %s", tmp, strerror(errno));
-        return;
-    }
-    size_t len = strlen(s->text), off = 0;
-    while (off < len) {
-        ssize_t n = write(fd, s->text + off, len - off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        off += (size_t)n;
-    }
-    bool ok = off == len && fsync(fd) == 0;
-    if (close(fd) < 0)
-        ok = false;
-    if (!ok || rename(tmp, s->path) < 0) {
-        snprintf(s->err, sizeof s->err, "cannot write %s: %s", s->path, strerror(errno));
-        unlink(tmp);
-        return;
-    }
-    s->rc = 0;
+    s->rc = atomic_file_write(s->dir, 0700, s->path, 0600, s->text, strlen(s->text), s->err,
+                              sizeof s->err);
 }
 
 static void save_after(uv_work_t *w, int status)

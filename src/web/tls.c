@@ -1,5 +1,7 @@
 #include "tls.h"
 
+#include "../core/atomic_file.h"
+
 #include <errno.h>
 #include <stdbool.h>
 #include <fcntl.h>
@@ -67,21 +69,6 @@ static int add_ext(X509 *x, int nid, const char *value)
     return rc;
 }
 
-static int mkdirs(const char *dir)
-{
-    char path[4096];
-    snprintf(path, sizeof path, "%s", dir);
-    for (char *p = path + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(path, 0755) < 0 && errno != EEXIST)
-            return -1;
-        *p = '/';
-    }
-    return mkdir(path, 0700) < 0 && errno != EEXIST ? -1 : 0;
-}
-
 /* Write through a temporary file and rename, so that a crash never leaves half a key. */
 static int write_pem(const char *path, mode_t mode, EVP_PKEY *key, X509 *cert, char *err,
                      size_t errsize)
@@ -112,7 +99,7 @@ static int write_pem(const char *path, mode_t mode, EVP_PKEY *key, X509 *cert, c
 int web_tls_make_self_signed(const char *dir, const char *cert_file, const char *key_file,
                              char *err, size_t errsize)
 {
-    if (mkdirs(dir) < 0) {
+    if (make_dirs(dir, 0700) < 0) {
         snprintf(err, errsize, "cannot create %s: %s", dir, strerror(errno));
         return -1;
     }
