@@ -13,6 +13,7 @@
 
 #include "../box/bypass.h"
 #include "../core/log.h"
+#include "live_open.h"
 #include "netdev.h"
 #include "source.h"
 
@@ -388,19 +389,12 @@ static int port_open_tx(struct port *p, char *err, size_t errsize)
 
 static int port_open_capture(struct port *p, char *err, size_t errsize)
 {
-    char perr[PCAP_ERRBUF_SIZE] = "";
-    p->pcap = pcap_create(p->ifname, perr);
+    char perr[PCAP_ERRBUF_SIZE] = "", why[PCAP_ERRBUF_SIZE + 64];
+    bool missing;
+    struct live_open lo = {p->ifname, SNAPLEN, CAPTURE_BUFFER_BYTES, true, false};
+    p->pcap = live_open(&lo, &missing, why, sizeof why);
     if (!p->pcap) {
-        snprintf(err, errsize, "%s: %s", p->ifname, perr);
-        return -1;
-    }
-    pcap_set_snaplen(p->pcap, SNAPLEN);
-    pcap_set_promisc(p->pcap, 1);
-    pcap_set_immediate_mode(p->pcap, 1); /* forwarding latency: no buffering timeout */
-    pcap_set_buffer_size(p->pcap, CAPTURE_BUFFER_BYTES);
-    int rc = pcap_activate(p->pcap);
-    if (rc < 0) {
-        snprintf(err, errsize, "%s: %s", p->ifname, pcap_geterr(p->pcap));
+        snprintf(err, errsize, "%s: %s", p->ifname, why);
         return -1;
     }
     if (pcap_datalink(p->pcap) != DLT_EN10MB) {

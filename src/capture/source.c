@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "../core/log.h"
+#include "live_open.h"
 
 #define LIVE_SNAPLEN 65535
 #define LIVE_BUFFER_BYTES (8 * 1024 * 1024)
@@ -348,30 +349,15 @@ static void live_required_timeout_cb(uv_timer_t *handle) { live_dispatch(handle-
 
 static void live_start(struct capture_source *s)
 {
-    char perr[PCAP_ERRBUF_SIZE] = "";
-    pcap_t *p = pcap_create(s->spec, perr);
+    char perr[PCAP_ERRBUF_SIZE] = "", err[PCAP_ERRBUF_SIZE + 64];
+    bool missing;
+    struct live_open lo = {s->spec, LIVE_SNAPLEN, LIVE_BUFFER_BYTES, true, false};
+    pcap_t *p = live_open(&lo, &missing, err, sizeof err);
     if (!p) {
-        live_fail(s, perr, false);
+        live_fail(s, err, missing);
         return;
     }
     s->pcap = p;
-    pcap_set_snaplen(p, LIVE_SNAPLEN);
-    pcap_set_promisc(p, 1);
-    pcap_set_immediate_mode(p, 1);
-    pcap_set_buffer_size(p, LIVE_BUFFER_BYTES);
-    int rc = pcap_activate(p);
-    if (rc < 0) {
-        char why[PCAP_ERRBUF_SIZE + 64];
-        bool missing = rc == PCAP_ERROR_NO_SUCH_DEVICE || rc == PCAP_ERROR_IFACE_NOT_UP;
-        snprintf(why, sizeof why, "%s", missing ? "interface not present or down" : pcap_geterr(p));
-        if (missing && pcap_geterr(p)[0])
-            snprintf(why, sizeof why, "interface not present or down (%s)", pcap_geterr(p));
-        live_fail(s, why, missing);
-        return;
-    }
-    if (rc > 0)
-        log_warn("capture", "%s: %s", s->spec, pcap_statustostr(rc));
-    char err[PCAP_ERRBUF_SIZE + 64];
     if (s->bpf && source_apply_filter(p, s->bpf, err, sizeof err) < 0) {
         live_fail(s, err, false);
         return;

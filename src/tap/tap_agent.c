@@ -14,6 +14,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include "../capture/live_open.h"
 #include "../core/log.h"
 #include "../ntap/ntap_crypto.h"
 #include "../ntap/ntap_tx.h"
@@ -375,28 +376,16 @@ static void capture_start(struct tap_agent *a)
     char perr[PCAP_ERRBUF_SIZE] = "";
     if (a->stopping)
         return;
-    pcap_t *p = pcap_create(a->iface, perr);
+    char failed[PCAP_ERRBUF_SIZE + 64];
+    bool missing;
+    struct live_open lo = {a->iface, a->snaplen, a->buffer_mib << 20, true, true};
+    pcap_t *p = live_open(&lo, &missing, failed, sizeof failed);
     if (!p) {
-        capture_failed(a, perr);
+        capture_failed(a, failed);
         return;
     }
     a->pcap = p;
-    pcap_set_snaplen(p, a->snaplen);
-    pcap_set_promisc(p, 1);
-    pcap_set_immediate_mode(p, 1);
-    pcap_set_buffer_size(p, a->buffer_mib << 20);
-    pcap_set_tstamp_precision(p, PCAP_TSTAMP_PRECISION_NANO);
-    int rc = pcap_activate(p);
-    if (rc < 0) {
-        char why[PCAP_ERRBUF_SIZE + 64];
-        if (rc == PCAP_ERROR_NO_SUCH_DEVICE || rc == PCAP_ERROR_IFACE_NOT_UP)
-            snprintf(why, sizeof why, "interface not present or down%s%s%s",
-                     pcap_geterr(p)[0] ? " (" : "", pcap_geterr(p), pcap_geterr(p)[0] ? ")" : "");
-        else
-            snprintf(why, sizeof why, "%s", pcap_geterr(p)[0] ? pcap_geterr(p) : pcap_statustostr(rc));
-        capture_failed(a, why);
-        return;
-    }
+    int rc;
     a->linktype = pcap_datalink(p);
     if (!linktype_supported(a->linktype)) {
         char why[256];

@@ -28,6 +28,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../capture/live_open.h"
 #include "../capture/port_pair.h"
 #include "../core/log.h"
 #include "api.h"
@@ -383,17 +384,12 @@ int web_pcap_start(struct web_call *c)
         }
         pcap_close(dead);
     } else {
-        pc = pcap_create(src->name, perr);
-        if (pc) {
-            pcap_set_snaplen(pc, (int)snaplen);
-            pcap_set_immediate_mode(pc, 1);
-            pcap_set_buffer_size(pc, 4 << 20);
-        }
-        if (!pc || pcap_activate(pc) < 0) {
-            web_respond_error(&c->res, 503, "cannot capture on %s: %s", src->name,
-                              pc ? pcap_geterr(pc) : perr);
-            if (pc)
-                pcap_close(pc);
+        bool missing;
+        char why[PCAP_ERRBUF_SIZE + 64];
+        struct live_open lo = {src->name, (int)snaplen, 4 << 20, false, false};
+        pc = live_open(&lo, &missing, why, sizeof why);
+        if (!pc) {
+            web_respond_error(&c->res, 503, "cannot capture on %s: %s", src->name, why);
             return 0;
         }
         if (filtered) {
