@@ -117,6 +117,29 @@ static void finish_loop(uv_loop_t *loop, struct bypass *b)
     CHECK(uv_loop_close(loop) == 0);
 }
 
+/* A sim board, a loop of its own and a quieter log: what each bypass test starts from. */
+struct rig {
+    struct sim s;
+    enum log_level saved;
+    uv_loop_t loop;
+};
+
+static bool rig_begin(struct rig *r, unsigned settle_ms, unsigned timeout_s, enum log_level level)
+{
+    if (!sim_setup(&r->s, settle_ms, timeout_s))
+        return false;
+    r->saved = log_get_level();
+    log_set_level(level);
+    uv_loop_init(&r->loop);
+    return true;
+}
+
+static void rig_end(struct rig *r)
+{
+    log_set_level(r->saved);
+    sim_cleanup(&r->s);
+}
+
 /* ---- board files ---- */
 
 TEST(box_board_good)
@@ -340,20 +363,16 @@ static void note_done(void *ctx) { (*(int *)ctx)++; }
 
 TEST(box_bypass_auto)
 {
-    struct sim s;
-    if (!sim_setup(&s, 50, 2))
+    struct rig r;
+    if (!rig_begin(&r, 50, 2, LOG_LEVEL_WARN))
         return;
-    enum log_level saved = log_get_level();
-    log_set_level(LOG_LEVEL_WARN);
-    uv_loop_t loop;
-    uv_loop_init(&loop);
     char err[256] = "";
-    struct bypass *b = bypass_create(&loop, &s.cfg, BYPASS_AUTO, 0, err, sizeof err);
+    struct bypass *b = bypass_create(&r.loop, &r.s.cfg, BYPASS_AUTO, 0, err, sizeof err);
     CHECK(b != NULL);
     if (!b) {
         fprintf(stderr, "  %s\n", err);
-        uv_loop_close(&loop);
-        sim_cleanup(&s);
+        uv_loop_close(&r.loop);
+        rig_end(&r);
         return;
     }
     struct bypass_status st;
@@ -361,106 +380,100 @@ TEST(box_bypass_auto)
     CHECK(st.engaged && st.have_relay && st.have_watchdog && st.watchdog_armed);
     CHECK(st.mode == BYPASS_AUTO && st.stall_threshold_ms == 1000); /* half of 2 s */
     CHECK(strstr(st.reason, "not ready") != NULL);
-    CHECK(file_is(s.relay, "0\n"));
-    CHECK(!strncmp(slurp(s.wd, err, sizeof err), "armed 2 ", 8));
+    CHECK(file_is(r.s.relay, "0\n"));
+    CHECK(!strncmp(slurp(r.s.wd, err, sizeof err), "armed 2 ", 8));
 
     bypass_set_ready(b, true, "ports up");
     CHECK(!bypass_engaged(b));
-    CHECK(file_is(s.relay, "1\n"));
+    CHECK(file_is(r.s.relay, "1\n"));
     bypass_get_status(b, &st);
     CHECK(!st.engaged && !strcmp(st.reason, "ports up") && st.engage_count == 0);
 
     bypass_set_ready(b, false, "port B down");
-    CHECK(file_is(s.relay, "0\n"));
+    CHECK(file_is(r.s.relay, "0\n"));
     bypass_get_status(b, &st);
     CHECK(st.engaged && !strcmp(st.reason, "port B down") && st.engage_count == 1);
     CHECK(st.last_change_unix_ms > 0);
     CHECK(!bypass_engaged(b)); /* the relay is still switching: forwarders keep going */
-    run_ms(&loop, 120);
+    run_ms(&r.loop, 120);
     CHECK(bypass_engaged(b));  /* settled after 50 ms */
 
     /* Petting: every 500 ms (2 s / 4), in the file too. */
     bypass_get_status(b, &st);
     uint64_t pets0 = st.pets;
     char before[64], after[64];
-    slurp(s.wd, before, sizeof before);
-    run_ms(&loop, 1100);
+    slurp(r.s.wd, before, sizeof before);
+    run_ms(&r.loop, 1100);
     bypass_get_status(b, &st);
     CHECK(st.pets >= pets0 + 2);
-    CHECK(strcmp(slurp(s.wd, after, sizeof after), before) != 0);
+    CHECK(strcmp(slurp(r.s.wd, after, sizeof after), before) != 0);
     CHECK(!st.stall_latched && st.stalls == 0);
 
     /* A clean stop from out of bypass: engage, keep forwarding while settling, disarm. */
     bypass_set_ready(b, true, NULL);
-    CHECK(file_is(s.relay, "1\n"));
+    CHECK(file_is(r.s.relay, "1\n"));
     int done = 0;
     bypass_stop(b, note_done, &done);
-    CHECK(file_is(s.relay, "0\n"));
+    CHECK(file_is(r.s.relay, "0\n"));
     CHECK(!bypass_engaged(b) && done == 0);
     CHECK(bypass_set_mode(b, BYPASS_OFF, err, sizeof err) == -1 && strstr(err, "stopping"));
-    run_ms(&loop, 200);
+    run_ms(&r.loop, 200);
     CHECK(done == 1);
     CHECK(bypass_engaged(b));
-    CHECK(file_is(s.wd, "disarmed\n"));
+    CHECK(file_is(r.s.wd, "disarmed\n"));
     bypass_get_status(b, &st);
     CHECK(st.engaged && !st.watchdog_armed && st.have_watchdog);
     CHECK(!strcmp(st.reason, "tapboxd stopping"));
-    finish_loop(&loop, b);
-    CHECK(file_is(s.relay, "0\n"));
-    log_set_level(saved);
-    sim_cleanup(&s);
+    finish_loop(&r.loop, b);
+    CHECK(file_is(r.s.relay, "0\n"));
+    rig_end(&r);
 }
 
 TEST(box_bypass_modes)
 {
-    struct sim s;
-    if (!sim_setup(&s, 20, 2))
+    struct rig r;
+    if (!rig_begin(&r, 20, 2, LOG_LEVEL_WARN))
         return;
-    enum log_level saved = log_get_level();
-    log_set_level(LOG_LEVEL_WARN);
-    uv_loop_t loop;
-    uv_loop_init(&loop);
     char err[256] = "";
-    struct bypass *b = bypass_create(&loop, &s.cfg, BYPASS_ON, 0, err, sizeof err);
+    struct bypass *b = bypass_create(&r.loop, &r.s.cfg, BYPASS_ON, 0, err, sizeof err);
     CHECK(b != NULL);
     if (!b) {
         fprintf(stderr, "  %s\n", err);
-        uv_loop_close(&loop);
-        sim_cleanup(&s);
+        uv_loop_close(&r.loop);
+        rig_end(&r);
         return;
     }
     struct bypass_status st;
     bypass_set_ready(b, true, "ports up");
-    CHECK(file_is(s.relay, "0\n")); /* ON: ready changes nothing */
+    CHECK(file_is(r.s.relay, "0\n")); /* ON: ready changes nothing */
     bypass_get_status(b, &st);
     CHECK(st.engaged && st.mode == BYPASS_ON && strstr(st.reason, "mode on"));
 
     CHECK(bypass_set_mode(b, BYPASS_AUTO, err, sizeof err) == 0);
-    CHECK(file_is(s.relay, "1\n")); /* AUTO and ready: out of bypass */
+    CHECK(file_is(r.s.relay, "1\n")); /* AUTO and ready: out of bypass */
     CHECK(bypass_set_mode(b, BYPASS_OFF, err, sizeof err) == 0);
     bypass_set_ready(b, false, "port A down");
-    CHECK(file_is(s.relay, "1\n")); /* OFF: never engaged by software */
+    CHECK(file_is(r.s.relay, "1\n")); /* OFF: never engaged by software */
     bypass_get_status(b, &st);
     CHECK(!st.engaged && strstr(st.reason, "mode off"));
     CHECK(bypass_set_mode(b, BYPASS_AUTO, err, sizeof err) == 0);
-    CHECK(file_is(s.relay, "0\n")); /* AUTO, not ready */
+    CHECK(file_is(r.s.relay, "0\n")); /* AUTO, not ready */
     bypass_get_status(b, &st);
     CHECK(!strcmp(st.reason, "port A down") && st.engage_count == 1);
     CHECK(bypass_set_mode(b, (enum bypass_mode)7, err, sizeof err) == -1);
 
     /* OFF at stop: the relay stays out, the watchdog is still disarmed cleanly. */
     CHECK(bypass_set_mode(b, BYPASS_OFF, err, sizeof err) == 0);
-    CHECK(file_is(s.relay, "1\n"));
+    CHECK(file_is(r.s.relay, "1\n"));
     int done = 0;
     bypass_stop(b, note_done, &done);
     CHECK(done == 0); /* never from inside the call */
-    run_ms(&loop, 100);
+    run_ms(&r.loop, 100);
     CHECK(done == 1);
-    CHECK(file_is(s.relay, "1\n"));
-    CHECK(file_is(s.wd, "disarmed\n"));
-    finish_loop(&loop, b);
-    log_set_level(saved);
-    sim_cleanup(&s);
+    CHECK(file_is(r.s.relay, "1\n"));
+    CHECK(file_is(r.s.wd, "disarmed\n"));
+    finish_loop(&r.loop, b);
+    rig_end(&r);
 }
 
 TEST(box_bypass_no_board)
@@ -497,41 +510,37 @@ static void block_cb(uv_timer_t *t) { usleep(*(unsigned *)t->data * 1000u); }
 
 TEST(box_bypass_stall)
 {
-    struct sim s;
-    if (!sim_setup(&s, 20, 2))
+    struct rig r;
+    if (!rig_begin(&r, 20, 2, LOG_LEVEL_WARN))
         return;
-    enum log_level saved = log_get_level();
-    log_set_level(LOG_LEVEL_WARN);
-    uv_loop_t loop;
-    uv_loop_init(&loop);
     char err[256] = "";
-    struct bypass *b = bypass_create(&loop, &s.cfg, BYPASS_AUTO, 300, err, sizeof err);
+    struct bypass *b = bypass_create(&r.loop, &r.s.cfg, BYPASS_AUTO, 300, err, sizeof err);
     CHECK(b != NULL);
     if (!b) {
         fprintf(stderr, "  %s\n", err);
-        uv_loop_close(&loop);
-        sim_cleanup(&s);
+        uv_loop_close(&r.loop);
+        rig_end(&r);
         return;
     }
     bypass_set_ready(b, true, "ports up");
-    CHECK(file_is(s.relay, "1\n"));
+    CHECK(file_is(r.s.relay, "1\n"));
 
     /* Healthy first: petting advances (the control for the check below). */
     struct bypass_status st;
     char wd1[64], wd2[64];
-    slurp(s.wd, wd1, sizeof wd1);
-    run_ms(&loop, 600);
+    slurp(r.s.wd, wd1, sizeof wd1);
+    run_ms(&r.loop, 600);
     bypass_get_status(b, &st);
-    CHECK(strcmp(slurp(s.wd, wd2, sizeof wd2), wd1) != 0);
+    CHECK(strcmp(slurp(r.s.wd, wd2, sizeof wd2), wd1) != 0);
     CHECK(st.stalls == 0 && !st.stall_latched && st.stall_threshold_ms == 300);
 
     /* Block the loop thread for 800 ms, well past the 300 ms threshold. */
     unsigned block_ms = 800;
     uv_timer_t blocker;
-    uv_timer_init(&loop, &blocker);
+    uv_timer_init(&r.loop, &blocker);
     blocker.data = &block_ms;
     uv_timer_start(&blocker, block_cb, 50, 0);
-    run_ms(&loop, 1100);
+    run_ms(&r.loop, 1100);
     uv_close((uv_handle_t *)&blocker, NULL);
     bypass_get_status(b, &st);
     CHECK(st.stall_latched);
@@ -539,59 +548,53 @@ TEST(box_bypass_stall)
     CHECK(st.worst_stall_ms >= 600 && st.worst_stall_ms < 5000);
     CHECK(st.engaged && !strncmp(st.reason, "loop stalled ", 13));
     CHECK(strstr(st.reason, "latched until restart") != NULL); /* the sim resets nothing */
-    CHECK(file_is(s.relay, "0\n"));
+    CHECK(file_is(r.s.relay, "0\n"));
     CHECK(st.watchdog_armed);
 
     /* Latched: no more pets, the watchdog file ages (what relay-sim.py reads as a reset). */
     uint64_t pets = st.pets;
     char wd3[64], wd4[64];
-    slurp(s.wd, wd3, sizeof wd3);
-    int64_t m3 = mtime_ns(s.wd);
-    run_ms(&loop, 1200); /* more than two pet periods (500 ms) */
+    slurp(r.s.wd, wd3, sizeof wd3);
+    int64_t m3 = mtime_ns(r.s.wd);
+    run_ms(&r.loop, 1200); /* more than two pet periods (500 ms) */
     bypass_get_status(b, &st);
     CHECK_EQ_U(st.pets, pets);
-    CHECK(!strcmp(slurp(s.wd, wd4, sizeof wd4), wd3));
-    CHECK(mtime_ns(s.wd) == m3 && m3 > 0);
+    CHECK(!strcmp(slurp(r.s.wd, wd4, sizeof wd4), wd3));
+    CHECK(mtime_ns(r.s.wd) == m3 && m3 > 0);
 
     /* The latch holds whatever the ports say. */
     bypass_set_ready(b, true, "ports up again");
-    CHECK(file_is(s.relay, "0\n") && bypass_engaged(b));
+    CHECK(file_is(r.s.relay, "0\n") && bypass_engaged(b));
 
     int done = 0;
     bypass_stop(b, note_done, &done);
-    run_ms(&loop, 100);
+    run_ms(&r.loop, 100);
     CHECK(done == 1);
-    CHECK(file_is(s.wd, "disarmed\n"));
-    finish_loop(&loop, b);
-    log_set_level(saved);
-    sim_cleanup(&s);
+    CHECK(file_is(r.s.wd, "disarmed\n"));
+    finish_loop(&r.loop, b);
+    rig_end(&r);
 }
 
 /* Work between bypass_create and the loop's first turn (startup) is not a stall. */
 TEST(box_bypass_startup_not_stall)
 {
-    struct sim s;
-    if (!sim_setup(&s, 20, 2))
+    struct rig r;
+    if (!rig_begin(&r, 20, 2, LOG_LEVEL_WARN))
         return;
-    enum log_level saved = log_get_level();
-    log_set_level(LOG_LEVEL_WARN);
-    uv_loop_t loop;
-    uv_loop_init(&loop);
     char err[256] = "";
-    struct bypass *b = bypass_create(&loop, &s.cfg, BYPASS_AUTO, 200, err, sizeof err);
+    struct bypass *b = bypass_create(&r.loop, &r.s.cfg, BYPASS_AUTO, 200, err, sizeof err);
     CHECK(b != NULL);
     if (b) {
         usleep(500 * 1000);
-        run_ms(&loop, 350);
+        run_ms(&r.loop, 350);
         struct bypass_status st;
         bypass_get_status(b, &st);
         CHECK(!st.stall_latched && st.stalls == 0);
-        finish_loop(&loop, b);
+        finish_loop(&r.loop, b);
     } else {
-        uv_loop_close(&loop);
+        uv_loop_close(&r.loop);
     }
-    log_set_level(saved);
-    sim_cleanup(&s);
+    rig_end(&r);
 }
 
 /* What tapboxd does: destroy the bypass from inside the stop's done callback. */
@@ -609,48 +612,38 @@ static void destroy_in_done_cb(void *ctx)
 
 TEST(box_bypass_destroy_in_done)
 {
-    struct sim s;
-    if (!sim_setup(&s, 30, 2))
+    struct rig r;
+    if (!rig_begin(&r, 30, 2, LOG_LEVEL_WARN))
         return;
-    enum log_level saved = log_get_level();
-    log_set_level(LOG_LEVEL_WARN);
-    uv_loop_t loop;
-    uv_loop_init(&loop);
     char err[256] = "";
-    struct destroy_in_done x = {bypass_create(&loop, &s.cfg, BYPASS_AUTO, 0, err, sizeof err), 0};
+    struct destroy_in_done x = {bypass_create(&r.loop, &r.s.cfg, BYPASS_AUTO, 0, err, sizeof err), 0};
     CHECK(x.b != NULL);
     if (x.b) {
         bypass_set_ready(x.b, true, NULL);
         bypass_stop(x.b, destroy_in_done_cb, &x);
-        uv_run(&loop, UV_RUN_DEFAULT); /* ends once every handle is closed */
+        uv_run(&r.loop, UV_RUN_DEFAULT); /* ends once every handle is closed */
         CHECK(x.calls == 1);
-        CHECK(file_is(s.relay, "0\n") && file_is(s.wd, "disarmed\n"));
+        CHECK(file_is(r.s.relay, "0\n") && file_is(r.s.wd, "disarmed\n"));
     }
-    CHECK(uv_loop_close(&loop) == 0);
-    log_set_level(saved);
-    sim_cleanup(&s);
+    CHECK(uv_loop_close(&r.loop) == 0);
+    rig_end(&r);
 }
 
 TEST(box_bypass_destroy_armed)
 {
-    struct sim s;
-    if (!sim_setup(&s, 20, 2))
+    struct rig r;
+    if (!rig_begin(&r, 20, 2, LOG_LEVEL_ERROR))
         return;
-    enum log_level saved = log_get_level();
-    log_set_level(LOG_LEVEL_ERROR);
-    uv_loop_t loop;
-    uv_loop_init(&loop);
     char err[256] = "";
-    struct bypass *b = bypass_create(&loop, &s.cfg, BYPASS_OFF, 0, err, sizeof err);
+    struct bypass *b = bypass_create(&r.loop, &r.s.cfg, BYPASS_OFF, 0, err, sizeof err);
     CHECK(b != NULL);
     if (b) {
-        CHECK(file_is(s.relay, "1\n")); /* OFF: out of bypass from the start */
-        finish_loop(&loop, b);          /* no stop: what a crash leaves */
-        CHECK(!strncmp(slurp(s.wd, err, sizeof err), "armed 2 ", 8));
-        CHECK(file_is(s.relay, "1\n"));
+        CHECK(file_is(r.s.relay, "1\n")); /* OFF: out of bypass from the start */
+        finish_loop(&r.loop, b);          /* no stop: what a crash leaves */
+        CHECK(!strncmp(slurp(r.s.wd, err, sizeof err), "armed 2 ", 8));
+        CHECK(file_is(r.s.relay, "1\n"));
     } else {
-        uv_loop_close(&loop);
+        uv_loop_close(&r.loop);
     }
-    log_set_level(saved);
-    sim_cleanup(&s);
+    rig_end(&r);
 }
