@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "../core/log.h"
+#include "file_reader.h"
 #include "live_open.h"
 
 #define LIVE_SNAPLEN 65535
@@ -15,7 +16,7 @@
 #define LIVE_BATCH 256           /* packets per pcap_dispatch */
 #define LIVE_BATCHES_PER_WAKEUP 8 /* then yield to the loop */
 #define FILE_BATCH 1024          /* packets per loop iteration when reading at full speed */
-#define FILE_READ_BUFFER (1024 * 1024) /* stdio buffer of a pcap file (see open_offline) */
+#define FILE_RUN 32              /* packets handed to the engine at once */
 #define RETRY_MS 5000
 #define US_PER_S 1000000ull
 
@@ -28,7 +29,8 @@ struct capture_source {
     bool is_file;
     enum source_replay replay;
     bool loop_file;
-    pcap_t *pcap;
+    pcap_t *pcap;               /* live */
+    struct file_reader *reader; /* file */
     int linktype;
     uv_poll_t *poll;            /* live: one per activation, freed on its close callback */
     uv_timer_t timer;           /* live: retry and required-timeout; file: realtime pacing */
@@ -45,11 +47,9 @@ struct capture_source {
     bool have_first;
     uint64_t replay_origin_us;  /* wall clock when the first packet was replayed */
     unsigned loops_done;
-    /* Realtime: the next packet, read but not yet due. */
-    struct pcap_pkthdr pending_hdr;
-    unsigned char *pending_data;
-    size_t pending_size;
-    char *file_buffer;          /* FILE_READ_BUFFER bytes, or NULL: stdio's own */
+    /* Realtime: the next packet, read but not yet due (its data stays in the reader's batch
+     * until the next file_reader_next). */
+    struct file_packet pending_packet;
     bool pending;
     bool retry_logged;
 };
@@ -63,10 +63,9 @@ static uint64_t wall_clock_us(void)
 
 static struct source_info *info(struct capture_source *s) { return &s->engine->sources[s->id]; }
 
-static void source_deliver(struct capture_source *s, const struct pcap_pkthdr *h,
-                           const unsigned char *data)
+static void source_deliver(struct capture_source *s, uint64_t ts, const unsigned char *data,
+                           uint32_t caplen, uint32_t len)
 {
-    uint64_t ts = (uint64_t)h->ts.tv_sec * US_PER_S + (uint64_t)h->ts.tv_usec;
     if (s->is_file) {
         if (!s->have_first) {
             s->file_first_us = ts;
@@ -76,12 +75,50 @@ static void source_deliver(struct capture_source *s, const struct pcap_pkthdr *h
             s->file_last_us = ts;
         ts = (uint64_t)((int64_t)ts + s->ts_shift_us);
     }
-    engine_process_packet(s->engine, (unsigned)s->id, s->linktype, ts, data, h->caplen, h->len);
+    engine_process_packet(s->engine, (unsigned)s->id, s->linktype, ts, data, caplen, len);
 }
 
 static void pcap_handler_cb(u_char *user, const struct pcap_pkthdr *h, const u_char *data)
 {
-    source_deliver((struct capture_source *)user, h, data);
+    source_deliver((struct capture_source *)user,
+                   (uint64_t)h->ts.tv_sec * US_PER_S + (uint64_t)h->ts.tv_usec, data, h->caplen,
+                   h->len);
+}
+
+/* A new pass of a file may have brought a new link type (the file was replaced). */
+static void source_note_linktype(struct capture_source *s, int linktype)
+{
+    if (linktype != s->linktype) {
+        s->linktype = linktype;
+        info(s)->linktype = linktype;
+    }
+}
+
+static void source_deliver_file(struct capture_source *s, const struct file_packet *p)
+{
+    source_note_linktype(s, p->linktype);
+    source_deliver(s, p->ts_us, p->data, p->caplen, p->len);
+}
+
+/* A run of file packets (one link type) at full speed: handed to the engine together so that
+ * it can overlap their flow lookups. */
+static void source_deliver_file_run(struct capture_source *s, const struct file_packet *p,
+                                    size_t n)
+{
+    struct engine_frame frames[FILE_RUN];
+    source_note_linktype(s, p[0].linktype);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t ts = p[i].ts_us;
+        if (!s->have_first) {
+            s->file_first_us = ts;
+            s->have_first = true;
+        }
+        if (ts > s->file_last_us)
+            s->file_last_us = ts;
+        frames[i] = (struct engine_frame){(uint64_t)((int64_t)ts + s->ts_shift_us), p[i].data,
+                                          p[i].caplen, p[i].len};
+    }
+    engine_process_frames(s->engine, (unsigned)s->id, s->linktype, frames, n);
 }
 
 int source_apply_filter(pcap_t *p, const char *bpf, char *err, size_t errsize)
@@ -115,80 +152,31 @@ static void file_finish(struct capture_source *s, const char *error)
         log_info("capture", "%s: end of file, %llu packets", s->spec,
                  (unsigned long long)info(s)->counters.packets);
     }
-    if (s->pcap) {
-        pcap_close(s->pcap);
-        s->pcap = NULL;
-    }
+    file_reader_close(s->reader);
+    s->reader = NULL;
     if (s->on_done)
         s->on_done(s, s->ctx);
 }
 
-/* libpcap reads a savefile through stdio, two freads per packet, and stdio's default buffer is
- * the file system block (4 KiB): a read() every few packets. The same reader over a FILE with a
- * larger buffer of ours makes that one read() per megabyte. Stdin ('-') and files fopen cannot
- * open go to pcap_open_offline, which reports the error as it always has; pcap_fopen_offline
- * reports the rest as pcap_open_offline does (it is what that calls). pcap_close closes the
- * FILE; the buffer lives as long as the source. */
-static pcap_t *open_offline(struct capture_source *s, char *perr)
+/*
+ * The reader has no packet to give: FILE_READ_WAIT (on_ready resumes us), the end of the file or
+ * an error. At the end in loop mode, the next pass starts with time shifted past the last packet
+ * plus a second of silence, as a real capture restarting would show. True when the caller should
+ * ask again (a new pass began), false when it should stop.
+ */
+static bool file_at_stall(struct capture_source *s, enum file_read_status st)
 {
-    if (strcmp(s->spec, "-") != 0) {
-        FILE *f = fopen(s->spec, "rb");
-        if (f) {
-            if (!s->file_buffer)
-                s->file_buffer = malloc(FILE_READ_BUFFER);
-            if (s->file_buffer)
-                setvbuf(f, s->file_buffer, _IOFBF, FILE_READ_BUFFER);
-            pcap_t *p = pcap_fopen_offline(f, perr);
-            if (!p)
-                fclose(f);
-            return p;
-        }
+    if (st == FILE_READ_WAIT)
+        return false;
+    if (st == FILE_READ_END && s->loop_file && info(s)->counters.packets > 0) {
+        file_reader_rewind(s->reader);
+        s->loops_done++;
+        s->ts_shift_us += (int64_t)(s->file_last_us - s->file_first_us) + (int64_t)US_PER_S;
+        log_debug("capture", "%s: pass %u", s->spec, s->loops_done + 1);
+        return true;
     }
-    return pcap_open_offline(s->spec, perr);
-}
-
-static int file_open_pcap(struct capture_source *s, char *err, size_t errsize)
-{
-    char perr[PCAP_ERRBUF_SIZE] = "";
-    s->pcap = open_offline(s, perr);
-    if (!s->pcap) {
-        snprintf(err, errsize, "%s", perr);
-        return -1;
-    }
-    s->linktype = pcap_datalink(s->pcap);
-    info(s)->linktype = s->linktype;
-    if (!decode_linktype_supported(s->linktype)) {
-        snprintf(err, errsize, "link type %s (%d) carries no IP we can read",
-                 pcap_datalink_val_to_name(s->linktype) ? pcap_datalink_val_to_name(s->linktype)
-                                                        : "?",
-                 s->linktype);
-        pcap_close(s->pcap);
-        s->pcap = NULL;
-        return -1;
-    }
-    if (s->bpf && source_apply_filter(s->pcap, s->bpf, err, errsize) < 0) {
-        pcap_close(s->pcap);
-        s->pcap = NULL;
-        return -1;
-    }
-    return 0;
-}
-
-/* End of the file: start over (loop mode) with time shifted past the last packet. */
-static int file_rewind(struct capture_source *s)
-{
-    char err[PCAP_ERRBUF_SIZE + 64];
-    pcap_close(s->pcap);
-    s->pcap = NULL;
-    if (file_open_pcap(s, err, sizeof err) < 0) {
-        file_finish(s, err);
-        return -1;
-    }
-    s->loops_done++;
-    /* One second of silence between two passes, as a real capture restarting would show. */
-    s->ts_shift_us += (int64_t)(s->file_last_us - s->file_first_us) + (int64_t)US_PER_S;
-    log_debug("capture", "%s: pass %u", s->spec, s->loops_done + 1);
-    return 0;
+    file_finish(s, st == FILE_READ_ERROR ? file_reader_error(s->reader) : NULL);
+    return false;
 }
 
 static void file_idle_cb(uv_idle_t *handle);
@@ -199,6 +187,7 @@ static void file_resume_cb(uv_timer_t *handle)
     uv_idle_start(&s->idle, file_idle_cb);
 }
 
+/* Full speed: up to FILE_BATCH packets per loop iteration, so the loop still serves the rest. */
 static void file_idle_cb(uv_idle_t *handle)
 {
     struct capture_source *s = handle->data;
@@ -208,19 +197,21 @@ static void file_idle_cb(uv_idle_t *handle)
         uv_timer_start(&s->timer, file_resume_cb, 2, 0);
         return;
     }
-    int n = pcap_dispatch(s->pcap, FILE_BATCH, pcap_handler_cb, (u_char *)s);
-    if (n > 0)
-        return;
-    if (n == 0 || n == PCAP_ERROR_BREAK) {
-        if (s->loop_file && info(s)->counters.packets > 0)
-            file_rewind(s);
-        else
-            file_finish(s, NULL);
-        return;
+    for (size_t done = 0; done < FILE_BATCH;) {
+        struct file_packet run[FILE_RUN];
+        enum file_read_status st;
+        size_t n = file_reader_next_run(s->reader, run, FILE_RUN, &st);
+        if (n > 0) {
+            source_deliver_file_run(s, run, n);
+            done += n;
+            continue;
+        }
+        if (!file_at_stall(s, st)) {
+            if (st == FILE_READ_WAIT)
+                uv_idle_stop(&s->idle); /* file_ready_cb starts it again */
+            return;
+        }
     }
-    char err[PCAP_ERRBUF_SIZE + 16];
-    snprintf(err, sizeof err, "read error: %s", pcap_geterr(s->pcap));
-    file_finish(s, err);
 }
 
 static void realtime_schedule(struct capture_source *s);
@@ -232,32 +223,15 @@ static void realtime_schedule(struct capture_source *s)
 {
     for (int burst = 0; burst < FILE_BATCH; burst++) {
         if (!s->pending) {
-            struct pcap_pkthdr *h;
-            const u_char *data;
-            int rc = pcap_next_ex(s->pcap, &h, &data);
-            if (rc == PCAP_ERROR_BREAK || rc == 0) {
-                if (s->loop_file && info(s)->counters.packets > 0) {
-                    if (file_rewind(s) < 0)
-                        return;
+            enum file_read_status st = file_reader_next(s->reader, &s->pending_packet);
+            if (st != FILE_READ_PACKET) {
+                if (file_at_stall(s, st))
                     continue;
-                }
-                file_finish(s, NULL);
-                return;
+                return; /* waiting: file_ready_cb calls again */
             }
-            if (rc < 0) {
-                char err[PCAP_ERRBUF_SIZE + 16];
-                snprintf(err, sizeof err, "read error: %s", pcap_geterr(s->pcap));
-                file_finish(s, err);
-                return;
-            }
-            s->pending_hdr = *h;
-            if (s->pending_hdr.caplen > s->pending_size) /* never beyond the snapshot length */
-                s->pending_hdr.caplen = (bpf_u_int32)s->pending_size;
-            memcpy(s->pending_data, data, s->pending_hdr.caplen);
             s->pending = true;
         }
-        uint64_t ts = (uint64_t)s->pending_hdr.ts.tv_sec * US_PER_S +
-                      (uint64_t)s->pending_hdr.ts.tv_usec;
+        uint64_t ts = s->pending_packet.ts_us;
         if (!s->have_first) {
             /* Map the file's first packet to now: replayed traffic looks current. */
             s->replay_origin_us = wall_clock_us();
@@ -271,9 +245,21 @@ static void realtime_schedule(struct capture_source *s)
             return;
         }
         s->pending = false;
-        source_deliver(s, &s->pending_hdr, s->pending_data);
+        source_deliver_file(s, &s->pending_packet);
     }
     uv_timer_start(&s->timer, realtime_timer_cb, 0, 0); /* let the loop breathe */
+}
+
+/* The reader has the batch we waited for. */
+static void file_ready_cb(void *ctx)
+{
+    struct capture_source *s = ctx;
+    if (s->closing)
+        return;
+    if (s->replay == SOURCE_REPLAY_REALTIME)
+        realtime_schedule(s);
+    else if (!uv_is_active((uv_handle_t *)&s->timer)) /* not sleeping on hold_back */
+        uv_idle_start(&s->idle, file_idle_cb);
 }
 
 /* ---- live interfaces ---- */
@@ -433,7 +419,8 @@ struct capture_source *source_open(uv_loop_t *loop, struct engine *e,
     s->handles_open++;
     if (s->is_file) {
         char why[PCAP_ERRBUF_SIZE + 64];
-        if (file_open_pcap(s, why, sizeof why) < 0) {
+        s->reader = file_reader_open(loop, opts->spec, s->bpf, file_ready_cb, s, why, sizeof why);
+        if (!s->reader) {
             /* libpcap's messages usually start with the path already */
             if (strncmp(why, opts->spec, strlen(opts->spec)) == 0)
                 snprintf(err, errsize, "%s", why);
@@ -444,24 +431,15 @@ struct capture_source *source_open(uv_loop_t *loop, struct engine *e,
             source_close(s);
             return NULL;
         }
+        s->linktype = file_reader_linktype(s->reader);
+        info(s)->linktype = s->linktype;
         info(s)->state = SOURCE_UP;
-        if (s->replay == SOURCE_REPLAY_REALTIME) {
-            s->pending_size = 262144; /* libpcap's largest snapshot length */
-            if (pcap_snapshot(s->pcap) > 0 && (size_t)pcap_snapshot(s->pcap) > s->pending_size)
-                s->pending_size = (size_t)pcap_snapshot(s->pcap);
-            s->pending_data = malloc(s->pending_size);
-            if (!s->pending_data) {
-                snprintf(err, errsize, "out of memory");
-                source_close(s);
-                return NULL;
-            }
-            uv_timer_start(&s->timer, realtime_timer_cb, 0, 0);
-        } else {
+        if (s->replay != SOURCE_REPLAY_REALTIME) {
             uv_idle_init(loop, &s->idle);
             s->idle.data = s;
             s->handles_open++;
-            uv_idle_start(&s->idle, file_idle_cb);
         }
+        /* Both modes start when the reader hands back its first batch (file_ready_cb). */
         log_info("capture", "%s: reading file (link type %s, %s)", s->spec,
                  pcap_datalink_val_to_name(s->linktype) ? pcap_datalink_val_to_name(s->linktype) : "?",
                  s->replay == SOURCE_REPLAY_REALTIME ? "real time" : "full speed");
@@ -481,8 +459,6 @@ static void source_handle_closed(uv_handle_t *handle)
     struct capture_source *s = handle->data;
     if (--s->handles_open > 0)
         return;
-    free(s->pending_data);
-    free(s->file_buffer);
     free(s->spec);
     free(s->bpf);
     free(s);
@@ -496,9 +472,10 @@ void source_close(struct capture_source *s)
     s->on_done = NULL;
     if (!s->is_file && s->pcap)
         live_dispatch(s); /* what the kernel already holds is ours too */
-    live_stop_pcap(s); /* also closes a file's pcap */
+    live_stop_pcap(s);
+    file_reader_close(s->reader);
+    s->reader = NULL;
     if (s->handles_open == 0) { /* failed before any handle existed */
-        free(s->file_buffer);
         free(s->spec);
         free(s->bpf);
         free(s);

@@ -377,8 +377,37 @@ engine_insert_flow(struct engine *e, const struct flow_key *key, uint32_t hash,
     return f;
 }
 
-bool engine_process_frame(struct engine *e, unsigned source, unsigned port, int linktype,
-                          uint64_t ts_us, const uint8_t *frame, uint32_t caplen, uint32_t wirelen)
+/* A frame decoded and keyed, before it touches any engine state (so it can be done ahead). */
+struct frame_work {
+    enum decode_status status;
+    bool src_is_lo;
+    bool new_flow;      /* its bucket was empty when looked at ahead: its hosts will be wanted */
+    uint32_t hash;
+    struct decoded_packet d;
+    struct flow_key key;
+};
+
+static inline void frame_prepare(const struct engine *e, int linktype, const uint8_t *frame,
+                                 uint32_t caplen, uint32_t wirelen, struct frame_work *w)
+{
+    w->status = decode_packet(linktype, frame, caplen, wirelen, &w->d);
+    if (__builtin_expect(w->status != DECODE_OK, 0))
+        return;
+    const struct decoded_packet *d = &w->d;
+    w->hash = flow_key_make_hashed(&w->key, e->flows.hash_seed, d->vlan, d->ip_version,
+                                   d->l4_proto, d->src_addr, d->src_port, d->dst_addr,
+                                   d->dst_port, &w->src_is_lo);
+}
+
+static void frame_host_keys(const struct frame_work *fw, struct host_key keys[2])
+{
+    host_key_make(&keys[0], fw->d.vlan, fw->d.ip_version, fw->d.src_addr);
+    host_key_make(&keys[1], fw->d.vlan, fw->d.ip_version, fw->d.dst_addr);
+}
+
+static inline bool frame_account(struct engine *e, unsigned source, unsigned port,
+                                 uint64_t ts_us, uint32_t caplen, uint32_t wirelen,
+                                 const struct frame_work *w)
 {
     if (__builtin_expect(source >= e->source_count, 0))
         return true;
@@ -389,24 +418,18 @@ bool engine_process_frame(struct engine *e, unsigned source, unsigned port, int 
     count_packet(&e->totals, wirelen);
     engine_advance_packet(e, ts_us);
 
-    struct decoded_packet d;
-    enum decode_status st = decode_packet(linktype, frame, caplen, wirelen, &d);
-    if (__builtin_expect(st != DECODE_OK, 0)) {
-        count_status(sc, st);
-        count_status(&e->totals, st);
+    if (__builtin_expect(w->status != DECODE_OK, 0)) {
+        count_status(sc, w->status);
+        count_status(&e->totals, w->status);
         return true; /* a bump forwards what it cannot parse */
     }
     sc->ip_packets++;
     e->totals.ip_packets++;
 
-    struct flow_key key;
-    bool src_is_lo;
-    uint32_t hash = flow_key_make_hashed(&key, e->flows.hash_seed, d.vlan, d.ip_version,
-                                         d.l4_proto, d.src_addr, d.src_port, d.dst_addr,
-                                         d.dst_port, &src_is_lo);
-    struct flow *f = flow_table_lookup(&e->flows, &key, hash);
+    const struct decoded_packet *d = &w->d;
+    struct flow *f = flow_table_lookup(&e->flows, &w->key, w->hash);
     if (__builtin_expect(!f, 0)) {
-        f = engine_insert_flow(e, &key, hash, &d, src_is_lo, source, port, ts_us);
+        f = engine_insert_flow(e, &w->key, w->hash, d, w->src_is_lo, source, port, ts_us);
         if (!f) {
             sc->unaccounted++;
             e->totals.unaccounted++;
@@ -414,10 +437,10 @@ bool engine_process_frame(struct engine *e, unsigned source, unsigned port, int 
         }
     }
 
-    int dir = src_is_lo == (bool)f->client_is_lo ? 0 : 1;
+    int dir = w->src_is_lo == (bool)f->client_is_lo ? 0 : 1;
     f->packets[dir]++;
     f->bytes[dir] += wirelen;
-    f->tcp_flags[dir] |= d.tcp_flags;
+    f->tcp_flags[dir] |= d->tcp_flags;
     if (ts_us > f->last_us)
         f->last_us = ts_us;
     f->pending_packets[dir]++;
@@ -429,8 +452,8 @@ bool engine_process_frame(struct engine *e, unsigned source, unsigned port, int 
     }
 
     if (f->dpi) {
-        if (!d.fragment)
-            engine_feed_dpi(e, f, &d, ts_us);
+        if (!d->fragment)
+            engine_feed_dpi(e, f, d, ts_us);
     } else {
         engine_add_l7_global(e, f, 0, 1, wirelen);
     }
@@ -444,6 +467,80 @@ bool engine_process_frame(struct engine *e, unsigned source, unsigned port, int 
     }
     policy_count_packet(e->policy, f->policy_rule, wirelen);
     return f->verdict != POLICY_DROP;
+}
+
+bool engine_process_frame(struct engine *e, unsigned source, unsigned port, int linktype,
+                          uint64_t ts_us, const uint8_t *frame, uint32_t caplen, uint32_t wirelen)
+{
+    struct frame_work w;
+    frame_prepare(e, linktype, frame, caplen, wirelen, &w);
+    return frame_account(e, source, port, ts_us, caplen, wirelen, &w);
+}
+
+/*
+ * A flow lookup is a cache miss on its bucket slot, then one on the flow: on a table of a few
+ * hundred thousand flows, most of a packet's time outside nDPI. With a run of frames, the work
+ * on the frames ahead is started early so that the misses overlap with the work on the current
+ * frame: frame i's bytes are loaded at step i - BYTES_AHEAD, it is decoded and its bucket slot
+ * loaded at step i, the flow the slot names at step i + FLOW_STEP (or, when the slot is empty and
+ * the frame will start a flow, its two hosts' slots, and the hosts at HOST_STEP), and the frame is
+ * accounted at step i + ACCOUNT_STEP. The loads are hints only: each frame still does its full
+ * lookup when its turn comes.
+ */
+#define BYTES_AHEAD 2
+#define FLOW_STEP 2
+#define HOST_STEP 3
+#define ACCOUNT_STEP 4
+#define RING (ACCOUNT_STEP + 1) /* frames between decode and accounting */
+
+void engine_process_frames(struct engine *e, unsigned source, int linktype,
+                           const struct engine_frame *frames, size_t n)
+{
+    struct frame_work w[RING];
+    const struct flow_table *t = &e->flows;
+    for (size_t i = 0; i < n + ACCOUNT_STEP; i++) {
+        if (i + BYTES_AHEAD < n) {
+            __builtin_prefetch(frames[i + BYTES_AHEAD].data);
+            __builtin_prefetch(frames[i + BYTES_AHEAD].data + 64);
+        }
+        if (i < n) {
+            struct frame_work *fw = &w[i % RING];
+            frame_prepare(e, linktype, frames[i].data, frames[i].caplen, frames[i].wirelen, fw);
+            if (fw->status == DECODE_OK)
+                __builtin_prefetch(&t->buckets[fw->hash & t->bucket_mask]);
+        }
+        if (i >= FLOW_STEP && i - FLOW_STEP < n) {
+            struct frame_work *fw = &w[(i - FLOW_STEP) % RING];
+            fw->new_flow = false;
+            if (fw->status == DECODE_OK) {
+                const struct flow *f = t->buckets[fw->hash & t->bucket_mask];
+                if (f) {
+                    __builtin_prefetch(f);
+                    __builtin_prefetch((const char *)f + 64, 1);
+                } else {
+                    struct host_key keys[2];
+                    frame_host_keys(fw, keys);
+                    __builtin_prefetch(host_table_bucket(&e->hosts, &keys[0]));
+                    __builtin_prefetch(host_table_bucket(&e->hosts, &keys[1]));
+                    fw->new_flow = true;
+                }
+            }
+        }
+        if (i >= HOST_STEP && i - HOST_STEP < n && w[(i - HOST_STEP) % RING].new_flow) {
+            struct host_key keys[2];
+            frame_host_keys(&w[(i - HOST_STEP) % RING], keys);
+            for (int k = 0; k < 2; k++) {
+                const struct host *h = *host_table_bucket(&e->hosts, &keys[k]);
+                if (h)
+                    __builtin_prefetch(h, 1);
+            }
+        }
+        if (i >= ACCOUNT_STEP) {
+            size_t k = i - ACCOUNT_STEP;
+            frame_account(e, source, ENGINE_NO_PORT, frames[k].ts_us, frames[k].caplen,
+                          frames[k].wirelen, &w[k % RING]);
+        }
+    }
 }
 
 static void engine_sync_flow(struct engine *e, struct flow *f)

@@ -136,6 +136,19 @@ static inline void engine_process_packet(struct engine *e, unsigned source, int 
     (void)engine_process_frame(e, source, ENGINE_NO_PORT, linktype, ts_us, frame, caplen, wirelen);
 }
 
+/* One frame of a run handed to engine_process_frames. */
+struct engine_frame {
+    uint64_t ts_us;
+    const uint8_t *data;
+    uint32_t caplen;
+    uint32_t wirelen;
+};
+
+/* Account a run of frames of a single-port source, in order: the same as engine_process_packet
+ * for each, with the flow lookups of the frames ahead started early (see engine.c). */
+void engine_process_frames(struct engine *e, unsigned source, int linktype,
+                           const struct engine_frame *frames, size_t n);
+
 /* Use a policy set from now on (NULL: none): every flow is decided again under it. */
 void engine_set_policy(struct engine *e, struct policy_set *policy);
 

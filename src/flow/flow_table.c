@@ -4,6 +4,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "../core/huge_alloc.h"
 #include "flow_lookup.h"
 
 static uint32_t next_pow2(size_t n)
@@ -18,7 +19,7 @@ int flow_table_init(struct flow_table *t, size_t cap)
 {
     memset(t, 0, sizeof *t);
     uint32_t nbuckets = next_pow2(cap);
-    t->buckets = calloc(nbuckets, sizeof *t->buckets);
+    t->buckets = huge_alloc((size_t)nbuckets * sizeof *t->buckets);
     if (!t->buckets)
         return -1;
     t->bucket_mask = nbuckets - 1;
@@ -33,9 +34,10 @@ int flow_table_init(struct flow_table *t, size_t cap)
 void flow_table_fini(struct flow_table *t)
 {
     for (size_t i = 0; i < t->chunk_count; i++)
-        free(t->chunks[i]);
+        huge_free(t->chunks[i], FLOW_CHUNK * sizeof(struct flow));
     free(t->chunks);
-    free(t->buckets);
+    if (t->buckets)
+        huge_free(t->buckets, (size_t)(t->bucket_mask + 1) * sizeof *t->buckets);
     t->chunks = NULL;
     t->chunk_count = 0;
     t->free_list = NULL;
@@ -49,7 +51,7 @@ static struct flow *flow_alloc(struct flow_table *t)
         if (!chunks)
             return NULL;
         t->chunks = chunks;
-        struct flow *chunk = aligned_alloc(64, FLOW_CHUNK * sizeof *chunk);
+        struct flow *chunk = huge_alloc(FLOW_CHUNK * sizeof *chunk); /* 64-byte aligned */
         if (!chunk)
             return NULL;
         t->chunks[t->chunk_count++] = chunk;

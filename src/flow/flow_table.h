@@ -93,7 +93,7 @@ struct flow_table {
     struct flow *free_list;          /* linked through hash_next */
 };
 
-#define FLOW_CHUNK 1024
+#define FLOW_CHUNK 8192 /* 2 MiB: one huge page (see core/huge_alloc.h) */
 
 int flow_table_init(struct flow_table *t, size_t cap);
 /* Frees the table's memory; flows must have been removed (see flow_table_pop_idle). */

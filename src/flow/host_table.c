@@ -4,6 +4,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "../core/huge_alloc.h"
 #include "hash.h"
 
 _Static_assert(sizeof(struct host_key) % 4 == 0, "key_equal compares whole words");
@@ -14,7 +15,7 @@ int host_table_init(struct host_table *t, size_t cap)
     uint32_t n = 1024;
     while (n < cap && n < (1u << 30))
         n <<= 1;
-    t->buckets = calloc(n, sizeof *t->buckets);
+    t->buckets = huge_alloc((size_t)n * sizeof *t->buckets);
     if (!t->buckets)
         return -1;
     t->bucket_mask = n - 1;
@@ -44,7 +45,7 @@ void host_table_fini(struct host_table *t)
             h = next;
         }
     }
-    free(t->buckets);
+    huge_free(t->buckets, (size_t)(t->bucket_mask + 1) * sizeof *t->buckets);
     t->buckets = NULL;
     t->count = 0;
 }
@@ -55,6 +56,11 @@ void host_key_make(struct host_key *key, uint16_t vlan, uint8_t ip_version, cons
     key->vlan = vlan;
     key->ip_version = ip_version;
     key->pad = 0;
+}
+
+struct host *const *host_table_bucket(const struct host_table *t, const struct host_key *key)
+{
+    return &t->buckets[hash_bytes(key, sizeof *key, t->hash_seed) & t->bucket_mask];
 }
 
 struct host *host_table_find(const struct host_table *t, const struct host_key *key)

@@ -56,6 +56,8 @@ int host_table_init(struct host_table *t, size_t cap);
 void host_table_fini(struct host_table *t); /* frees every host */
 
 void host_key_make(struct host_key *key, uint16_t vlan, uint8_t ip_version, const uint8_t addr[16]);
+/* The bucket a key falls in (to prefetch ahead of a lookup). */
+struct host *const *host_table_bucket(const struct host_table *t, const struct host_key *key);
 /* Find or create; NULL (and a refusal counted) when full. */
 struct host *host_table_get(struct host_table *t, const struct host_key *key, bool *created);
 struct host *host_table_find(const struct host_table *t, const struct host_key *key);

@@ -1,6 +1,8 @@
 /* Flow and host tables through the engine: keying both ways, caps, idle purge, L7, locality. */
 #include <arpa/inet.h>
-#include <pcap/dlt.h>
+#include <pcap/pcap.h>
+#include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 
 #include "../../src/flow/engine.h"
@@ -410,4 +412,139 @@ TEST(engine_policy_verdicts_are_decided_once_per_flow)
     engine_destroy(e);
     policy_set_destroy(ps);
     policy_set_destroy(ps2);
+}
+
+/* ---- a run of frames (engine_process_frames) gives what frame by frame gives ---- */
+
+struct flow_digest {
+    char text[256];
+};
+
+struct digests {
+    struct flow_digest *d;
+    size_t n, cap;
+};
+
+static void digest_end(void *ctx, const struct engine *e, const struct flow *f)
+{
+    struct digests *x = ctx;
+    if (x->n == x->cap) {
+        x->cap = x->cap ? 2 * x->cap : 1024;
+        x->d = realloc(x->d, x->cap * sizeof *x->d);
+    }
+    char l7[64];
+    l7_result_name(e->l7, &f->l7, l7, sizeof l7);
+    snprintf(x->d[x->n++].text, sizeof x->d[0].text,
+             "%02x%02x%02x%02x%02x%02x:%u-%u/%u v%u %llu/%llu %llu/%llu %x/%x %llu-%llu %s",
+             f->key.addr_lo[0], f->key.addr_lo[3], f->key.addr_lo[15], f->key.addr_hi[0],
+             f->key.addr_hi[3], f->key.addr_hi[15], f->key.port_lo, f->key.port_hi,
+             f->key.l4_proto, f->key.vlan, (unsigned long long)f->packets[0],
+             (unsigned long long)f->packets[1], (unsigned long long)f->bytes[0],
+             (unsigned long long)f->bytes[1], f->tcp_flags[0], f->tcp_flags[1],
+             (unsigned long long)f->first_us, (unsigned long long)f->last_us, l7);
+}
+
+static int digest_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct flow_digest *)a)->text, ((const struct flow_digest *)b)->text);
+}
+
+struct loaded {
+    struct engine_frame *frames;
+    unsigned char *bytes;
+    size_t n, used;
+    int linktype;
+};
+
+static void load_packet(u_char *user, const struct pcap_pkthdr *h, const u_char *data)
+{
+    struct loaded *l = (struct loaded *)user;
+    l->frames[l->n] = (struct engine_frame){(uint64_t)h->ts.tv_sec * 1000000u + (uint64_t)h->ts.tv_usec,
+                                            (const uint8_t *)(uintptr_t)l->used, h->caplen, h->len};
+    memcpy(l->bytes + l->used, data, h->caplen);
+    l->used += h->caplen;
+    l->n++;
+}
+
+/* Both engines see every frame of a capture; their flows and counters must be the same. */
+static bool runs_match_single_frames(const char *path)
+{
+    char err[PCAP_ERRBUF_SIZE];
+    pcap_t *p = pcap_open_offline(path, err);
+    if (!p)
+        return true; /* unreadable captures are another test's business */
+    struct loaded l = {.linktype = pcap_datalink(p)};
+    l.frames = malloc(200000 * sizeof *l.frames);
+    l.bytes = malloc(64u << 20);
+    /* stop before either buffer could overflow */
+    struct pcap_pkthdr *h;
+    const u_char *data;
+    while (l.n < 200000 && pcap_next_ex(p, &h, &data) == 1 && l.used + h->caplen <= (64u << 20))
+        load_packet((u_char *)&l, h, data);
+    pcap_close(p);
+    for (size_t i = 0; i < l.n; i++)
+        l.frames[i].data = l.bytes + (uintptr_t)l.frames[i].data;
+
+    struct digests got[2] = {{0}};
+    uint64_t ip[2], malformed[2];
+    for (int way = 0; way < 2; way++) {
+        struct engine_config c;
+        engine_config_defaults(&c);
+        struct engine *e = engine_create(&c, err, sizeof err);
+        CHECK(e != NULL);
+        if (!e)
+            break;
+        engine_add_source(e, "test", "file");
+        e->on_flow_end = digest_end;
+        e->on_flow_end_ctx = &got[way];
+        for (size_t i = 0, run = 1; i < l.n; i += run, run = run % 37 + 1) {
+            size_t m = l.n - i < run ? l.n - i : run;
+            if (way == 0) {
+                for (size_t k = 0; k < m; k++)
+                    engine_process_packet(e, 0, l.linktype, l.frames[i + k].ts_us,
+                                          l.frames[i + k].data, l.frames[i + k].caplen,
+                                          l.frames[i + k].wirelen);
+            } else {
+                engine_process_frames(e, 0, l.linktype, &l.frames[i], m);
+            }
+        }
+        ip[way] = e->totals.ip_packets;
+        malformed[way] = e->totals.malformed;
+        engine_destroy(e);
+        if (got[way].n)
+            qsort(got[way].d, got[way].n, sizeof *got[way].d, digest_cmp);
+    }
+    bool same = got[0].n == got[1].n && ip[0] == ip[1] && malformed[0] == malformed[1];
+    for (size_t i = 0; same && i < got[0].n; i++)
+        same = strcmp(got[0].d[i].text, got[1].d[i].text) == 0;
+    if (!same)
+        fprintf(stderr, "  %s: %zu vs %zu flows differ\n", path, got[0].n, got[1].n);
+    free(got[0].d);
+    free(got[1].d);
+    free(l.frames);
+    free(l.bytes);
+    return same;
+}
+
+TEST(engine_runs_of_frames_match_frame_by_frame)
+{
+    const char *dir = test_pcap_dir();
+    if (!dir) {
+        test_skip("../shared/pcaps not present");
+        return;
+    }
+    /* Captures with many flows, tunnels, fragments and damage. */
+    const char *names[] = {"skype.pcap",       "1kxun.pcap",     "quic.pcap",
+                           "ipv6_in_gtp.pcap", "capwap.pcap",    "ip_fragmented_garbage.pcap",
+                           "fuzz-2021-10-13.pcap", "http_ipv6.pcap", "dns_fragmented.pcap"};
+    int compared = 0;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        if (access(path, R_OK) != 0)
+            continue;
+        CHECK(runs_match_single_frames(path));
+        compared++;
+    }
+    CHECK_EQ_U(compared, sizeof names / sizeof names[0]);
 }
