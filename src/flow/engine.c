@@ -22,7 +22,7 @@ void engine_config_defaults(struct engine_config *c)
     c->max_flows = 131072;
     c->max_hosts = 65536;
     c->max_dpi_flows = 16384;
-    c->dpi_extra_packets = 6;
+    c->dpi_extra_packets = 4;
     char err[128];
     netlist_parse(&c->local_networks, "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7", err,
                   sizeof err);
@@ -452,7 +452,10 @@ static inline bool frame_account(struct engine *e, unsigned source, unsigned por
     }
 
     if (f->dpi) {
-        if (!d->fragment)
+        /* Once the protocol is known, nDPI only refines it from payload (a certificate, a
+         * response): a bare TCP acknowledgement then has nothing to give and is not fed. */
+        bool refining = f->l7.app != 0;
+        if (!d->fragment && !(refining && d->l4_proto == 6 && d->l4_payload_len == 0))
             engine_feed_dpi(e, f, d, ts_us);
     } else {
         engine_add_l7_global(e, f, 0, 1, wirelen);
@@ -574,6 +577,20 @@ void engine_sync(struct engine *e)
     e->dirty_head = NULL;
     while (f) {
         struct flow *next = f->dirty_next;
+        /* A walk over flows scattered in memory: start loading the next one, and this one's
+         * hosts and list neighbours all at once rather than one miss after the other. */
+        if (next) {
+            __builtin_prefetch((const char *)next + 64, 1);
+            __builtin_prefetch((const char *)next + 128, 1);
+            __builtin_prefetch((const char *)next + 192, 1);
+        }
+        for (int i = 0; i < 2; i++)
+            if (f->hosts[i])
+                __builtin_prefetch(f->hosts[i], 1);
+        if (f->lru_prev)
+            __builtin_prefetch((const char *)f->lru_prev + 128, 1);
+        if (f->lru_next)
+            __builtin_prefetch((const char *)f->lru_next + 128, 1);
         f->dirty = 0;
         f->dirty_next = NULL;
         engine_sync_flow(e, f);

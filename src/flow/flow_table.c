@@ -169,6 +169,19 @@ struct flow *flow_table_pop_idle(struct flow_table *t, enum flow_timeout_class c
         pp = &(*pp)->hash_next;
     *pp = f->hash_next;
     t->count--;
+    /* Expiry goes down the list: start loading the next oldest flow (its list links were just
+     * loaded by the unlink), what its expiry will touch, and its hosts, while the caller ends f. */
+    struct flow *g = t->lru_head[cls];
+    if (g) {
+        __builtin_prefetch(g, 1);
+        __builtin_prefetch((const char *)g + 64, 1);
+        __builtin_prefetch(&t->buckets[g->hash & t->bucket_mask], 1);
+        if (g->lru_next)
+            __builtin_prefetch(&g->lru_next->lru_prev, 1);
+        for (int i = 0; i < 2; i++)
+            if (g->hosts[i])
+                __builtin_prefetch(g->hosts[i], 1);
+    }
     return f;
 }
 
