@@ -2,14 +2,20 @@
 
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 
 static size_t round_up(size_t n) { return (n + HUGE_ALLOC_PAGE - 1) & ~(HUGE_ALLOC_PAGE - 1); }
 
 void *huge_alloc(size_t bytes)
 {
-    if (bytes < HUGE_ALLOC_PAGE)
-        return calloc(1, bytes ? bytes : 1);
+    if (bytes < HUGE_ALLOC_PAGE) {
+        size_t n = (bytes + 63) & ~(size_t)63; /* cache-line aligned, as the tables want */
+        void *p = aligned_alloc(64, n ? n : 64);
+        if (p)
+            memset(p, 0, n ? n : 64);
+        return p;
+    }
     size_t len = round_up(bytes);
     if (len < bytes) /* overflow */
         return NULL;

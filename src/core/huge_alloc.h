@@ -2,7 +2,8 @@
  * Memory for big tables (hash bucket arrays, flow chunks): zeroed, 2 MiB-aligned anonymous
  * memory marked for transparent huge pages where the kernel offers them. A random lookup in a
  * table of tens of megabytes otherwise costs a TLB miss (a page walk) on top of its cache miss.
- * Sizes under 2 MiB come from calloc. Any thread.
+ * Sizes under 2 MiB come from aligned_alloc. Always at least cache-line (64-byte) aligned. Any
+ * thread.
  */
 #ifndef TAPBOX_HUGE_ALLOC_H
 #define TAPBOX_HUGE_ALLOC_H
