@@ -333,10 +333,12 @@ print(".".join(str(b) for b in r[-4:]))
 
 # tcpdump_start NS IF OUT: tcpdump writing IF of namespace NS to OUT, started once it listens.
 # tcpdump_stop: let it read the last frames, then stop it (SIGINT: it writes everything).
+# -B 8192: in immediate mode every ring slot fits a 64 KiB frame on a veth, so tcpdump's default
+# 2 MiB ring holds about 32 frames and drops bursts on a busy machine (see ntap.sh).
 tcpdump_start() {
     local ns=$1 ifname=$2 out=$3
     TCPDUMP_ERR=$T/tcpdump.$RANDOM.err
-    bg_ns "$ns" tcpdump -i "$ifname" -n -Z root -U --immediate-mode -w "$out" 2>"$TCPDUMP_ERR"
+    bg_ns "$ns" tcpdump -i "$ifname" -n -Z root -U --immediate-mode -B 8192 -w "$out" 2>"$TCPDUMP_ERR"
     TCPDUMP_PID=$BG
     wait_grep 'listening on' "$TCPDUMP_ERR" 10 ||
         { echo "tcpdump did not start: $(cat "$TCPDUMP_ERR")" >&2; return 1; }
