@@ -34,6 +34,7 @@ enum batch_state { BATCH_EMPTY, BATCH_FILLING, BATCH_READY };
 struct batch {
     struct record *recs;        /* BATCH_RECORDS */
     unsigned char *data;        /* BATCH_DATA_BYTES */
+    unsigned char *prepared;    /* BATCH_RECORDS entries of prepared_stride bytes, or NULL */
     size_t count;               /* records filled */
     size_t data_used;
     size_t next;                /* consumer's next record */
@@ -62,6 +63,8 @@ struct file_reader {
     bool finished;              /* the end or an error is in a batch: no more fills */
     bool waiting;               /* the consumer was told FILE_READ_WAIT */
     bool closing;
+    struct file_reader_prepare prepare; /* fn NULL: none */
+    size_t prepared_stride;
     void (*on_ready)(void *ctx);
     void *ctx;
 };
@@ -127,11 +130,15 @@ static bool batch_has_room(const struct batch *b, uint32_t caplen)
     return b->count < BATCH_RECORDS && b->data_used + DATA_SPACE(caplen) <= BATCH_DATA_BYTES;
 }
 
-static void batch_put(struct batch *b, struct record rec, const unsigned char *bytes)
+static void batch_put(const struct file_reader *r, struct batch *b, struct record rec,
+                      const unsigned char *bytes)
 {
     rec.offset = (uint32_t)b->data_used;
     memcpy(b->data + b->data_used, bytes, rec.caplen);
     b->data_used += DATA_SPACE(rec.caplen);
+    if (r->prepare.fn)
+        r->prepare.fn(r->prepare.arg, b->linktype, b->data + rec.offset, rec.caplen, rec.len,
+                      b->prepared + b->count * r->prepared_stride);
     b->recs[b->count++] = rec;
 }
 
@@ -141,11 +148,7 @@ static void fill_work(uv_work_t *req)
     struct batch *b = &r->batch[r->filling];
     b->count = b->data_used = b->next = 0;
     b->end = FILE_READ_PACKET;
-    if (r->have_carry) {
-        batch_put(b, r->carry, r->carry_data);
-        r->have_carry = false;
-    }
-    if (r->reopen) {
+    if (r->reopen) { /* a new pass: nothing is carried over from the old one */
         r->reopen = false;
         if (r->pcap)
             pcap_close(r->pcap);
@@ -156,6 +159,10 @@ static void fill_work(uv_work_t *req)
         }
     }
     b->linktype = r->linktype;
+    if (r->have_carry) {
+        batch_put(r, b, r->carry, r->carry_data);
+        r->have_carry = false;
+    }
     for (;;) {
         struct pcap_pkthdr *h;
         const u_char *data;
@@ -172,7 +179,7 @@ static void fill_work(uv_work_t *req)
                 r->have_carry = true;
                 return;
             }
-            batch_put(b, rec, data);
+            batch_put(r, b, rec, data);
         } else if (rc == 0 || rc == PCAP_ERROR_BREAK) {
             b->end = FILE_READ_END;
             return;
@@ -191,6 +198,7 @@ static void reader_free(struct file_reader *r)
     for (int i = 0; i < 2; i++) {
         free(r->batch[i].recs);
         free(r->batch[i].data);
+        free(r->batch[i].prepared);
     }
     free(r->stdio_buffer);
     free(r->carry_data);
@@ -242,6 +250,7 @@ static void fill_done(uv_work_t *req, int status)
 }
 
 struct file_reader *file_reader_open(uv_loop_t *loop, const char *path, const char *bpf,
+                                     const struct file_reader_prepare *prepare,
                                      void (*on_ready)(void *ctx), void *ctx, char *err,
                                      size_t errsize)
 {
@@ -252,6 +261,10 @@ struct file_reader *file_reader_open(uv_loop_t *loop, const char *path, const ch
     }
     r->loop = loop;
     r->on_ready = on_ready;
+    if (prepare && prepare->fn && prepare->size) {
+        r->prepare = *prepare;
+        r->prepared_stride = (prepare->size + 15) & ~(size_t)15;
+    }
     r->ctx = ctx;
     r->filling = -1;
     r->path = strdup(path);
@@ -261,7 +274,10 @@ struct file_reader *file_reader_open(uv_loop_t *loop, const char *path, const ch
     for (int i = 0; i < 2; i++) {
         r->batch[i].recs = malloc(BATCH_RECORDS * sizeof *r->batch[i].recs);
         r->batch[i].data = malloc(BATCH_DATA_BYTES);
-        batches = batches && r->batch[i].recs && r->batch[i].data;
+        if (r->prepare.fn)
+            r->batch[i].prepared = malloc(BATCH_RECORDS * r->prepared_stride);
+        batches = batches && r->batch[i].recs && r->batch[i].data &&
+                  (!r->prepare.fn || r->batch[i].prepared);
     }
     r->carry_data = malloc(MAX_CAPLEN);
     if (!r->path || (bpf && *bpf && !r->bpf) || !r->stdio_buffer || !batches ||
@@ -296,6 +312,7 @@ enum file_read_status file_reader_next(struct file_reader *r, struct file_packet
             p->len = rec->len;
             p->data = b->data + rec->offset;
             p->linktype = b->linktype;
+            p->prepared = b->prepared ? b->prepared + (b->next - 1) * r->prepared_stride : NULL;
             return FILE_READ_PACKET;
         }
         if (b->end != FILE_READ_PACKET)

@@ -22,6 +22,17 @@ struct file_packet {
     uint32_t len;          /* length on the wire */
     const uint8_t *data;   /* valid until the next file_reader_next */
     int linktype;          /* of the pass the packet came from */
+    const void *prepared;  /* what file_reader_prepare made of it, or NULL */
+};
+
+/* Work the worker does on each packet next to reading it (the engine decodes it there): fn
+ * fills size bytes at out. It runs on a worker thread, so it gets only arg, a value the reader
+ * keeps, and the packet. */
+struct file_reader_prepare {
+    size_t size;
+    void (*fn)(uint64_t arg, int linktype, const uint8_t *data, uint32_t caplen, uint32_t len,
+               void *out);
+    uint64_t arg;
 };
 
 enum file_read_status {
@@ -35,8 +46,9 @@ enum file_read_status {
  * or unreadable file is reported at once, then start reading ahead. on_ready is called on the
  * loop thread when the first batch arrives, and then each time a batch the consumer was waiting
  * for (FILE_READ_WAIT) arrives. Returns
- * NULL with the reason in err. */
+ * NULL with the reason in err. prepare may be NULL. */
 struct file_reader *file_reader_open(uv_loop_t *loop, const char *path, const char *bpf,
+                                     const struct file_reader_prepare *prepare,
                                      void (*on_ready)(void *ctx), void *ctx, char *err,
                                      size_t errsize);
 int file_reader_linktype(const struct file_reader *r);

@@ -116,7 +116,7 @@ static void source_deliver_file_run(struct capture_source *s, const struct file_
         if (ts > s->file_last_us)
             s->file_last_us = ts;
         frames[i] = (struct engine_frame){(uint64_t)((int64_t)ts + s->ts_shift_us), p[i].data,
-                                          p[i].caplen, p[i].len};
+                                          p[i].caplen, p[i].len, p[i].prepared};
     }
     engine_process_frames(s->engine, (unsigned)s->id, s->linktype, frames, n);
 }
@@ -248,6 +248,13 @@ static void realtime_schedule(struct capture_source *s)
         source_deliver_file(s, &s->pending_packet);
     }
     uv_timer_start(&s->timer, realtime_timer_cb, 0, 0); /* let the loop breathe */
+}
+
+/* Worker thread: the engine's decoding of a packet, done next to its read (arg: the seed). */
+static void file_prepare(uint64_t flow_seed, int linktype, const uint8_t *data, uint32_t caplen,
+                         uint32_t len, void *out)
+{
+    engine_prepare_frame(flow_seed, linktype, data, caplen, len, out);
 }
 
 /* The reader has the batch we waited for. */
@@ -419,7 +426,12 @@ struct capture_source *source_open(uv_loop_t *loop, struct engine *e,
     s->handles_open++;
     if (s->is_file) {
         char why[PCAP_ERRBUF_SIZE + 64];
-        s->reader = file_reader_open(loop, opts->spec, s->bpf, file_ready_cb, s, why, sizeof why);
+        /* At full speed the worker also decodes (realtime replay delivers one by one). */
+        struct file_reader_prepare prep = {sizeof(struct engine_prepared), file_prepare,
+                                           engine_flow_seed(e)};
+        s->reader = file_reader_open(loop, opts->spec, s->bpf,
+                                     s->replay == SOURCE_REPLAY_REALTIME ? NULL : &prep,
+                                     file_ready_cb, s, why, sizeof why);
         if (!s->reader) {
             /* libpcap's messages usually start with the path already */
             if (strncmp(why, opts->spec, strlen(opts->spec)) == 0)

@@ -377,29 +377,27 @@ engine_insert_flow(struct engine *e, const struct flow_key *key, uint32_t hash,
     return f;
 }
 
-/* A frame decoded and keyed, before it touches any engine state (so it can be done ahead). */
-struct frame_work {
-    enum decode_status status;
-    bool src_is_lo;
-    bool new_flow;      /* its bucket was empty when looked at ahead: its hosts will be wanted */
-    uint32_t hash;
-    struct decoded_packet d;
-    struct flow_key key;
-};
-
-static inline void frame_prepare(const struct engine *e, int linktype, const uint8_t *frame,
-                                 uint32_t caplen, uint32_t wirelen, struct frame_work *w)
+static inline void frame_prepare(uint64_t flow_seed, int linktype, const uint8_t *frame,
+                                 uint32_t caplen, uint32_t wirelen, struct engine_prepared *w)
 {
+    if (wirelen < caplen)
+        wirelen = caplen; /* as accounted */
     w->status = decode_packet(linktype, frame, caplen, wirelen, &w->d);
     if (__builtin_expect(w->status != DECODE_OK, 0))
         return;
     const struct decoded_packet *d = &w->d;
-    w->hash = flow_key_make_hashed(&w->key, e->flows.hash_seed, d->vlan, d->ip_version,
-                                   d->l4_proto, d->src_addr, d->src_port, d->dst_addr,
-                                   d->dst_port, &w->src_is_lo);
+    w->hash = flow_key_make_hashed(&w->key, flow_seed, d->vlan, d->ip_version, d->l4_proto,
+                                   d->src_addr, d->src_port, d->dst_addr, d->dst_port,
+                                   &w->src_is_lo);
 }
 
-static void frame_host_keys(const struct frame_work *fw, struct host_key keys[2])
+void engine_prepare_frame(uint64_t flow_seed, int linktype, const uint8_t *frame, uint32_t caplen,
+                          uint32_t wirelen, struct engine_prepared *out)
+{
+    frame_prepare(flow_seed, linktype, frame, caplen, wirelen, out);
+}
+
+static void frame_host_keys(const struct engine_prepared *fw, struct host_key keys[2])
 {
     host_key_make(&keys[0], fw->d.vlan, fw->d.ip_version, fw->d.src_addr);
     host_key_make(&keys[1], fw->d.vlan, fw->d.ip_version, fw->d.dst_addr);
@@ -407,7 +405,7 @@ static void frame_host_keys(const struct frame_work *fw, struct host_key keys[2]
 
 static inline bool frame_account(struct engine *e, unsigned source, unsigned port,
                                  uint64_t ts_us, uint32_t caplen, uint32_t wirelen,
-                                 const struct frame_work *w)
+                                 const struct engine_prepared *w)
 {
     if (__builtin_expect(source >= e->source_count, 0))
         return true;
@@ -479,8 +477,8 @@ static inline bool frame_account(struct engine *e, unsigned source, unsigned por
 bool engine_process_frame(struct engine *e, unsigned source, unsigned port, int linktype,
                           uint64_t ts_us, const uint8_t *frame, uint32_t caplen, uint32_t wirelen)
 {
-    struct frame_work w;
-    frame_prepare(e, linktype, frame, caplen, wirelen, &w);
+    struct engine_prepared w;
+    frame_prepare(e->flows.hash_seed, linktype, frame, caplen, wirelen, &w);
     return frame_account(e, source, port, ts_us, caplen, wirelen, &w);
 }
 
@@ -503,22 +501,30 @@ bool engine_process_frame(struct engine *e, unsigned source, unsigned port, int 
 void engine_process_frames(struct engine *e, unsigned source, int linktype,
                            const struct engine_frame *frames, size_t n)
 {
-    struct frame_work w[RING];
+    struct engine_prepared local[RING];       /* for frames that come unprepared */
+    const struct engine_prepared *w[RING];
+    bool new_flow[RING];  /* the bucket was empty when looked at ahead: hosts will be wanted */
     const struct flow_table *t = &e->flows;
     for (size_t i = 0; i < n + ACCOUNT_STEP; i++) {
-        if (i + BYTES_AHEAD < n) {
+        if (i + BYTES_AHEAD < n && !frames[i + BYTES_AHEAD].prepared) {
             __builtin_prefetch(frames[i + BYTES_AHEAD].data);
             __builtin_prefetch(frames[i + BYTES_AHEAD].data + 64);
         }
         if (i < n) {
-            struct frame_work *fw = &w[i % RING];
-            frame_prepare(e, linktype, frames[i].data, frames[i].caplen, frames[i].wirelen, fw);
+            const struct engine_prepared *fw = frames[i].prepared;
+            if (!fw) {
+                frame_prepare(t->hash_seed, linktype, frames[i].data, frames[i].caplen,
+                              frames[i].wirelen, &local[i % RING]);
+                fw = &local[i % RING];
+            }
+            w[i % RING] = fw;
             if (fw->status == DECODE_OK)
                 __builtin_prefetch(&t->buckets[fw->hash & t->bucket_mask]);
         }
         if (i >= FLOW_STEP && i - FLOW_STEP < n) {
-            struct frame_work *fw = &w[(i - FLOW_STEP) % RING];
-            fw->new_flow = false;
+            size_t k = (i - FLOW_STEP) % RING;
+            const struct engine_prepared *fw = w[k];
+            new_flow[k] = false;
             if (fw->status == DECODE_OK) {
                 const struct flow *f = t->buckets[fw->hash & t->bucket_mask];
                 if (f) {
@@ -529,13 +535,13 @@ void engine_process_frames(struct engine *e, unsigned source, int linktype,
                     frame_host_keys(fw, keys);
                     __builtin_prefetch(host_table_bucket(&e->hosts, &keys[0]));
                     __builtin_prefetch(host_table_bucket(&e->hosts, &keys[1]));
-                    fw->new_flow = true;
+                    new_flow[k] = true;
                 }
             }
         }
-        if (i >= HOST_STEP && i - HOST_STEP < n && w[(i - HOST_STEP) % RING].new_flow) {
+        if (i >= HOST_STEP && i - HOST_STEP < n && new_flow[(i - HOST_STEP) % RING]) {
             struct host_key keys[2];
-            frame_host_keys(&w[(i - HOST_STEP) % RING], keys);
+            frame_host_keys(w[(i - HOST_STEP) % RING], keys);
             for (int k = 0; k < 2; k++) {
                 const struct host *h = *host_table_bucket(&e->hosts, &keys[k]);
                 if (h)
@@ -545,7 +551,7 @@ void engine_process_frames(struct engine *e, unsigned source, int linktype,
         if (i >= ACCOUNT_STEP) {
             size_t k = i - ACCOUNT_STEP;
             frame_account(e, source, ENGINE_NO_PORT, frames[k].ts_us, frames[k].caplen,
-                          frames[k].wirelen, &w[k % RING]);
+                          frames[k].wirelen, w[k % RING]);
         }
     }
 }

@@ -136,12 +136,32 @@ static inline void engine_process_packet(struct engine *e, unsigned source, int 
     (void)engine_process_frame(e, source, ENGINE_NO_PORT, linktype, ts_us, frame, caplen, wirelen);
 }
 
-/* One frame of a run handed to engine_process_frames. */
+/*
+ * What the engine makes of a frame before it touches any of its state: the decoded headers, the
+ * canonical flow key and its hash. Pure, so any thread may make it (the file reader's worker
+ * does, next to the read), given the engine's flow-table seed (engine_flow_seed: fixed for the
+ * engine's life). d.l3 points into the frame, which must outlive it.
+ */
+struct engine_prepared {
+    enum decode_status status;
+    bool src_is_lo;
+    uint32_t hash;
+    struct decoded_packet d;
+    struct flow_key key;
+};
+
+void engine_prepare_frame(uint64_t flow_seed, int linktype, const uint8_t *frame, uint32_t caplen,
+                          uint32_t wirelen, struct engine_prepared *out);
+
+static inline uint64_t engine_flow_seed(const struct engine *e) { return e->flows.hash_seed; }
+
+/* One frame of a run handed to engine_process_frames; prepared may be NULL (made then). */
 struct engine_frame {
     uint64_t ts_us;
     const uint8_t *data;
     uint32_t caplen;
     uint32_t wirelen;
+    const struct engine_prepared *prepared;
 };
 
 /* Account a run of frames of a single-port source, in order: the same as engine_process_packet

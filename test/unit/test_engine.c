@@ -460,7 +460,8 @@ static void load_packet(u_char *user, const struct pcap_pkthdr *h, const u_char 
 {
     struct loaded *l = (struct loaded *)user;
     l->frames[l->n] = (struct engine_frame){(uint64_t)h->ts.tv_sec * 1000000u + (uint64_t)h->ts.tv_usec,
-                                            (const uint8_t *)(uintptr_t)l->used, h->caplen, h->len};
+                                            (const uint8_t *)(uintptr_t)l->used, h->caplen, h->len,
+                                            NULL};
     memcpy(l->bytes + l->used, data, h->caplen);
     l->used += h->caplen;
     l->n++;
@@ -485,9 +486,13 @@ static bool runs_match_single_frames(const char *path)
     for (size_t i = 0; i < l.n; i++)
         l.frames[i].data = l.bytes + (uintptr_t)l.frames[i].data;
 
-    struct digests got[2] = {{0}};
-    uint64_t ip[2], malformed[2];
-    for (int way = 0; way < 2; way++) {
+    /* way 0: frame by frame; 1: runs decoded on the way; 2: runs prepared beforehand (as the
+     * file reader's worker does) */
+    struct digests got[3] = {{0}};
+    uint64_t ip[3], malformed[3];
+    struct engine_frame *prepared_frames = malloc(l.n * sizeof *prepared_frames);
+    struct engine_prepared *prep = malloc(l.n * sizeof *prep);
+    for (int way = 0; way < 3; way++) {
         struct engine_config c;
         engine_config_defaults(&c);
         struct engine *e = engine_create(&c, err, sizeof err);
@@ -504,8 +509,16 @@ static bool runs_match_single_frames(const char *path)
                     engine_process_packet(e, 0, l.linktype, l.frames[i + k].ts_us,
                                           l.frames[i + k].data, l.frames[i + k].caplen,
                                           l.frames[i + k].wirelen);
-            } else {
+            } else if (way == 1) {
                 engine_process_frames(e, 0, l.linktype, &l.frames[i], m);
+            } else {
+                for (size_t k = i; k < i + m; k++) {
+                    engine_prepare_frame(engine_flow_seed(e), l.linktype, l.frames[k].data,
+                                         l.frames[k].caplen, l.frames[k].wirelen, &prep[k]);
+                    prepared_frames[k] = l.frames[k];
+                    prepared_frames[k].prepared = &prep[k];
+                }
+                engine_process_frames(e, 0, l.linktype, &prepared_frames[i], m);
             }
         }
         ip[way] = e->totals.ip_packets;
@@ -514,13 +527,20 @@ static bool runs_match_single_frames(const char *path)
         if (got[way].n)
             qsort(got[way].d, got[way].n, sizeof *got[way].d, digest_cmp);
     }
-    bool same = got[0].n == got[1].n && ip[0] == ip[1] && malformed[0] == malformed[1];
-    for (size_t i = 0; same && i < got[0].n; i++)
-        same = strcmp(got[0].d[i].text, got[1].d[i].text) == 0;
-    if (!same)
-        fprintf(stderr, "  %s: %zu vs %zu flows differ\n", path, got[0].n, got[1].n);
-    free(got[0].d);
-    free(got[1].d);
+    bool same = true;
+    for (int way = 1; way < 3; way++) {
+        bool ok = got[0].n == got[way].n && ip[0] == ip[way] && malformed[0] == malformed[way];
+        for (size_t i = 0; ok && i < got[0].n; i++)
+            ok = strcmp(got[0].d[i].text, got[way].d[i].text) == 0;
+        if (!ok)
+            fprintf(stderr, "  %s: way %d: %zu vs %zu flows differ\n", path, way, got[0].n,
+                    got[way].n);
+        same = same && ok;
+    }
+    for (int way = 0; way < 3; way++)
+        free(got[way].d);
+    free(prepared_frames);
+    free(prep);
     free(l.frames);
     free(l.bytes);
     return same;

@@ -48,6 +48,21 @@ static void write_capture(const char *path, int linktype, unsigned packets)
     pcap_close(dead);
 }
 
+/* What the test's prepare hook writes for each packet. */
+struct prepared_note {
+    uint64_t arg;
+    int linktype;
+    uint32_t caplen, len;
+    uint8_t last;
+};
+
+static void note_packet(uint64_t arg, int linktype, const uint8_t *data, uint32_t caplen,
+                        uint32_t len, void *out)
+{
+    *(struct prepared_note *)out =
+        (struct prepared_note){arg, linktype, caplen, len, caplen ? data[caplen - 1] : 0};
+}
+
 struct consumer {
     uv_loop_t loop;
     struct file_reader *r;
@@ -57,6 +72,7 @@ struct consumer {
     unsigned bad;            /* packets that were not what the file holds */
     unsigned wake_ups;
     enum file_read_status last;
+    const struct file_reader_prepare *prepare;
     char error[512];
     size_t run_max;
 };
@@ -69,6 +85,13 @@ static void check_packet(struct consumer *c, const struct file_packet *p)
               p->ts_us == (uint64_t)(1000 + i / 1000) * 1000000u + (i % 1000) * 1000u;
     for (uint32_t j = 0; ok && j < len; j++)
         ok = p->data[j] == packet_byte(i, j);
+    if (c->prepare) { /* the worker's work on this very packet */
+        const struct prepared_note *note = p->prepared;
+        ok = ok && note && note->arg == c->prepare->arg && note->linktype == DLT_EN10MB &&
+             note->caplen == len && note->len == p->len && note->last == p->data[len - 1];
+    } else {
+        ok = ok && p->prepared == NULL;
+    }
     if (!ok)
         c->bad++;
     c->expect++;
@@ -113,10 +136,12 @@ TEST(file_reader_two_passes_whole_and_in_order)
     char path[128];
     make_path(path, sizeof path, "good");
     write_capture(path, DLT_EN10MB, PACKETS);
-    struct consumer c = {.passes = 2, .run_max = 1};
+    const struct file_reader_prepare prepare = {sizeof(struct prepared_note), note_packet,
+                                                0x1234567890ull};
+    struct consumer c = {.passes = 2, .run_max = 1, .prepare = &prepare};
     uv_loop_init(&c.loop);
     char err[512] = "";
-    c.r = file_reader_open(&c.loop, path, NULL, consume, &c, err, sizeof err);
+    c.r = file_reader_open(&c.loop, path, NULL, c.prepare, consume, &c, err, sizeof err);
     CHECK(c.r != NULL);
     if (c.r)
         CHECK_EQ_U(file_reader_linktype(c.r), DLT_EN10MB);
@@ -140,7 +165,8 @@ TEST(file_reader_filter)
     uv_loop_init(&c.loop);
     char err[512] = "";
     /* The filter runs in the worker: none of the first 100 packets is that long. */
-    c.r = file_reader_open(&c.loop, path, "greater 100000", consume, &c, err, sizeof err);
+    c.r = file_reader_open(&c.loop, path, "greater 100000", NULL, consume, &c, err,
+                           sizeof err);
     CHECK(c.r != NULL);
     uv_run(&c.loop, UV_RUN_DEFAULT);
     CHECK_EQ_U(c.last, FILE_READ_END);
@@ -148,7 +174,8 @@ TEST(file_reader_filter)
     CHECK(uv_loop_close(&c.loop) == 0);
     c = (struct consumer){.passes = 1, .run_max = 1};
     uv_loop_init(&c.loop);
-    CHECK(file_reader_open(&c.loop, path, "no such words", consume, &c, err, sizeof err) == NULL);
+    CHECK(file_reader_open(&c.loop, path, "no such words", NULL, consume, &c, err, sizeof err) ==
+          NULL);
     CHECK(strstr(err, "bad filter 'no such words'") != NULL);
     CHECK(uv_loop_close(&c.loop) == 0);
     unlink(path);
@@ -167,7 +194,7 @@ TEST(file_reader_truncated_file)
     struct consumer c = {.passes = 1, .run_max = 1};
     uv_loop_init(&c.loop);
     char err[512] = "";
-    c.r = file_reader_open(&c.loop, path, NULL, consume, &c, err, sizeof err);
+    c.r = file_reader_open(&c.loop, path, NULL, c.prepare, consume, &c, err, sizeof err);
     CHECK(c.r != NULL);
     uv_run(&c.loop, UV_RUN_DEFAULT);
     CHECK_EQ_U(c.last, FILE_READ_ERROR);
@@ -189,7 +216,8 @@ TEST(file_reader_close_while_reading)
     uv_loop_init(&loop);
     int called = 0;
     char err[512] = "";
-    struct file_reader *r = file_reader_open(&loop, path, NULL, never, &called, err, sizeof err);
+    struct file_reader *r = file_reader_open(&loop, path, NULL, NULL, never, &called, err,
+                                             sizeof err);
     CHECK(r != NULL);
     file_reader_close(r); /* the first read is in flight: freed when it comes back */
     uv_run(&loop, UV_RUN_DEFAULT);
@@ -204,13 +232,14 @@ TEST(file_reader_open_errors)
     uv_loop_init(&loop);
     char err[512] = "";
     int called = 0;
-    CHECK(file_reader_open(&loop, "/nonexistent/x.pcap", NULL, never, &called, err, sizeof err) ==
+    CHECK(file_reader_open(&loop, "/nonexistent/x.pcap", NULL, NULL, never, &called, err,
+                           sizeof err) ==
           NULL);
     CHECK(strstr(err, "No such file") != NULL);
     char path[128];
     make_path(path, sizeof path, "usb");
     write_capture(path, DLT_USB_LINUX, 3);
-    CHECK(file_reader_open(&loop, path, NULL, never, &called, err, sizeof err) == NULL);
+    CHECK(file_reader_open(&loop, path, NULL, NULL, never, &called, err, sizeof err) == NULL);
     CHECK(strstr(err, "carries no IP") != NULL);
     uv_run(&loop, UV_RUN_DEFAULT);
     CHECK_EQ_U(called, 0);
