@@ -107,7 +107,7 @@ static const struct option_spec options[] = {
     {OPT_IDLE_HOST, 0, "idle-timeout-host", true, "S",
      "idle time before a host without flows is forgotten (default 300)"},
     {OPT_DPI_EXTRA_PACKETS, 0, "dpi-extra-packets", true, "N",
-     "packets with payload nDPI still sees after it knows the protocol (default 4, 0-64)"},
+     "packets with payload nDPI still sees after it knows the protocol (default 3, 0-64)"},
     {OPT_MAX_DPI_FLOWS, 0, "max-dpi-flows", true, "N",
      "flows in protocol detection at once; the oldest settles for a guess (default 16384)"},
     {OPT_NDPI_PROTOCOLS, 'p', "ndpi-protocols", true, "FILE",

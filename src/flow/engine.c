@@ -22,7 +22,7 @@ void engine_config_defaults(struct engine_config *c)
     c->max_flows = 131072;
     c->max_hosts = 65536;
     c->max_dpi_flows = 16384;
-    c->dpi_extra_packets = 4;
+    c->dpi_extra_packets = 3;
     char err[128];
     netlist_parse(&c->local_networks, "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7", err,
                   sizeof err);
