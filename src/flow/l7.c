@@ -40,6 +40,13 @@ static void l7_counted_free(void *ptr)
 
 size_t l7_memory_in_use(void) { return l7_bytes_in_use > 0 ? (size_t)l7_bytes_in_use : 0; }
 
+/* Detection states of ended detections, kept for the next flows: a new flow then gets a state
+ * still in the cache instead of a malloc and a cold memset, and an ended one skips free. The
+ * kept states stay counted in l7_bytes_in_use. Loop thread only, like every nDPI call. */
+#define STATE_CACHE 256
+static struct ndpi_flow_struct *state_cache[STATE_CACHE];
+static unsigned state_cached;
+
 struct l7_module *l7_module_create(const char *protocols_file, char *err, size_t errsize)
 {
     set_ndpi_malloc(l7_counted_malloc);
@@ -73,13 +80,16 @@ void l7_module_destroy(struct l7_module *mod)
 {
     if (!mod)
         return;
+    while (state_cached > 0)
+        l7_counted_free(state_cache[--state_cached]);
     ndpi_exit_detection_module(mod->ndpi);
     free(mod);
 }
 
 struct ndpi_flow_struct *l7_flow_state_new(void)
 {
-    struct ndpi_flow_struct *state = ndpi_flow_malloc(SIZEOF_FLOW_STRUCT);
+    struct ndpi_flow_struct *state =
+        state_cached > 0 ? state_cache[--state_cached] : ndpi_flow_malloc(SIZEOF_FLOW_STRUCT);
     if (state)
         memset(state, 0, SIZEOF_FLOW_STRUCT);
     return state;
@@ -87,10 +97,15 @@ struct ndpi_flow_struct *l7_flow_state_new(void)
 
 void l7_flow_state_free(struct ndpi_flow_struct *state)
 {
-    /* ndpi_free_flow() releases the state's own buffers and then the struct with ndpi_free,
-     * which is the same counted allocator as ndpi_flow_malloc here. */
-    if (state)
-        ndpi_free_flow(state);
+    /* ndpi_free_flow_data() releases the state's own buffers; the struct goes back to the
+     * cache, or to the counted allocator (what ndpi_free_flow would do) when it is full. */
+    if (!state)
+        return;
+    ndpi_free_flow_data(state);
+    if (state_cached < STATE_CACHE)
+        state_cache[state_cached++] = state;
+    else
+        l7_counted_free(state);
 }
 
 static void l7_store(struct l7_result *r, ndpi_protocol p)
