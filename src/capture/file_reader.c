@@ -60,6 +60,8 @@ struct file_reader {
     int current;                /* the batch the consumer reads */
     int filling;                /* the batch a worker fills, or -1 */
     bool reopen;                /* the next fill starts a new pass */
+    char *next_bpf;             /* a new filter for the next pass (file_reader_set_filter) */
+    bool next_bpf_set;
     bool finished;              /* the end or an error is in a batch: no more fills */
     bool waiting;               /* the consumer was told FILE_READ_WAIT */
     bool closing;
@@ -202,6 +204,7 @@ static void reader_free(struct file_reader *r)
     }
     free(r->stdio_buffer);
     free(r->carry_data);
+    free(r->next_bpf);
     free(r->path);
     free(r->bpf);
     free(r);
@@ -292,6 +295,11 @@ struct file_reader *file_reader_open(uv_loop_t *loop, const char *path, const ch
     }
     r->waiting = true; /* on_ready says when the first batch is there */
     start_fill(r, 0);
+    if (r->filling < 0) { /* the read could not even be queued */
+        snprintf(err, errsize, "%s", r->batch[0].error);
+        reader_free(r);
+        return NULL;
+    }
     return r;
 }
 
@@ -353,7 +361,39 @@ void file_reader_rewind(struct file_reader *r)
     b->state = BATCH_EMPTY;
     r->finished = false;
     r->reopen = true;
+    if (r->next_bpf_set) { /* nothing is in flight: the worker sees it with the reopen */
+        free(r->bpf);
+        r->bpf = r->next_bpf;
+        r->next_bpf = NULL;
+        r->next_bpf_set = false;
+    }
     start_fill(r, r->current);
+}
+
+int file_reader_set_filter(struct file_reader *r, const char *bpf, char *err, size_t errsize)
+{
+    if (bpf && *bpf) { /* refuse a bad filter now, not at the next pass */
+        pcap_t *dead = pcap_open_dead(r->linktype, MAX_CAPLEN);
+        struct bpf_program prog;
+        int rc = dead ? pcap_compile(dead, &prog, bpf, 1, PCAP_NETMASK_UNKNOWN) : -1;
+        if (rc == 0)
+            pcap_freecode(&prog);
+        else
+            snprintf(err, errsize, "bad filter '%s': %s", bpf, dead ? pcap_geterr(dead) : "?");
+        if (dead)
+            pcap_close(dead);
+        if (rc < 0)
+            return -1;
+    }
+    char *copy = bpf && *bpf ? strdup(bpf) : NULL;
+    if (bpf && *bpf && !copy) {
+        snprintf(err, errsize, "out of memory");
+        return -1;
+    }
+    free(r->next_bpf);
+    r->next_bpf = copy;
+    r->next_bpf_set = true;
+    return 0;
 }
 
 const char *file_reader_error(const struct file_reader *r)

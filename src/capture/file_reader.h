@@ -62,6 +62,9 @@ size_t file_reader_next_run(struct file_reader *r, struct file_packet *out, size
  * then shows as FILE_READ_ERROR). */
 void file_reader_rewind(struct file_reader *r);
 const char *file_reader_error(const struct file_reader *r);
+/* Use this BPF filter (NULL: none) from the next pass on (a file is read with one filter per
+ * pass). 0, or -1 with the reason in err (a filter that does not compile: nothing changes). */
+int file_reader_set_filter(struct file_reader *r, const char *bpf, char *err, size_t errsize);
 /* Free now, or when the read in flight comes back. */
 void file_reader_close(struct file_reader *r);
 

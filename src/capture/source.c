@@ -47,6 +47,7 @@ struct capture_source {
     bool have_first;
     uint64_t replay_origin_us;  /* wall clock when the first packet was replayed */
     unsigned loops_done;
+    uint64_t pass_start_packets; /* the source's packet count when the current pass began */
     /* Realtime: the next packet, read but not yet due (its data stays in the reader's batch
      * until the next file_reader_next). */
     struct file_packet pending_packet;
@@ -168,12 +169,21 @@ static bool file_at_stall(struct capture_source *s, enum file_read_status st)
 {
     if (st == FILE_READ_WAIT)
         return false;
-    if (st == FILE_READ_END && s->loop_file && info(s)->counters.packets > 0) {
+    if (st == FILE_READ_END && s->loop_file && info(s)->counters.packets > s->pass_start_packets) {
+        s->pass_start_packets = info(s)->counters.packets;
         file_reader_rewind(s->reader);
         s->loops_done++;
         s->ts_shift_us += (int64_t)(s->file_last_us - s->file_first_us) + (int64_t)US_PER_S;
         log_debug("capture", "%s: pass %u", s->spec, s->loops_done + 1);
         return true;
+    }
+    if (st == FILE_READ_END && s->loop_file && s->loops_done > 0) {
+        /* A pass that gave nothing (the file was emptied, or a new filter matches nothing):
+         * looping on would only spin. */
+        log_warn("capture", "%s: pass %u gave no packets (emptied, or a filter that matches "
+                 "nothing): looping stopped", s->spec, s->loops_done + 1);
+        file_finish(s, NULL);
+        return false;
     }
     file_finish(s, st == FILE_READ_ERROR ? file_reader_error(s->reader) : NULL);
     return false;
@@ -500,9 +510,16 @@ void source_close(struct capture_source *s)
 
 int source_set_filter(struct capture_source *s, const char *bpf, char *err, size_t errsize)
 {
+    if (s->is_file) { /* from the next pass of a looping file on */
+        if (s->reader && file_reader_set_filter(s->reader, bpf, err, errsize) < 0)
+            return -1;
+        free(s->bpf);
+        s->bpf = bpf ? strdup(bpf) : NULL;
+        return 0;
+    }
     free(s->bpf);
     s->bpf = bpf ? strdup(bpf) : NULL;
-    if (s->is_file || !s->pcap)
+    if (!s->pcap)
         return 0;
     return source_apply_filter(s->pcap, bpf, err, errsize);
 }

@@ -459,6 +459,8 @@ static inline bool frame_account(struct engine *e, unsigned source, unsigned por
                         f->packets[0] + f->packets[1] > 3;
         if (!d->fragment && !bare_ack)
             engine_feed_dpi(e, f, d, ts_us);
+        else if (bare_ack && l7_flow_past_giveup(f->packets[0] + f->packets[1], d->l4_proto))
+            engine_finish_dpi(e, f); /* the give-up point holds for a flow of only ACKs too */
     } else {
         engine_add_l7_global(e, f, 0, 1, wirelen);
     }

@@ -19,10 +19,14 @@ int flow_table_init(struct flow_table *t, size_t cap)
 {
     memset(t, 0, sizeof *t);
     uint32_t nbuckets = next_pow2(cap);
-    t->buckets = huge_alloc((size_t)nbuckets * sizeof *t->buckets);
+    size_t bytes;
+    if (__builtin_mul_overflow((size_t)nbuckets, sizeof *t->buckets, &bytes))
+        return -1; /* a 32-bit box asked for too much */
+    t->buckets = huge_alloc(bytes);
     if (!t->buckets)
         return -1;
     t->bucket_mask = nbuckets - 1;
+    t->chunk_flows = cap > 0 && cap < FLOW_CHUNK ? cap : FLOW_CHUNK;
     t->cap = cap;
     t->next_id = 1;
     /* A random seed so that nobody on the wire can aim packets at one bucket. */
@@ -34,7 +38,7 @@ int flow_table_init(struct flow_table *t, size_t cap)
 void flow_table_fini(struct flow_table *t)
 {
     for (size_t i = 0; i < t->chunk_count; i++)
-        huge_free(t->chunks[i], FLOW_CHUNK * sizeof(struct flow));
+        huge_free(t->chunks[i], t->chunk_flows * sizeof(struct flow));
     free(t->chunks);
     if (t->buckets)
         huge_free(t->buckets, (size_t)(t->bucket_mask + 1) * sizeof *t->buckets);
@@ -51,11 +55,11 @@ static struct flow *flow_alloc(struct flow_table *t)
         if (!chunks)
             return NULL;
         t->chunks = chunks;
-        struct flow *chunk = huge_alloc(FLOW_CHUNK * sizeof *chunk); /* 64-byte aligned */
+        struct flow *chunk = huge_alloc(t->chunk_flows * sizeof *chunk); /* 64-byte aligned */
         if (!chunk)
             return NULL;
         t->chunks[t->chunk_count++] = chunk;
-        for (size_t i = FLOW_CHUNK; i-- > 0;) { /* lowest address handed out first */
+        for (size_t i = t->chunk_flows; i-- > 0;) { /* lowest address handed out first */
             chunk[i].hash_next = t->free_list;
             t->free_list = &chunk[i];
         }
@@ -203,5 +207,5 @@ void flow_table_foreach(const struct flow_table *t, int (*fn)(const struct flow 
 size_t flow_table_memory(const struct flow_table *t)
 {
     return (size_t)(t->bucket_mask + 1) * sizeof *t->buckets +
-           t->chunk_count * FLOW_CHUNK * sizeof(struct flow);
+           t->chunk_count * t->chunk_flows * sizeof(struct flow);
 }

@@ -86,10 +86,12 @@ struct flow_table {
     uint64_t next_id;
     struct flow *lru_head[FLOW_TIMEOUT_CLASSES];
     struct flow *lru_tail[FLOW_TIMEOUT_CLASSES];
-    /* Flows come from chunks of FLOW_CHUNK entries: dense in memory (fewer cache and TLB misses
-     * per lookup than scattered mallocs) and never more than the cap needs. */
+    /* Flows come from chunks of chunk_flows entries (FLOW_CHUNK, or the cap when smaller):
+     * dense in memory (fewer cache and TLB misses per lookup than scattered mallocs) and never
+     * more than one chunk beyond what the cap needs. */
     struct flow **chunks;
     size_t chunk_count;
+    size_t chunk_flows;
     struct flow *free_list;          /* linked through hash_next */
 };
 

@@ -15,7 +15,10 @@ int host_table_init(struct host_table *t, size_t cap)
     uint32_t n = 1024;
     while (n < cap && n < (1u << 30))
         n <<= 1;
-    t->buckets = huge_alloc((size_t)n * sizeof *t->buckets);
+    size_t bytes;
+    if (__builtin_mul_overflow((size_t)n, sizeof *t->buckets, &bytes))
+        return -1; /* a 32-bit box asked for too much */
+    t->buckets = huge_alloc(bytes);
     if (!t->buckets)
         return -1;
     t->bucket_mask = n - 1;

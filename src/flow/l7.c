@@ -127,6 +127,11 @@ static uint64_t l7_packet_limit(uint8_t l4_proto)
     }
 }
 
+bool l7_flow_past_giveup(uint64_t flow_packets, uint8_t l4_proto)
+{
+    return flow_packets > l7_packet_limit(l4_proto);
+}
+
 enum l7_progress l7_flow_feed(struct l7_module *mod, struct ndpi_flow_struct *state,
                               const uint8_t *l3, uint32_t len, uint64_t time_ms,
                               uint64_t flow_packets, uint8_t l4_proto, struct l7_result *result,

@@ -38,6 +38,8 @@ void l7_flow_state_free(struct ndpi_flow_struct *state);
  * flow_packets is the flow's packet count including this one; l4_proto the IP protocol;
  * extra_packets counts the packets fed after detection (zero it with the state); at most
  * max_extra_packets go to nDPI's extra dissection once the protocol is known. */
+/* Whether a flow of this many packets is past the give-up point of its L4 protocol. */
+bool l7_flow_past_giveup(uint64_t flow_packets, uint8_t l4_proto);
 enum l7_progress l7_flow_feed(struct l7_module *mod, struct ndpi_flow_struct *state,
                               const uint8_t *l3, uint32_t len, uint64_t time_ms,
                               uint64_t flow_packets, uint8_t l4_proto, struct l7_result *result,

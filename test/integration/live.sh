@@ -193,4 +193,31 @@ if [ "$SMALL_ICMP" -ge 5 ]; then
         "[(c2s(f), f['first_seen'], f['last_seen']) for f in proto('ICMP')]"
 fi
 
+# ---- 6. SIGHUP: a new filter reaches a looping file at its next pass; an empty pass ends it ----
+if [ "$SMALL_ICMP" -ge 5 ]; then
+    printf '%s\n' "--interface=$T/old.pcap" --loop --verbose "--flows-out=$T/hup.flows" >"$T/hup.conf"
+    tbx_bg hup - "$T/hup.conf"
+    if wait_grep 'pass 3$' "$T/hup.err" 40; then
+        echo "--packet-filter=no such words" >>"$T/hup.conf"
+        kill -HUP "$BG_PID"
+        if wait_grep "reload refused.*'no such words'" "$T/hup.err" 20; then
+            pass "reload: a bad filter for a looping file is refused at once"
+        else
+            fail "reload: a bad filter for a looping file is refused at once" "$(lib_why "$T/hup.err")"
+        fi
+        sed -i 's/^--packet-filter=.*/--packet-filter=greater 100000/' "$T/hup.conf"
+        kill -HUP "$BG_PID"
+        if wait_grep 'gave no packets .*looping stopped' "$T/hup.err" 20 && kill -0 "$BG_PID" 2>/dev/null; then
+            pass "reload: the new filter reaches the looping file; a pass with nothing ends the loop"
+        else
+            fail "reload: the new filter reaches the looping file; a pass with nothing ends the loop" \
+                "$(lib_why "$T/hup.err")"
+        fi
+    else
+        fail "reload: a looping file from a config file" "$(lib_why "$T/hup.err")"
+    fi
+    stop_tbx hup
+    expect_rc "reload: SIGTERM after the loop ended -> exit 0" 0 hup
+fi
+
 finish

@@ -571,3 +571,24 @@ TEST(engine_runs_of_frames_match_frame_by_frame)
     }
     CHECK_EQ_U(compared, sizeof names / sizeof names[0]);
 }
+
+/* Bare ACKs are not fed to nDPI, but the give-up point still holds: a flow that only
+ * acknowledges (one direction of a transfer seen) settles at its packet limit. */
+TEST(engine_bare_acks_still_reach_the_give_up_point)
+{
+    struct ended ended = {0};
+    struct engine *e = make_engine(1000, 1000, &ended);
+    if (!e)
+        return;
+    send_tcp(e, T0, "10.0.0.1", 40000, "192.0.2.1", 443, 0x02 /* SYN */);
+    send_tcp(e, T0 + 1, "192.0.2.1", 443, "10.0.0.1", 40000, 0x12 /* SYN ACK */);
+    for (int i = 0; i < 30; i++)
+        send_tcp(e, T0 + 2 + (uint64_t)i, "10.0.0.1", 40000, "192.0.2.1", 443, 0x10 /* ACK */);
+    CHECK_EQ_U(e->dpi_count, 1); /* 32 packets: still within the limit */
+    for (int i = 0; i < 3; i++)
+        send_tcp(e, T0 + 40 + (uint64_t)i, "10.0.0.1", 40000, "192.0.2.1", 443, 0x10 /* ACK */);
+    CHECK_EQ_U(e->dpi_count, 0); /* past it: settled (a guess by port) and the state freed */
+    CHECK_EQ_U(e->flows.count, 1);
+    engine_destroy(e);
+    CHECK_EQ_U(ended.count, 1);
+}

@@ -246,3 +246,59 @@ TEST(file_reader_open_errors)
     CHECK(uv_loop_close(&loop) == 0);
     unlink(path);
 }
+
+/* A filter set while reading takes effect at the next pass; a bad one is refused at once. */
+struct filter_pass {
+    uv_loop_t loop;
+    struct file_reader *r;
+    unsigned packets[2];
+    unsigned pass;
+    int set_rc;
+};
+
+static void filter_consume(void *ctx)
+{
+    struct filter_pass *c = ctx;
+    for (;;) {
+        struct file_packet p;
+        enum file_read_status st = file_reader_next(c->r, &p);
+        if (st == FILE_READ_PACKET) {
+            c->packets[c->pass]++;
+            continue;
+        }
+        if (st == FILE_READ_WAIT)
+            return;
+        if (st == FILE_READ_END && c->pass == 0) {
+            char err[256];
+            c->set_rc = file_reader_set_filter(c->r, "greater 100000", err, sizeof err);
+            c->pass = 1;
+            file_reader_rewind(c->r);
+            continue;
+        }
+        file_reader_close(c->r);
+        c->r = NULL;
+        return;
+    }
+}
+
+TEST(file_reader_filter_for_the_next_pass)
+{
+    char path[128];
+    make_path(path, sizeof path, "refilter");
+    write_capture(path, DLT_EN10MB, 1500);
+    struct filter_pass c = {0};
+    uv_loop_init(&c.loop);
+    char err[256] = "";
+    c.r = file_reader_open(&c.loop, path, NULL, NULL, filter_consume, &c, err, sizeof err);
+    CHECK(c.r != NULL);
+    if (c.r) {
+        CHECK(file_reader_set_filter(c.r, "no such words", err, sizeof err) < 0);
+        CHECK(strstr(err, "bad filter 'no such words'") != NULL);
+    }
+    uv_run(&c.loop, UV_RUN_DEFAULT);
+    CHECK_EQ_U(c.set_rc, 0);
+    CHECK_EQ_U(c.packets[0], 1500); /* the refused filter changed nothing */
+    CHECK_EQ_U(c.packets[1], 2);    /* packets 350 and 1050: the only ones over 100000 bytes */
+    CHECK(uv_loop_close(&c.loop) == 0);
+    unlink(path);
+}
