@@ -126,6 +126,20 @@ static void consume(void *ctx)
     }
 }
 
+/* Read the file with c's settings (passes, prepare) to the end on a loop of its own. */
+static void consume_file(struct consumer *c, const char *path, const char *bpf)
+{
+    uv_loop_init(&c->loop);
+    char err[512] = "";
+    c->r = file_reader_open(&c->loop, path, bpf, c->prepare, consume, c, err, sizeof err);
+    CHECK(c->r != NULL);
+    if (c->r)
+        CHECK_EQ_U(file_reader_linktype(c->r), DLT_EN10MB);
+    uv_run(&c->loop, UV_RUN_DEFAULT);
+    CHECK(c->r == NULL);
+    CHECK(uv_loop_close(&c->loop) == 0);
+}
+
 static void make_path(char *path, size_t size, const char *name)
 {
     snprintf(path, size, "/tmp/tapbox-test-reader-%d-%s.pcap", (int)getpid(), name);
@@ -139,20 +153,12 @@ TEST(file_reader_two_passes_whole_and_in_order)
     const struct file_reader_prepare prepare = {sizeof(struct prepared_note), note_packet,
                                                 0x1234567890ull};
     struct consumer c = {.passes = 2, .run_max = 1, .prepare = &prepare};
-    uv_loop_init(&c.loop);
-    char err[512] = "";
-    c.r = file_reader_open(&c.loop, path, NULL, c.prepare, consume, &c, err, sizeof err);
-    CHECK(c.r != NULL);
-    if (c.r)
-        CHECK_EQ_U(file_reader_linktype(c.r), DLT_EN10MB);
-    uv_run(&c.loop, UV_RUN_DEFAULT);
-    CHECK(c.r == NULL);
+    consume_file(&c, path, NULL);
     CHECK_EQ_U(c.last, FILE_READ_END);
     CHECK_EQ_U(c.passes_done, 2);
     CHECK_EQ_U(c.expect, 2 * PACKETS);
     CHECK_EQ_U(c.bad, 0);
     CHECK(c.wake_ups >= 2); /* the first batch, and the second pass's */
-    CHECK(uv_loop_close(&c.loop) == 0);
     unlink(path);
 }
 
@@ -162,18 +168,13 @@ TEST(file_reader_filter)
     make_path(path, sizeof path, "filter");
     write_capture(path, DLT_EN10MB, 100);
     struct consumer c = {.passes = 1, .run_max = 1};
-    uv_loop_init(&c.loop);
-    char err[512] = "";
     /* The filter runs in the worker: none of the first 100 packets is that long. */
-    c.r = file_reader_open(&c.loop, path, "greater 100000", NULL, consume, &c, err,
-                           sizeof err);
-    CHECK(c.r != NULL);
-    uv_run(&c.loop, UV_RUN_DEFAULT);
+    consume_file(&c, path, "greater 100000");
     CHECK_EQ_U(c.last, FILE_READ_END);
     CHECK_EQ_U(c.expect, 0);
-    CHECK(uv_loop_close(&c.loop) == 0);
     c = (struct consumer){.passes = 1, .run_max = 1};
     uv_loop_init(&c.loop);
+    char err[512] = "";
     CHECK(file_reader_open(&c.loop, path, "no such words", NULL, consume, &c, err, sizeof err) ==
           NULL);
     CHECK(strstr(err, "bad filter 'no such words'") != NULL);
@@ -192,16 +193,11 @@ TEST(file_reader_truncated_file)
         keep += 16 + packet_len(i);
     CHECK(truncate(path, (off_t)(keep + 16 + 1000)) == 0);
     struct consumer c = {.passes = 1, .run_max = 1};
-    uv_loop_init(&c.loop);
-    char err[512] = "";
-    c.r = file_reader_open(&c.loop, path, NULL, c.prepare, consume, &c, err, sizeof err);
-    CHECK(c.r != NULL);
-    uv_run(&c.loop, UV_RUN_DEFAULT);
+    consume_file(&c, path, NULL);
     CHECK_EQ_U(c.last, FILE_READ_ERROR);
     CHECK_EQ_U(c.expect, 350);
     CHECK_EQ_U(c.bad, 0);
     CHECK(strstr(c.error, "read error") != NULL);
-    CHECK(uv_loop_close(&c.loop) == 0);
     unlink(path);
 }
 
