@@ -64,26 +64,25 @@ static uint64_t wall_clock_us(void)
 
 static struct source_info *info(struct capture_source *s) { return &s->engine->sources[s->id]; }
 
-static void source_deliver(struct capture_source *s, uint64_t ts, const unsigned char *data,
-                           uint32_t caplen, uint32_t len)
-{
-    if (s->is_file) {
-        if (!s->have_first) {
-            s->file_first_us = ts;
-            s->have_first = true;
-        }
-        if (ts > s->file_last_us)
-            s->file_last_us = ts;
-        ts = (uint64_t)((int64_t)ts + s->ts_shift_us);
-    }
-    engine_process_packet(s->engine, (unsigned)s->id, s->linktype, ts, data, caplen, len);
-}
-
 static void pcap_handler_cb(u_char *user, const struct pcap_pkthdr *h, const u_char *data)
 {
-    source_deliver((struct capture_source *)user,
-                   (uint64_t)h->ts.tv_sec * US_PER_S + (uint64_t)h->ts.tv_usec, data, h->caplen,
-                   h->len);
+    struct capture_source *s = (struct capture_source *)user;
+    engine_process_packet(s->engine, (unsigned)s->id, s->linktype,
+                          (uint64_t)h->ts.tv_sec * US_PER_S + (uint64_t)h->ts.tv_usec, data,
+                          h->caplen, h->len);
+}
+
+/* A file packet's time as replayed: the pass's first and last times are noted (a new pass
+ * starts after the last), and the shift of replay and passes is added. */
+static uint64_t file_replay_time(struct capture_source *s, uint64_t ts)
+{
+    if (!s->have_first) {
+        s->file_first_us = ts;
+        s->have_first = true;
+    }
+    if (ts > s->file_last_us)
+        s->file_last_us = ts;
+    return (uint64_t)((int64_t)ts + s->ts_shift_us);
 }
 
 /* A new pass of a file may have brought a new link type (the file was replaced). */
@@ -98,7 +97,8 @@ static void source_note_linktype(struct capture_source *s, int linktype)
 static void source_deliver_file(struct capture_source *s, const struct file_packet *p)
 {
     source_note_linktype(s, p->linktype);
-    source_deliver(s, p->ts_us, p->data, p->caplen, p->len);
+    engine_process_packet(s->engine, (unsigned)s->id, s->linktype, file_replay_time(s, p->ts_us),
+                          p->data, p->caplen, p->len);
 }
 
 /* A run of file packets (one link type) at full speed: handed to the engine together so that
@@ -108,17 +108,9 @@ static void source_deliver_file_run(struct capture_source *s, const struct file_
 {
     struct engine_frame frames[FILE_RUN];
     source_note_linktype(s, p[0].linktype);
-    for (size_t i = 0; i < n; i++) {
-        uint64_t ts = p[i].ts_us;
-        if (!s->have_first) {
-            s->file_first_us = ts;
-            s->have_first = true;
-        }
-        if (ts > s->file_last_us)
-            s->file_last_us = ts;
-        frames[i] = (struct engine_frame){(uint64_t)((int64_t)ts + s->ts_shift_us), p[i].data,
+    for (size_t i = 0; i < n; i++)
+        frames[i] = (struct engine_frame){file_replay_time(s, p[i].ts_us), p[i].data,
                                           p[i].caplen, p[i].len, p[i].prepared};
-    }
     engine_process_frames(s->engine, (unsigned)s->id, s->linktype, frames, n);
 }
 

@@ -505,7 +505,9 @@ void engine_process_frames(struct engine *e, unsigned source, int linktype,
 {
     struct engine_prepared local[RING];       /* for frames that come unprepared */
     const struct engine_prepared *w[RING];
-    bool new_flow[RING];  /* the bucket was empty when looked at ahead: hosts will be wanted */
+    /* When a frame's flow bucket was empty ahead of time, it will start a flow: its two hosts'
+     * buckets, found at FLOW_STEP and read at HOST_STEP (NULL: not a new flow). */
+    struct host *const *host_slot[RING][2];
     const struct flow_table *t = &e->flows;
     for (size_t i = 0; i < n + ACCOUNT_STEP; i++) {
         if (i + BYTES_AHEAD < n && !frames[i + BYTES_AHEAD].prepared) {
@@ -526,7 +528,7 @@ void engine_process_frames(struct engine *e, unsigned source, int linktype,
         if (i >= FLOW_STEP && i - FLOW_STEP < n) {
             size_t k = (i - FLOW_STEP) % RING;
             const struct engine_prepared *fw = w[k];
-            new_flow[k] = false;
+            host_slot[k][0] = host_slot[k][1] = NULL;
             if (fw->status == DECODE_OK) {
                 const struct flow *f = t->buckets[fw->hash & t->bucket_mask];
                 if (f) {
@@ -535,20 +537,18 @@ void engine_process_frames(struct engine *e, unsigned source, int linktype,
                 } else {
                     struct host_key keys[2];
                     frame_host_keys(fw, keys);
-                    __builtin_prefetch(host_table_bucket(&e->hosts, &keys[0]));
-                    __builtin_prefetch(host_table_bucket(&e->hosts, &keys[1]));
-                    new_flow[k] = true;
+                    for (int h = 0; h < 2; h++) {
+                        host_slot[k][h] = host_table_bucket(&e->hosts, &keys[h]);
+                        __builtin_prefetch(host_slot[k][h]);
+                    }
                 }
             }
         }
-        if (i >= HOST_STEP && i - HOST_STEP < n && new_flow[(i - HOST_STEP) % RING]) {
-            struct host_key keys[2];
-            frame_host_keys(w[(i - HOST_STEP) % RING], keys);
-            for (int k = 0; k < 2; k++) {
-                const struct host *h = *host_table_bucket(&e->hosts, &keys[k]);
-                if (h)
-                    __builtin_prefetch(h, 1);
-            }
+        if (i >= HOST_STEP && i - HOST_STEP < n) {
+            size_t k = (i - HOST_STEP) % RING;
+            for (int h = 0; h < 2 && host_slot[k][h]; h++)
+                if (*host_slot[k][h])
+                    __builtin_prefetch(*host_slot[k][h], 1);
         }
         if (i >= ACCOUNT_STEP) {
             size_t k = i - ACCOUNT_STEP;
