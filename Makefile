@@ -13,8 +13,8 @@ include toolchain/cross.mk
 
 PKGS        := libuv libpcap libndpi libsodium lua5.4 sqlite3 libcjson libh2o libssl libcrypto
 VERSION     := 0.1.0
-CSTD        := -std=c11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -DTAPBOX_VERSION='"$(VERSION)"'
-WARN        := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter -Wno-format-truncation
+CSTD        := -std=c11 -Isrc -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -DTAPBOX_VERSION='"$(VERSION)"'
+WARN        := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter -Wno-format-truncation
 SANITIZE    := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 DEMO_PCAP   := rootfs/usr/share/tapbox/demo.pcap
 

@@ -1,6 +1,6 @@
 /* The board file reader (shell KEY=VALUE lines, strict about the keys it knows) and the atomic
  * file writes of the simulated relay and watchdog. No state, no threads. */
-#include "board.h"
+#include "box/board.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -1,15 +1,15 @@
 /* The bypass policy on the libuv loop: relay state, watchdog petting, loop-stall latch.
  * Everything here runs on the loop thread (see bypass.h). */
-#include "bypass.h"
+#include "box/bypass.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "../core/log.h"
-#include "relay.h"
-#include "watchdog.h"
+#include "core/log.h"
+#include "box/relay.h"
+#include "box/watchdog.h"
 
 #define NS_PER_MS 1000000ull
 #define PET_MIN_MS 100

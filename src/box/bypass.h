@@ -29,7 +29,7 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "board.h"
+#include "box/board.h"
 
 enum bypass_mode { BYPASS_AUTO, BYPASS_ON, BYPASS_OFF }; /* --bypass=auto|on|off */
 

@@ -1,5 +1,5 @@
 /* The bypass relay line: GPIO uapi v2 or a simulated file. Owned by the loop thread. */
-#include "relay.h"
+#include "box/relay.h"
 
 #include <dirent.h>
 #include <errno.h>

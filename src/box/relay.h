@@ -15,7 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "board.h"
+#include "box/board.h"
 
 struct relay;
 

@@ -1,5 +1,5 @@
 /* The hardware watchdog: a Linux watchdog device or a simulated file. Owned by the loop thread. */
-#include "watchdog.h"
+#include "box/watchdog.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -10,7 +10,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "../core/log.h"
+#include "core/log.h"
 
 struct watchdog {
     int fd;               /* device; -1 for a file */

@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "board.h"
+#include "box/board.h"
 
 struct watchdog;
 

@@ -1,4 +1,4 @@
-#include "file_reader.h"
+#include "capture/file_reader.h"
 
 #include <pcap/pcap.h>
 #include <stdbool.h>
@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../decode/decode.h"
+#include "decode/decode.h"
 
 /* Small enough to stay in the caches between the worker's write and the engine's read, large
  * enough that a hand-back is rare (~1000 packets of the usual mix). */

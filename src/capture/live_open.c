@@ -1,8 +1,8 @@
-#include "live_open.h"
+#include "capture/live_open.h"
 
 #include <stdio.h>
 
-#include "../core/log.h"
+#include "core/log.h"
 
 pcap_t *live_open(const struct live_open *o, bool *missing, char *err, size_t errsize)
 {

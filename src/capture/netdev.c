@@ -1,4 +1,4 @@
-#include "netdev.h"
+#include "capture/netdev.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

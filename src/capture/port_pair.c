@@ -1,4 +1,4 @@
-#include "port_pair.h"
+#include "capture/port_pair.h"
 
 #include <errno.h>
 #include <linux/if_packet.h>
@@ -11,11 +11,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "../box/bypass.h"
-#include "../core/log.h"
-#include "live_open.h"
-#include "netdev.h"
-#include "source.h"
+#include "box/bypass.h"
+#include "core/log.h"
+#include "capture/live_open.h"
+#include "capture/netdev.h"
+#include "capture/source.h"
 
 #define SNAPLEN 65535
 #define CAPTURE_BUFFER_BYTES (4 * 1024 * 1024)

@@ -16,7 +16,7 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "../flow/engine.h"
+#include "flow/engine.h"
 
 struct bypass;
 struct pcap_pkthdr;

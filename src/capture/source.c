@@ -1,4 +1,4 @@
-#include "source.h"
+#include "capture/source.h"
 
 #include <errno.h>
 #include <pcap/pcap.h>
@@ -7,9 +7,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "../core/log.h"
-#include "file_reader.h"
-#include "live_open.h"
+#include "core/log.h"
+#include "capture/file_reader.h"
+#include "capture/live_open.h"
 
 #define LIVE_SNAPLEN 65535
 #define LIVE_BUFFER_BYTES (8 * 1024 * 1024)

@@ -12,7 +12,7 @@
 #include <pcap/pcap.h>
 #include <uv.h>
 
-#include "../flow/engine.h"
+#include "flow/engine.h"
 
 enum source_replay { SOURCE_REPLAY_MAX, SOURCE_REPLAY_REALTIME };
 

@@ -1,4 +1,4 @@
-#include "huge_alloc.h"
+#include "core/huge_alloc.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -1,7 +1,7 @@
-#include "config.h"
+#include "daemon/config.h"
 
-#include "../capture/port_pair.h"
-#include "../capture/source.h"
+#include "capture/port_pair.h"
+#include "capture/source.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -8,8 +8,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "../flow/engine.h"
-#include "../web/web.h"
+#include "flow/engine.h"
+#include "web/web.h"
 
 #define CONFIG_MAX_INTERFACES 16
 #define CONFIG_MAX_POLICIES 256

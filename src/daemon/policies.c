@@ -1,4 +1,4 @@
-#include "policies.h"
+#include "daemon/policies.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -8,9 +8,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../core/atomic_file.h"
-#include "../core/log.h"
-#include "../policy/policy.h"
+#include "core/atomic_file.h"
+#include "core/log.h"
+#include "policy/policy.h"
 
 static int l7_id_of(void *ctx, const char *name)
 {

@@ -12,9 +12,9 @@
 #include <stddef.h>
 #include <uv.h>
 
-#include "../flow/engine.h"
-#include "../web/web.h"
-#include "config.h"
+#include "flow/engine.h"
+#include "web/web.h"
+#include "daemon/config.h"
 
 /* Rule texts with where each came from ("file:line"), for the log. */
 struct rule_list {

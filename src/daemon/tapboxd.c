@@ -19,18 +19,18 @@
 #include <pcap/pcap.h>
 #include <uv.h>
 
-#include "../box/board.h"
-#include "../box/bypass.h"
-#include "../capture/port_pair.h"
-#include "../capture/source.h"
-#include "../policy/policy.h"
-#include "../core/log.h"
-#include "../export/ndjson_writer.h"
-#include "../ntap/ntap_collector.h"
-#include "../query/query_json.h"
-#include "../web/web.h"
-#include "config.h"
-#include "policies.h"
+#include "box/board.h"
+#include "box/bypass.h"
+#include "capture/port_pair.h"
+#include "capture/source.h"
+#include "policy/policy.h"
+#include "core/log.h"
+#include "export/ndjson_writer.h"
+#include "ntap/ntap_collector.h"
+#include "query/query_json.h"
+#include "web/web.h"
+#include "daemon/config.h"
+#include "daemon/policies.h"
 
 #ifndef TAPBOX_VERSION
 #define TAPBOX_VERSION "0.1.0"

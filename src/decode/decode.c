@@ -1,4 +1,4 @@
-#include "decode.h"
+#include "decode/decode.h"
 
 #include <pcap/dlt.h>
 #include <string.h>

@@ -1,11 +1,11 @@
-#include "ndjson_writer.h"
+#include "export/ndjson_writer.h"
 
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "../core/log.h"
+#include "core/log.h"
 
 #define CHUNK_BYTES (256 * 1024)
 #define QUEUE_LIMIT_BYTES (32 * 1024 * 1024)

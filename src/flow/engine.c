@@ -1,7 +1,7 @@
-#include "engine.h"
+#include "flow/engine.h"
 
-#include "../policy/policy.h"
-#include "flow_lookup.h"
+#include "policy/policy.h"
+#include "flow/flow_lookup.h"
 
 #include <stdint.h>
 #include <stdio.h>

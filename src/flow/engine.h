@@ -9,11 +9,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../decode/decode.h"
-#include "flow_table.h"
-#include "host_table.h"
-#include "l7.h"
-#include "netlist.h"
+#include "decode/decode.h"
+#include "flow/flow_table.h"
+#include "flow/host_table.h"
+#include "flow/l7.h"
+#include "core/netlist.h"
 
 #define ENGINE_MAX_SOURCES 256
 #define ENGINE_SOURCE_NAME 96

@@ -16,7 +16,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "flow_table.h"
+#include "flow/flow_table.h"
 
 _Static_assert(sizeof(struct flow_key) == 40, "struct flow_key is five 64-bit words, no padding");
 

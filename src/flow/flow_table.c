@@ -1,11 +1,11 @@
-#include "flow_table.h"
+#include "flow/flow_table.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 
-#include "../core/huge_alloc.h"
-#include "flow_lookup.h"
+#include "core/huge_alloc.h"
+#include "flow/flow_lookup.h"
 
 static uint32_t next_pow2(size_t n)
 {

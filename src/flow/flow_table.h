@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "l7.h"
+#include "flow/l7.h"
 
 struct host;
 

@@ -1,11 +1,11 @@
-#include "host_table.h"
+#include "flow/host_table.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 
-#include "../core/huge_alloc.h"
-#include "hash.h"
+#include "core/huge_alloc.h"
+#include "flow/hash.h"
 
 _Static_assert(sizeof(struct host_key) % 4 == 0, "key_equal compares whole words");
 

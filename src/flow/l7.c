@@ -1,4 +1,4 @@
-#include "l7.h"
+#include "flow/l7.h"
 
 #include <malloc.h>
 #include <ndpi/ndpi_api.h>

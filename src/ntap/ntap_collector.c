@@ -1,4 +1,4 @@
-#include "ntap_collector.h"
+#include "ntap/ntap_collector.h"
 
 #include <errno.h>
 #include <pcap/dlt.h>
@@ -10,9 +10,9 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "../core/log.h"
-#include "ntap_crypto.h"
-#include "ntap_tun.h"
+#include "core/log.h"
+#include "ntap/ntap_crypto.h"
+#include "ntap/ntap_tun.h"
 
 #define RECV_CHUNK 65536  /* libuv's recvmmsg slot size (the largest UDP datagram) */
 #define RECV_CHUNKS 20    /* libuv's most datagrams per recvmmsg */

@@ -16,8 +16,8 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "../flow/engine.h"
-#include "ntap_rx.h"
+#include "flow/engine.h"
+#include "ntap/ntap_rx.h"
 
 #define NTAP_DEFAULT_DATA_DIR "/data" /* the box's settings partition */
 #define NTAP_TAP_SILENT_S 5 /* a tap heard from less recently than this shows as "waiting" */

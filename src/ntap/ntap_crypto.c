@@ -1,4 +1,4 @@
-#include "ntap_crypto.h"
+#include "ntap/ntap_crypto.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ntap_wire.h"
+#include "ntap/ntap_wire.h"
 
 #define NTAP_PWHASH_SALT "tapbox-ntap-psk1" /* 16 bytes, crypto_pwhash_SALTBYTES */
 #define NTAP_PWHASH_OPSLIMIT 3

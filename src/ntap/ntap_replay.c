@@ -1,4 +1,4 @@
-#include "ntap_replay.h"
+#include "ntap/ntap_replay.h"
 
 #include <string.h>
 

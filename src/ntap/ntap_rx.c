@@ -1,4 +1,4 @@
-#include "ntap_rx.h"
+#include "ntap/ntap_rx.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ntap_crypto.h"
+#include "ntap/ntap_crypto.h"
 
 struct ntap_rx {
     struct ntap_rx_config config;

@@ -16,8 +16,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "ntap_replay.h"
-#include "ntap_wire.h"
+#include "ntap/ntap_replay.h"
+#include "ntap/ntap_wire.h"
 
 #define NTAP_DEFAULT_MAX_TAPS 64
 #define NTAP_DEFAULT_HANDSHAKES_PER_S 64

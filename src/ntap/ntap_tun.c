@@ -1,4 +1,4 @@
-#include "ntap_tun.h"
+#include "ntap/ntap_tun.h"
 
 #include <errno.h>
 #include <fcntl.h>

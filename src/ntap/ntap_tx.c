@@ -1,11 +1,11 @@
-#include "ntap_tx.h"
+#include "ntap/ntap_tx.h"
 
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
-#include "ntap_crypto.h"
+#include "ntap/ntap_crypto.h"
 
 int ntap_tx_init(struct ntap_tx *tx, const struct ntap_tx_config *c, ntap_tx_send_fn send,
                  void *ctx, char *err, size_t errsize)

@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ntap_wire.h"
+#include "ntap/ntap_wire.h"
 
 /* Public-key mode: the first datagrams of a session carry the key, then one a second. */
 #define NTAP_TX_KEY_FIRST 4

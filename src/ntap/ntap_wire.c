@@ -1,4 +1,4 @@
-#include "ntap_wire.h"
+#include "ntap/ntap_wire.h"
 
 #include <string.h>
 

@@ -6,7 +6,7 @@
  * never allocates. Host matches reuse src/flow/netlist (same CIDR parsing and address layout as
  * the local networks).
  */
-#include "policy.h"
+#include "policy/policy.h"
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../flow/netlist.h"
+#include "core/netlist.h"
 
 enum match_key { MATCH_PROTO, MATCH_HOST, MATCH_VLAN, MATCH_PORT, MATCH_L4 };
 

@@ -1,8 +1,8 @@
-#include "box_json.h"
+#include "query/box_json.h"
 
-#include "../box/bypass.h"
-#include "../capture/port_pair.h"
-#include "../policy/policy.h"
+#include "box/bypass.h"
+#include "capture/port_pair.h"
+#include "policy/policy.h"
 
 #include <string.h>
 

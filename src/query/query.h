@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../flow/engine.h"
+#include "flow/engine.h"
 
 #define QUERY_MAX_LIMIT 1000
 

@@ -1,6 +1,6 @@
-#include "query_json.h"
+#include "query/query_json.h"
 
-#include "../policy/policy.h"
+#include "policy/policy.h"
 
 #include <stdlib.h>
 

@@ -4,7 +4,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "query.h"
+#include "query/query.h"
 
 cJSON *query_flow_json(const struct engine *e, const struct flow *f);
 cJSON *query_host_json(const struct engine *e, const struct host *h);

@@ -7,7 +7,7 @@
  * the string metatable is hidden. A count hook every SCRIPT_HOOK_STEP instructions enforces the
  * instruction budget and a wall-time limit; the allocator enforces the memory cap.
  */
-#include "script.h"
+#include "script/script.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -21,7 +21,7 @@
 #include <lualib.h>
 #include <uv.h>
 
-#include "../core/log.h"
+#include "core/log.h"
 
 #define SCRIPT_HOOK_STEP 1000
 #define SCRIPT_MAX_JSON_NODES 200000 /* values in a page's JSON result */

@@ -16,9 +16,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../web/auth.h"
-#include "../web/http.h"
-#include "../web/views.h"
+#include "web/auth.h"
+#include "web/http.h"
+#include "web/views.h"
 
 #define SCRIPT_MAX_PAGES 64
 #define SCRIPT_MEMORY_LIMIT (32u << 20)

@@ -8,9 +8,9 @@
 #include <string.h>
 #include <uv.h>
 
-#include "../core/log.h"
-#include "tap_agent.h"
-#include "tap_options.h"
+#include "core/log.h"
+#include "tap/tap_agent.h"
+#include "tap/tap_options.h"
 
 #ifndef TAPBOX_VERSION
 #define TAPBOX_VERSION "0.1.0"

@@ -1,4 +1,4 @@
-#include "tap_agent.h"
+#include "tap/tap_agent.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -14,10 +14,10 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
-#include "../capture/live_open.h"
-#include "../core/log.h"
-#include "../ntap/ntap_crypto.h"
-#include "../ntap/ntap_tx.h"
+#include "capture/live_open.h"
+#include "core/log.h"
+#include "ntap/ntap_crypto.h"
+#include "ntap/ntap_tx.h"
 
 #define SOCKET_BUFFER_BYTES (4 * 1024 * 1024)
 #define DISPATCH_BATCH 256

@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "tap_options.h"
+#include "tap/tap_options.h"
 
 #define TAP_FLUSH_US 1000      /* a batch waits at most this long for more packets */
 #define TAP_RETRY_MS 1000      /* capture retry while the interface is missing or down */

@@ -1,4 +1,4 @@
-#include "tap_options.h"
+#include "tap/tap_options.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../ntap/ntap_wire.h"
+#include "ntap/ntap_wire.h"
 
 void tap_options_init(struct tap_options *o)
 {

@@ -1,16 +1,16 @@
-#include "api.h"
+#include "web/api.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include "../box/bypass.h"
-#include "../core/log.h"
-#include "../script/script.h"
-#include "pcap_stream.h"
-#include "web.h"
-#include "web_internal.h"
+#include "box/bypass.h"
+#include "core/log.h"
+#include "script/script.h"
+#include "web/pcap_stream.h"
+#include "web/web.h"
+#include "web/web_internal.h"
 
 #define API "/api/v1"
 

@@ -7,8 +7,8 @@
 #ifndef TAPBOX_WEB_API_H
 #define TAPBOX_WEB_API_H
 
-#include "auth.h"
-#include "http.h"
+#include "web/auth.h"
+#include "web/http.h"
 
 #define WEB_MAX_BODY (64u << 10) /* bytes of request body the API accepts (413 beyond) */
 

@@ -1,4 +1,4 @@
-#include "auth.h"
+#include "web/auth.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -13,8 +13,8 @@
 
 #include <cjson/cJSON.h>
 
-#include "../core/atomic_file.h"
-#include "../core/log.h"
+#include "core/atomic_file.h"
+#include "core/log.h"
 
 #define USERS_FILE "users.json"
 #define USERS_FILE_MAX (1u << 20)

@@ -19,7 +19,7 @@
 #include <sodium.h>
 #include <uv.h>
 
-#include "http.h"
+#include "web/http.h"
 
 #define AUTH_NAME_MAX 32
 #define AUTH_MAX_USERS 64

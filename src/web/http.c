@@ -1,4 +1,4 @@
-#include "http.h"
+#include "web/http.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>

@@ -5,13 +5,13 @@
 #include <string.h>
 #include <time.h>
 
-#include "../box/bypass.h"
-#include "../capture/port_pair.h"
-#include "../ntap/ntap_collector.h"
-#include "../policy/policy.h"
-#include "../query/query.h"
-#include "../script/script.h"
-#include "web_internal.h"
+#include "box/bypass.h"
+#include "capture/port_pair.h"
+#include "ntap/ntap_collector.h"
+#include "policy/policy.h"
+#include "query/query.h"
+#include "script/script.h"
+#include "web/web_internal.h"
 
 #ifndef TAPBOX_VERSION
 #define TAPBOX_VERSION "0.1.0"

@@ -20,7 +20,7 @@
  *
  * Loop thread only: the downloads, their buffers, handles and mirrors are touched by nothing else.
  */
-#include "pcap_stream.h"
+#include "web/pcap_stream.h"
 
 #include <pcap/pcap.h>
 #include <stdio.h>
@@ -28,11 +28,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "../capture/live_open.h"
-#include "../capture/port_pair.h"
-#include "../core/log.h"
-#include "api.h"
-#include "web_internal.h"
+#include "capture/live_open.h"
+#include "capture/port_pair.h"
+#include "core/log.h"
+#include "web/api.h"
+#include "web/web_internal.h"
 
 #define PCAP_BUF_BYTES (1u << 20) /* two per download */
 #define PCAP_BATCH 256

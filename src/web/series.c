@@ -1,4 +1,4 @@
-#include "series.h"
+#include "web/series.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -10,7 +10,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "../flow/engine.h"
+#include "flow/engine.h"
 
 #define SERIES_LEN 600
 

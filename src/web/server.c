@@ -23,10 +23,10 @@
 #include <h2o/http1.h>
 #include <h2o/http2.h>
 
-#include "../core/log.h"
-#include "api.h"
-#include "tls.h"
-#include "web_internal.h"
+#include "core/log.h"
+#include "web/api.h"
+#include "web/tls.h"
+#include "web/web_internal.h"
 
 #define WEB_MAX_CONNECTIONS 128
 #define WEB_H2O_MAX_ENTITY (1u << 20) /* h2o itself refuses larger bodies (413, text) */

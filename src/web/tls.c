@@ -1,6 +1,6 @@
-#include "tls.h"
+#include "web/tls.h"
 
-#include "../core/atomic_file.h"
+#include "core/atomic_file.h"
 
 #include <errno.h>
 #include <stdbool.h>

@@ -1,4 +1,4 @@
-#include "views.h"
+#include "web/views.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -8,8 +8,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../ntap/ntap_collector.h"
-#include "../query/query_json.h"
+#include "ntap/ntap_collector.h"
+#include "query/query_json.h"
 
 #ifndef TAPBOX_VERSION
 #define TAPBOX_VERSION "0.1.0"

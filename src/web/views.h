@@ -13,9 +13,9 @@
 
 #include <cjson/cJSON.h>
 
-#include "../flow/engine.h"
-#include "http.h"
-#include "series.h"
+#include "flow/engine.h"
+#include "web/http.h"
+#include "web/series.h"
 
 struct web_stats {
     uint64_t requests;

@@ -1,7 +1,7 @@
 /* The REST views of the box around the engine: wire ports, bypass relay and watchdog, inline
  * policies. Loop thread (they read loop-owned state through src/query/box_json.c). */
-#include "../query/box_json.h"
-#include "views.h"
+#include "query/box_json.h"
+#include "web/views.h"
 
 #include <stdio.h>
 

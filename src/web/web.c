@@ -1,5 +1,5 @@
 /* The web layer's lifetime: options, default paths, the core state and its 1 s timer. */
-#include "web.h"
+#include "web/web.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -12,10 +12,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../core/log.h"
-#include "../script/script.h"
-#include "pcap_stream.h"
-#include "web_internal.h"
+#include "core/log.h"
+#include "script/script.h"
+#include "web/pcap_stream.h"
+#include "web/web_internal.h"
 
 #define BOX_SHARE "/usr/share/tapbox"
 #define BOX_DATA "/data"

@@ -4,11 +4,11 @@
 
 #include <uv.h>
 
-#include "auth.h"
-#include "http.h"
-#include "series.h"
-#include "views.h"
-#include "web.h"
+#include "web/auth.h"
+#include "web/http.h"
+#include "web/series.h"
+#include "web/views.h"
+#include "web/web.h"
 
 struct script;
 struct web_server;

@@ -30,7 +30,7 @@ ko() { echo "FAIL $1: $2"; FAILED=$((FAILED + 1)); }
 
 build() { # build NAME SOURCE
     # shellcheck disable=SC2046,SC2086
-    ${CC:-cc} -std=c11 -D_GNU_SOURCE -O2 -g $(pkg-config --cflags $PKGS) "$2" "$LIB" \
+    ${CC:-cc} -std=c11 -Isrc -D_GNU_SOURCE -O2 -g $(pkg-config --cflags $PKGS) "$2" "$LIB" \
         $(pkg-config --libs $PKGS) -o "$OUT/$1"
 }
 build ntap_bench test/bench/ntap_bench.c || { ko build "ntap_bench"; echo "$PASSED passed, $FAILED failed"; exit 1; }

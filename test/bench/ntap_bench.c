@@ -30,11 +30,11 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "../../src/core/log.h"
-#include "../../src/ntap/ntap_collector.h"
-#include "../../src/ntap/ntap_crypto.h"
-#include "../../src/ntap/ntap_rx.h"
-#include "../../src/ntap/ntap_tx.h"
+#include "core/log.h"
+#include "ntap/ntap_collector.h"
+#include "ntap/ntap_crypto.h"
+#include "ntap/ntap_rx.h"
+#include "ntap/ntap_tx.h"
 
 #define PASSPHRASE "bench"
 #define BATCH 64

@@ -19,8 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../src/ntap/ntap_crypto.h"
-#include "../../src/ntap/ntap_rx.h"
+#include "ntap/ntap_crypto.h"
+#include "ntap/ntap_rx.h"
 
 static const uint8_t master[32] = {0x6e, 0x54, 1};
 static uint8_t pk[32], sk[32];

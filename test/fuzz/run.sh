@@ -12,7 +12,7 @@ OUT=build/fuzz
 CORPUS=$OUT/ntap-corpus
 mkdir -p "$CORPUS"
 SRCS="test/fuzz/ntap_fuzz.c src/ntap/ntap_wire.c src/ntap/ntap_rx.c src/ntap/ntap_replay.c src/ntap/ntap_crypto.c"
-FLAGS="-std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror -Wno-unused-parameter"
+FLAGS="-std=c11 -Isrc -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror -Wno-unused-parameter"
 
 python3 - "$CORPUS" <<'PY'
 import os, struct, sys

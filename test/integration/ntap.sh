@@ -51,7 +51,7 @@ else
     case $BIN_DIR in *asan*) san="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" ;; esac
     pkgs="libuv libpcap libndpi libsodium lua5.4 sqlite3 libcjson libh2o libssl"
     # shellcheck disable=SC2046,SC2086
-    ${CC:-cc} -std=c11 -D_GNU_SOURCE -O1 -g $san $(pkg-config --cflags $pkgs) \
+    ${CC:-cc} -std=c11 -I"$REPO/src" -D_GNU_SOURCE -O1 -g $san $(pkg-config --cflags $pkgs) \
         "$REPO/test/ntap/collector_main.c" "$lib" $(pkg-config --libs $pkgs) \
         -o "$T/ntap-collector" 2>"$T/collector-build.err" ||
         setup_fail "cannot build the stand-in collector: $(head -c 300 "$T/collector-build.err")"

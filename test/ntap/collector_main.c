@@ -17,9 +17,9 @@
 #include <time.h>
 #include <uv.h>
 
-#include "../../src/core/log.h"
-#include "../../src/ntap/ntap_collector.h"
-#include "../../src/query/query_json.h"
+#include "core/log.h"
+#include "ntap/ntap_collector.h"
+#include "query/query_json.h"
 
 struct state {
     uv_loop_t *loop;

@@ -7,11 +7,11 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "../../src/box/board.h"
-#include "../../src/box/bypass.h"
-#include "../../src/box/relay.h"
-#include "../../src/box/watchdog.h"
-#include "../../src/core/log.h"
+#include "box/board.h"
+#include "box/bypass.h"
+#include "box/relay.h"
+#include "box/watchdog.h"
+#include "core/log.h"
 #include "check.h"
 
 struct sim {

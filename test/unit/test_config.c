@@ -4,7 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../../src/daemon/config.h"
+#include "daemon/config.h"
 #include "check.h"
 
 static int parse(struct tapbox_config *c, char *err, size_t errsize, int argc, char **argv)

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../src/decode/decode.h"
+#include "decode/decode.h"
 #include "check.h"
 #include "packet_builder.h"
 

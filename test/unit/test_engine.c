@@ -5,8 +5,8 @@
 #include <unistd.h>
 #include <string.h>
 
-#include "../../src/flow/engine.h"
-#include "../../src/policy/policy.h"
+#include "flow/engine.h"
+#include "policy/policy.h"
 #include "check.h"
 #include "packet_builder.h"
 

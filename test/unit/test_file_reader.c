@@ -9,7 +9,7 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "../../src/capture/file_reader.h"
+#include "capture/file_reader.h"
 #include "check.h"
 
 #define BIG 262144 /* libpcap's largest snapshot length */

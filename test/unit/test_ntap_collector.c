@@ -7,10 +7,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "../../src/core/log.h"
-#include "../../src/ntap/ntap_collector.h"
-#include "../../src/ntap/ntap_crypto.h"
-#include "../../src/ntap/ntap_tx.h"
+#include "core/log.h"
+#include "ntap/ntap_collector.h"
+#include "ntap/ntap_crypto.h"
+#include "ntap/ntap_tx.h"
 #include "check.h"
 #include "packet_builder.h"
 

@@ -4,9 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../src/ntap/ntap_crypto.h"
-#include "../../src/ntap/ntap_rx.h"
-#include "../../src/ntap/ntap_tx.h"
+#include "ntap/ntap_crypto.h"
+#include "ntap/ntap_rx.h"
+#include "ntap/ntap_tx.h"
 #include "check.h"
 
 #define MAX_DGRAMS 4096

@@ -5,8 +5,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "../../src/tap/tap_agent.h"
-#include "../../src/tap/tap_options.h"
+#include "tap/tap_agent.h"
+#include "tap/tap_options.h"
 #include "check.h"
 
 static int parse(struct tap_options *o, const char *line, char *err, size_t errsize)

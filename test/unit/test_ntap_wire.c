@@ -3,10 +3,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../src/ntap/ntap_crypto.h"
-#include "../../src/ntap/ntap_replay.h"
-#include "../../src/ntap/ntap_tx.h"
-#include "../../src/ntap/ntap_wire.h"
+#include "ntap/ntap_crypto.h"
+#include "ntap/ntap_replay.h"
+#include "ntap/ntap_tx.h"
+#include "ntap/ntap_wire.h"
 #include "check.h"
 
 TEST(ntap_header_roundtrip)

@@ -4,7 +4,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "../../src/policy/policy.h"
+#include "policy/policy.h"
 #include "check.h"
 
 /* A fake nDPI protocol list (ids as in nDPI 4.2). */

@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../src/query/query.h"
-#include "../../src/query/query_json.h"
+#include "query/query.h"
+#include "query/query_json.h"
 #include "check.h"
 #include "packet_builder.h"
 

@@ -8,12 +8,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "../../src/core/log.h"
-#include "../../src/ntap/ntap_collector.h"
-#include "../../src/web/http.h"
-#include "../../src/web/series.h"
-#include "../../src/web/views.h"
-#include "../../src/web/web.h"
+#include "core/log.h"
+#include "ntap/ntap_collector.h"
+#include "web/http.h"
+#include "web/series.h"
+#include "web/views.h"
+#include "web/web.h"
 #include "check.h"
 #include "packet_builder.h"
 #include "test_web.h"

@@ -5,9 +5,9 @@
 #include <stdbool.h>
 #include <uv.h>
 
-#include "../../src/flow/engine.h"
-#include "../../src/web/api.h"
-#include "../../src/web/web_internal.h"
+#include "flow/engine.h"
+#include "web/api.h"
+#include "web/web_internal.h"
 
 /* Hosts 10.0.0.1..n; host i sends i UDP packets from port 1000+i to 203.0.113.1:9999. */
 struct engine *web_test_engine(int n);

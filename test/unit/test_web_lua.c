@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "../../src/script/script.h"
+#include "script/script.h"
 #include "test_web.h"
 
 static char lua_dir[64];

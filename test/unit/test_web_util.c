@@ -6,7 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../../src/core/log.h"
+#include "core/log.h"
 #include "check.h"
 #include "packet_builder.h"
 #include "test_web.h"

@@ -1,4 +1,4 @@
-#include "netlist.h"
+#include "core/netlist.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>
