@@ -7,11 +7,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "box/relay.h"
 #include "box/watchdog.h"
 
-#define NS_PER_MS 1000000ull
 #define PET_MIN_MS 100
 
 struct bypass {
@@ -35,7 +35,8 @@ struct bypass {
     uint64_t engage_count, last_change_unix_ms, pets;
 
     unsigned threshold_ms;
-    uint64_t last_tick_ns;        /* uv_hrtime of the last stall-check tick; 0: none yet */
+    const struct schedule *schedule; /* the one stall measure (NULL: no stall check) */
+    uint64_t counted_since_ns;    /* the tick whose late successor a pet already counted */
     uint64_t stalls, worst_stall_ms, latched_ms;
     bool latched;
 
@@ -43,17 +44,10 @@ struct bypass {
     void (*done)(void *ctx);
     void *done_ctx;
 
-    uv_timer_t pet_timer, stall_timer, settle_timer;
+    uv_timer_t pet_timer, settle_timer;
     int handles_open;
     char relay_desc[160], wd_desc[160];
 };
-
-static uint64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / NS_PER_MS;
-}
 
 const char *bypass_mode_name(enum bypass_mode m)
 {
@@ -142,7 +136,7 @@ static void apply(struct bypass *b)
     b->relay_error[0] = '\0';
     b->engaged = want;
     b->settled = false;
-    b->last_change_unix_ms = wall_ms();
+    b->last_change_unix_ms = clock_wall_us() / 1000;
     snprintf(b->reason, sizeof b->reason, "%s", why);
     if (want) {
         b->engage_count++;
@@ -200,8 +194,7 @@ void bypass_stop(struct bypass *b, void (*done)(void *ctx), void *ctx)
     b->stopping = true;
     b->done = done;
     b->done_ctx = ctx;
-    uv_timer_stop(&b->stall_timer); /* shutdown work (flushes) may block the loop */
-    apply(b);
+    apply(b); /* from now on stalls are not checked: shutdown work (flushes) may block the loop */
     /* The settle timer runs when the relay just moved into bypass; otherwise end on the next
      * loop turn, never from inside this call. */
     if (!uv_is_active((uv_handle_t *)&b->settle_timer))
@@ -225,34 +218,29 @@ static void latch(struct bypass *b, uint64_t late_ms)
     apply(b);
 }
 
-/* Lateness of the stall tick as seen at `now`: anything past one period since the last tick.
- * Also called from the pet timer, so that no pet slips out after a stall whatever order the
- * overdue timers run in. */
-static void check_stall(struct bypass *b, uint64_t now)
+/* The schedule's lateness for the gap that began at the tick since_ns: from the tick itself, or
+ * from the pet timer, so that no pet slips out after a stall whatever order the overdue timers
+ * run in. Before the first tick (startup work before uv_run) the lateness is 0. */
+static void check_stall(struct bypass *b, uint64_t late_ms, uint64_t since_ns)
 {
-    if (!b->last_tick_ns)
-        return; /* the loop has not ticked yet: startup work before uv_run is no stall */
-    uint64_t gap = now - b->last_tick_ns, period = BYPASS_STALL_TICK_MS * NS_PER_MS;
-    uint64_t late_ms = gap > period ? (gap - period) / NS_PER_MS : 0;
+    if (b->stopping)
+        return;
     if (late_ms > b->worst_stall_ms)
         b->worst_stall_ms = late_ms;
-    if (late_ms <= b->threshold_ms)
+    if (late_ms <= b->threshold_ms || since_ns == b->counted_since_ns)
         return;
     b->stalls++;
-    b->last_tick_ns = now; /* counted once, whichever timer saw it */
+    b->counted_since_ns = since_ns; /* counted once, whichever of tick and pet saw it */
     log_warn("box", "loop stalled %llu ms (threshold %u ms, %llu stalls)",
              (unsigned long long)late_ms, b->threshold_ms, (unsigned long long)b->stalls);
     if (!b->latched)
         latch(b, late_ms);
 }
 
-static void stall_cb(uv_timer_t *t)
+void bypass_tick(struct bypass *b, const struct schedule_tick *tick)
 {
-    struct bypass *b = t->data;
-    uint64_t now = uv_hrtime();
-    check_stall(b, now);
-    b->last_tick_ns = now;
-    if (b->relay_error[0])
+    check_stall(b, tick->late_ms, tick->since_ns);
+    if (b->relay_error[0] && !b->stopping)
         apply(b); /* the relay refused last time: try again */
 }
 
@@ -272,8 +260,8 @@ static void pet(struct bypass *b)
 static void pet_cb(uv_timer_t *t)
 {
     struct bypass *b = t->data;
-    if (!b->stopping)
-        check_stall(b, uv_hrtime());
+    if (b->schedule)
+        check_stall(b, schedule_lateness_ms(b->schedule, uv_hrtime()), b->schedule->last_tick_ns);
     if (b->latched || !b->wd) {
         uv_timer_stop(t);
         return;
@@ -284,8 +272,8 @@ static void pet_cb(uv_timer_t *t)
 /* ---- API ---- */
 
 struct bypass *bypass_create(uv_loop_t *loop, const struct board_config *board,
-                             enum bypass_mode mode, unsigned stall_threshold_ms, char *err,
-                             size_t n)
+                             enum bypass_mode mode, unsigned stall_threshold_ms,
+                             const struct schedule *schedule, char *err, size_t n)
 {
     if (mode != BYPASS_AUTO && mode != BYPASS_ON && mode != BYPASS_OFF) {
         snprintf(err, n, "unknown bypass mode %d", (int)mode);
@@ -302,6 +290,7 @@ struct bypass *bypass_create(uv_loop_t *loop, const struct board_config *board,
         return NULL;
     }
     b->loop = loop;
+    b->schedule = schedule;
     b->mode = mode;
     b->have_board = board != NULL;
     snprintf(b->ready_why, sizeof b->ready_why, "starting: ports not ready yet");
@@ -341,17 +330,16 @@ struct bypass *bypass_create(uv_loop_t *loop, const struct board_config *board,
                                           : BYPASS_STALL_DEFAULT_MS;
 
     uv_timer_init(loop, &b->pet_timer);
-    uv_timer_init(loop, &b->stall_timer);
     uv_timer_init(loop, &b->settle_timer);
-    b->pet_timer.data = b->stall_timer.data = b->settle_timer.data = b;
-    b->handles_open = 3;
+    b->pet_timer.data = b->settle_timer.data = b;
+    b->handles_open = 2;
 
     log_info("box", "bypass mode %s; relay: %s; watchdog: %s; stall threshold %u ms",
              bypass_mode_name(mode), b->relay_desc, b->wd_desc, b->threshold_ms);
     if (b->relay) {
         /* relay_open put the line at the bypass level; it may have been out (a restart). */
         b->engaged = true;
-        b->last_change_unix_ms = wall_ms();
+        b->last_change_unix_ms = clock_wall_us() / 1000;
         uv_timer_start(&b->settle_timer, settle_cb, b->settle_ms, 0);
         log_info("box", "bypass engaged, the relay joins the ports: %s", b->ready_why);
     }
@@ -363,7 +351,6 @@ struct bypass *bypass_create(uv_loop_t *loop, const struct board_config *board,
             every = PET_MIN_MS;
         uv_timer_start(&b->pet_timer, pet_cb, every, every);
     }
-    uv_timer_start(&b->stall_timer, stall_cb, BYPASS_STALL_TICK_MS, BYPASS_STALL_TICK_MS);
     return b;
 }
 
@@ -443,6 +430,5 @@ void bypass_destroy(struct bypass *b)
     b->relay = NULL;
     b->done = NULL;
     uv_close((uv_handle_t *)&b->pet_timer, on_close);
-    uv_close((uv_handle_t *)&b->stall_timer, on_close);
     uv_close((uv_handle_t *)&b->settle_timer, on_close);
 }

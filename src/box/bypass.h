@@ -30,10 +30,10 @@
 #include <uv.h>
 
 #include "box/board.h"
+#include "core/schedule.h"
 
 enum bypass_mode { BYPASS_AUTO, BYPASS_ON, BYPASS_OFF }; /* --bypass=auto|on|off */
 
-#define BYPASS_STALL_TICK_MS 100
 #define BYPASS_STALL_DEFAULT_MS 5000 /* threshold without a watchdog (0 given, no timeout known) */
 
 struct bypass_status {
@@ -56,14 +56,20 @@ struct bypass;
 
 /*
  * Opens the board's relay (in bypass) and watchdog (armed, petted at once) and starts the
- * timers. board NULL: no board, nothing is driven, the status says so (the stall check still
+ * pet timer. board NULL: no board, nothing is driven, the status says so (the stall check still
  * runs and logs). stall_threshold_ms 0: half the watchdog timeout (BYPASS_STALL_DEFAULT_MS
- * without a watchdog). Mode ON needs a relay. NULL with err on failure (then nothing is left
- * open: a watchdog that was opened is disarmed).
+ * without a watchdog). Stalls are measured by the daemon's one schedule: the caller runs
+ * bypass_tick from it at every tick, and the pet timer reads the schedule's lateness (NULL: no
+ * stall check). Mode ON needs a relay. NULL with err on failure (then nothing is left open: a
+ * watchdog that was opened is disarmed).
  */
 struct bypass *bypass_create(uv_loop_t *loop, const struct board_config *board,
-                             enum bypass_mode mode, unsigned stall_threshold_ms, char *err,
-                             size_t n);
+                             enum bypass_mode mode, unsigned stall_threshold_ms,
+                             const struct schedule *schedule, char *err, size_t n);
+
+/* Every tick of the schedule (SCHEDULE_TICK_MS): a tick later than the threshold latches the
+ * bypass and stops the petting; a relay that refused is tried again. */
+void bypass_tick(struct bypass *b, const struct schedule_tick *tick);
 
 /* The ports say whether forwarding works. AUTO: ready takes the relay out of bypass, not ready
  * engages it with `why` as the reason (why may be NULL). Other modes remember it for later. */

@@ -1,4 +1,5 @@
 #include "capture/file_reader.h"
+#include "core/clock.h"
 
 #include <pcap/pcap.h>
 #include <stdbool.h>
@@ -14,7 +15,6 @@
 #define BATCH_RECORDS 2048
 #define STDIO_BUFFER_BYTES (1024 * 1024) /* see open_offline */
 #define MAX_CAPLEN 262144                /* libpcap's largest snapshot length */
-#define US_PER_S 1000000ull
 
 /* A batch keeps its packets' headers in one dense array and their bytes in another: the
  * consumer walks the headers without touching packet bytes, and the engine can start loading the

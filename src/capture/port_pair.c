@@ -23,7 +23,6 @@
 #define RX_BATCH 256              /* frames per pcap_dispatch */
 #define RX_BATCHES_PER_WAKEUP 8   /* then let the loop run other work */
 #define TX_BATCH 64               /* frames per sendmmsg */
-#define MONITOR_MS 1000
 #define L2_OVERHEAD 26            /* Ethernet header + two VLAN tags + FCS room over the MTU */
 
 /* Frames waiting to go out of one port: a ring of fixed slots sized for the largest frame the
@@ -74,7 +73,9 @@ struct port_pair {
     char bridge[IFNAMSIZ];
     struct bypass *bypass;
     unsigned queue_frames;     /* per direction (inline) */
-    uv_timer_t monitor;
+    char side_name[2][PORT_SIDE_NAME]; /* "lan", "wan"; the interface names by default */
+    uv_idle_t closer;          /* never started: its close callback, queued after the ports'
+                                * handles, frees the pair */
     bool closing;
     bool was_ready;
     bool keep_forwarding;      /* stopping: the relay is switching, frames still go through us */
@@ -497,11 +498,10 @@ static void port_try_open(struct port *p)
     if (p->ever_open) {
         p->c.reopens++;
         log_info("ports", "%s (%s) is back: reopened (%llu time(s))", p->ifname,
-                 p->pair->engine->sources[p->pair->source].port_names[p->side],
-                 (unsigned long long)p->c.reopens);
+                 p->pair->side_name[p->side], (unsigned long long)p->c.reopens);
     } else {
         log_info("ports", "%s (%s) open, MTU %d", p->ifname,
-                 p->pair->engine->sources[p->pair->source].port_names[p->side], p->mtu);
+                 p->pair->side_name[p->side], p->mtu);
     }
     p->ever_open = true;
     p->error_logged = false;
@@ -527,33 +527,29 @@ static void port_follow_mtu(struct port *p)
 static void update_readiness(struct port_pair *pp)
 {
     bool ready = port_pair_ready(pp);
-    struct source_info *si = &pp->engine->sources[pp->source];
-    si->state = ready ? SOURCE_UP : SOURCE_WAITING;
     const struct port *down = !pp->port[0].open ? &pp->port[0] : &pp->port[1];
-    if (!ready)
-        snprintf(si->last_error, sizeof si->last_error, "%s", down->last_error);
-    else
-        si->last_error[0] = '\0';
+    engine_source_set_state(pp->engine, (unsigned)pp->source, ready ? SOURCE_UP : SOURCE_WAITING,
+                            ready ? "" : down->last_error);
     if (!pp->bypass || pp->mode == PORT_MODE_TAP)
         return;
     if (ready != pp->was_ready || !ready) {
         char why[220];
-        snprintf(why, sizeof why, "port %s: %s", si->port_names[down->side],
+        snprintf(why, sizeof why, "port %s: %s", pp->side_name[down->side],
                  down->last_error[0] ? down->last_error : "not open");
         bypass_set_ready(pp->bypass, ready, ready ? "both ports forward" : why);
     }
     pp->was_ready = ready;
 }
 
-static void on_monitor(uv_timer_t *t)
+void port_pair_tick(struct port_pair *pp)
 {
-    struct port_pair *pp = t->data;
-    struct source_info *si = &pp->engine->sources[pp->source];
+    if (pp->closing)
+        return;
     uint64_t now = uv_now(pp->loop);
+    uint64_t kernel_drops = 0;
     double secs = pp->last_monitor_ms && now > pp->last_monitor_ms
                       ? (double)(now - pp->last_monitor_ms) / 1000.0 : 0;
     pp->last_monitor_ms = now;
-    si->capture_drops = 0;
     for (int i = 0; i < 2; i++) {
         struct port *p = &pp->port[i];
         if (secs > 0) {
@@ -579,8 +575,10 @@ static void on_monitor(uv_timer_t *t)
             p->c.kernel_drops += (uint32_t)(st.ps_drop - p->last_ps_drop); /* wraps cleanly */
             p->last_ps_drop = st.ps_drop;
         }
-        si->capture_drops += p->c.kernel_drops;
+        kernel_drops += p->c.kernel_drops;
     }
+    const struct source_info *si = engine_source(pp->engine, (unsigned)pp->source);
+    engine_source_set_drops(pp->engine, (unsigned)pp->source, kernel_drops, si->interface_drops);
     update_readiness(pp);
 }
 
@@ -615,16 +613,14 @@ struct port_pair *port_pair_open(uv_loop_t *loop, struct engine *e,
         free(pp);
         return NULL;
     }
-    struct source_info *si = &e->sources[pp->source];
-    si->linktype = DLT_EN10MB;
-    si->state = SOURCE_STARTING;
+    engine_source_set_linktype(e, (unsigned)pp->source, DLT_EN10MB);
     for (int i = 0; i < 2; i++) {
         struct port *p = &pp->port[i];
         p->pair = pp;
         p->side = i;
         p->tx_fd = -1;
         snprintf(p->ifname, sizeof p->ifname, "%s", o->ifname[i]);
-        snprintf(si->port_names[i], sizeof si->port_names[i], "%s",
+        snprintf(pp->side_name[i], sizeof pp->side_name[i], "%s",
                  o->name[i][0] ? o->name[i] : o->ifname[i]);
     }
     /* Fatal checks first, so a misconfigured box says so at start instead of retrying. */
@@ -650,9 +646,8 @@ struct port_pair *port_pair_open(uv_loop_t *loop, struct engine *e,
             goto fail;
         }
     }
-    uv_timer_init(loop, &pp->monitor);
-    pp->monitor.data = pp;
-    uv_timer_start(&pp->monitor, on_monitor, MONITOR_MS, MONITOR_MS);
+    uv_idle_init(loop, &pp->closer);
+    pp->closer.data = pp;
     update_readiness(pp);
     return pp;
 fail:
@@ -662,7 +657,7 @@ fail:
         if (pp->port[i].offloads_changed)
             netdev_restore_offloads(pp->port[i].ifname, &pp->port[i].saved_offloads);
     }
-    si->state = SOURCE_FAILED;
+    engine_source_set_state(e, (unsigned)pp->source, SOURCE_FAILED, NULL);
     free(pp->bpf);
     free(pp);
     return NULL;
@@ -697,9 +692,8 @@ void port_pair_close(struct port_pair *pp)
         if (p->offloads_changed && netdev_exists(p->ifname))
             netdev_restore_offloads(p->ifname, &p->saved_offloads);
     }
-    pp->engine->sources[pp->source].state = SOURCE_DONE;
-    uv_timer_stop(&pp->monitor);
-    uv_close((uv_handle_t *)&pp->monitor, free_pair);
+    engine_source_set_state(pp->engine, (unsigned)pp->source, SOURCE_DONE, NULL);
+    uv_close((uv_handle_t *)&pp->closer, free_pair);
 }
 
 enum port_mode port_pair_mode(const struct port_pair *pp) { return pp->mode; }
@@ -716,7 +710,7 @@ void port_pair_status(const struct port_pair *pp, int side, struct port_status *
     const struct port *p = &pp->port[side & 1];
     memset(out, 0, sizeof *out);
     snprintf(out->ifname, sizeof out->ifname, "%s", p->ifname);
-    snprintf(out->name, sizeof out->name, "%s", pp->engine->sources[pp->source].port_names[p->side]);
+    snprintf(out->name, sizeof out->name, "%s", pp->side_name[p->side]);
     out->up = p->open;
     out->mtu = p->mtu;
     snprintf(out->last_error, sizeof out->last_error, "%s", p->last_error);
@@ -781,4 +775,9 @@ void port_pair_remove_mirror(struct port_pair *pp, int handle)
     pp->mirrors[handle].fn = NULL;
     pp->mirrors[handle].ctx = NULL;
     pp->mirror_count--;
+}
+
+const char *port_pair_side_name(const struct port_pair *pp, int side)
+{
+    return pp->side_name[side & 1];
 }

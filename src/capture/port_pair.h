@@ -23,12 +23,13 @@ struct pcap_pkthdr;
 
 enum port_mode { PORT_MODE_INLINE, PORT_MODE_BRIDGE, PORT_MODE_TAP };
 
+#define PORT_SIDE_NAME 16      /* a side's name ("lan"), with its NUL */
 #define PORT_QUEUE_DEFAULT 1024 /* frames waiting per direction when the other port is busy */
 
 struct port_pair_options {
     enum port_mode mode;
     char ifname[2][IFNAMSIZ];
-    char name[2][ENGINE_PORT_NAME]; /* the sides' names ("lan", "wan"); default the ifnames */
+    char name[2][PORT_SIDE_NAME]; /* the sides' names ("lan", "wan"); default the ifnames */
     const char *bpf;                /* bridge and tap modes only: inline forwards everything */
     const char *bridge;             /* bridge mode: the kernel bridge to create or use */
     unsigned queue_frames;          /* per direction */
@@ -50,7 +51,7 @@ struct port_counters {
 
 struct port_status {
     char ifname[IFNAMSIZ];
-    char name[ENGINE_PORT_NAME];
+    char name[PORT_SIDE_NAME];
     bool up;                  /* open and forwarding/capturing */
     int mtu;
     char last_error[200];
@@ -69,7 +70,7 @@ struct port_pair;
 
 /* Open both ports and start. Errors that no retry can fix (an address on an inline port,
  * offloads that cannot be turned off, a bad filter) return NULL with a reason; a missing or down
- * port is not an error: it is retried every second while the bypass stays engaged. */
+ * port is not an error: it is retried every second (port_pair_tick) while the bypass stays engaged. */
 struct port_pair *port_pair_open(uv_loop_t *loop, struct engine *e,
                                  const struct port_pair_options *o, char *err, size_t errsize);
 /* Stop, restore the ports' offloads and free (handles close asynchronously). */
@@ -83,6 +84,11 @@ void port_pair_keep_forwarding(struct port_pair *pp);
 int port_pair_set_filter(struct port_pair *pp, const char *bpf, char *err, size_t errsize);
 /* The engine's source index of the pair ("inline:A,B"...). */
 int port_pair_source(const struct port_pair *pp);
+/* The name of side 0 or 1 (--port-names, else the interface): each flow's client_side. */
+const char *port_pair_side_name(const struct port_pair *pp, int side);
+/* Once a second, from the daemon's schedule: rates, drops, MTU changes, reopening a port that
+ * went away or down, and the readiness the bypass follows. */
+void port_pair_tick(struct port_pair *pp);
 
 /*
  * Mirrors (the live pcap download): fn sees every frame received on either port, once, as

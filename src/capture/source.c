@@ -1,4 +1,5 @@
 #include "capture/source.h"
+#include "core/clock.h"
 
 #include <errno.h>
 #include <pcap/pcap.h>
@@ -18,7 +19,6 @@
 #define FILE_BATCH 1024          /* packets per loop iteration when reading at full speed */
 #define FILE_RUN 32              /* packets handed to the engine at once */
 #define RETRY_MS 5000
-#define US_PER_S 1000000ull
 
 struct capture_source {
     uv_loop_t *loop;
@@ -55,14 +55,10 @@ struct capture_source {
     bool retry_logged;
 };
 
-static uint64_t wall_clock_us(void)
+static const struct source_info *info(const struct capture_source *s)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * US_PER_S + (uint64_t)ts.tv_nsec / 1000;
+    return engine_source(s->engine, (unsigned)s->id);
 }
-
-static struct source_info *info(struct capture_source *s) { return &s->engine->sources[s->id]; }
 
 static void pcap_handler_cb(u_char *user, const struct pcap_pkthdr *h, const u_char *data)
 {
@@ -90,7 +86,7 @@ static void source_note_linktype(struct capture_source *s, int linktype)
 {
     if (linktype != s->linktype) {
         s->linktype = linktype;
-        info(s)->linktype = linktype;
+        engine_source_set_linktype(s->engine, (unsigned)s->id, linktype);
     }
 }
 
@@ -137,11 +133,10 @@ static void file_finish(struct capture_source *s, const char *error)
     uv_idle_stop(&s->idle);
     uv_timer_stop(&s->timer);
     if (error) {
-        snprintf(info(s)->last_error, sizeof info(s)->last_error, "%s", error);
-        info(s)->state = SOURCE_FAILED;
+        engine_source_set_state(s->engine, (unsigned)s->id, SOURCE_FAILED, error);
         log_error("capture", "%s: %s (the packets before it were processed)", s->spec, error);
     } else {
-        info(s)->state = SOURCE_DONE;
+        engine_source_set_state(s->engine, (unsigned)s->id, SOURCE_DONE, NULL);
         log_info("capture", "%s: end of file, %llu packets", s->spec,
                  (unsigned long long)info(s)->counters.packets);
     }
@@ -236,11 +231,11 @@ static void realtime_schedule(struct capture_source *s)
         uint64_t ts = s->pending_packet.ts_us;
         if (!s->have_first) {
             /* Map the file's first packet to now: replayed traffic looks current. */
-            s->replay_origin_us = wall_clock_us();
+            s->replay_origin_us = clock_wall_us();
             s->ts_shift_us = (int64_t)s->replay_origin_us - (int64_t)ts;
         }
         uint64_t due = (uint64_t)((int64_t)ts + s->ts_shift_us);
-        uint64_t now = wall_clock_us();
+        uint64_t now = clock_wall_us();
         if (due > now + 1000) {
             uint64_t wait_ms = (due - now) / 1000;
             uv_timer_start(&s->timer, realtime_timer_cb, wait_ms, 0);
@@ -296,8 +291,7 @@ static void live_stop_pcap(struct capture_source *s)
 static void live_fail(struct capture_source *s, const char *why, bool missing)
 {
     live_stop_pcap(s);
-    snprintf(info(s)->last_error, sizeof info(s)->last_error, "%s", why);
-    info(s)->state = SOURCE_WAITING;
+    engine_source_set_state(s->engine, (unsigned)s->id, SOURCE_WAITING, why);
     /* Log the first failure and then only changes: a USB NIC may take a while to appear. */
     if (!s->retry_logged) {
         if (missing)
@@ -362,7 +356,7 @@ static void live_start(struct capture_source *s)
         return;
     }
     s->linktype = pcap_datalink(p);
-    info(s)->linktype = s->linktype;
+    engine_source_set_linktype(s->engine, (unsigned)s->id, s->linktype);
     int fd = pcap_get_selectable_fd(p);
     s->poll = fd >= 0 ? malloc(sizeof *s->poll) : NULL;
     if (!s->poll || uv_poll_init(s->loop, s->poll, fd) < 0) {
@@ -378,8 +372,7 @@ static void live_start(struct capture_source *s)
         uint64_t ms = (uint64_t)tmo->tv_sec * 1000 + (uint64_t)tmo->tv_usec / 1000;
         uv_timer_start(&s->timer, live_required_timeout_cb, ms ? ms : 1, ms ? ms : 1);
     }
-    info(s)->state = SOURCE_UP;
-    info(s)->last_error[0] = '\0';
+    engine_source_set_state(s->engine, (unsigned)s->id, SOURCE_UP, "");
     s->retry_logged = false;
     log_info("capture", "%s: capturing (link type %s)", s->spec,
              pcap_datalink_val_to_name(s->linktype) ? pcap_datalink_val_to_name(s->linktype) : "?");
@@ -440,14 +433,13 @@ struct capture_source *source_open(uv_loop_t *loop, struct engine *e,
                 snprintf(err, errsize, "%s", why);
             else
                 snprintf(err, errsize, "%s: %s", opts->spec, why);
-            info(s)->state = SOURCE_FAILED;
-            snprintf(info(s)->last_error, sizeof info(s)->last_error, "%s", why);
+            engine_source_set_state(s->engine, (unsigned)s->id, SOURCE_FAILED, why);
             source_close(s);
             return NULL;
         }
         s->linktype = file_reader_linktype(s->reader);
-        info(s)->linktype = s->linktype;
-        info(s)->state = SOURCE_UP;
+        engine_source_set_linktype(s->engine, (unsigned)s->id, s->linktype);
+        engine_source_set_state(s->engine, (unsigned)s->id, SOURCE_UP, NULL);
         if (s->replay != SOURCE_REPLAY_REALTIME) {
             uv_idle_init(loop, &s->idle);
             s->idle.data = s;
@@ -521,8 +513,7 @@ void source_update_stats(struct capture_source *s)
     struct pcap_stat st;
     if (s->is_file || !s->pcap || pcap_stats(s->pcap, &st) < 0)
         return;
-    info(s)->capture_drops = st.ps_drop;
-    info(s)->interface_drops = st.ps_ifdrop;
+    engine_source_set_drops(s->engine, (unsigned)s->id, st.ps_drop, st.ps_ifdrop);
 }
 
 bool source_drives_clock(const struct capture_source *s)

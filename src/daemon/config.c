@@ -1,4 +1,5 @@
 #include "daemon/config.h"
+#include "core/clock.h"
 
 #include "capture/port_pair.h"
 #include "capture/source.h"
@@ -11,7 +12,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define US_PER_S 1000000ull
 
 enum option_id {
     OPT_INTERFACE,
@@ -265,9 +265,9 @@ static int apply_option(struct tapbox_config *c, const struct option_spec *o, co
     case OPT_PORT_NAMES: {
         const char *comma = strchr(value, ',');
         if (!comma || comma == value || !comma[1] || strchr(comma + 1, ',') ||
-            (size_t)(comma - value) >= ENGINE_PORT_NAME || strlen(comma + 1) >= ENGINE_PORT_NAME) {
+            (size_t)(comma - value) >= PORT_SIDE_NAME || strlen(comma + 1) >= PORT_SIDE_NAME) {
             snprintf(err, errsize, "%s: '%s' is not two names (at most %d characters) separated "
-                     "by a comma", where, value, ENGINE_PORT_NAME - 1);
+                     "by a comma", where, value, PORT_SIDE_NAME - 1);
             return -1;
         }
         replace_string(&c->port_names, value);

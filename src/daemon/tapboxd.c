@@ -24,7 +24,10 @@
 #include "capture/port_pair.h"
 #include "capture/source.h"
 #include "policy/policy.h"
+#include "core/clock.h"
 #include "core/log.h"
+#include "core/schedule.h"
+#include "core/version.h"
 #include "export/ndjson_writer.h"
 #include "ntap/ntap_collector.h"
 #include "query/query_json.h"
@@ -32,12 +35,7 @@
 #include "daemon/config.h"
 #include "daemon/policies.h"
 
-#ifndef TAPBOX_VERSION
-#define TAPBOX_VERSION "0.1.0"
-#endif
 
-#define TICK_MS 1000
-#define STALL_MS 1500 /* a 1 s tick arriving this late means the loop was blocked */
 #define EXPORT_BACKLOG_LIMIT (4u << 20) /* bytes of flow lines queued before producers wait */
 #define DRAIN_FLOWS_PER_STEP 2048
 #define DEFAULT_BOARD_FILE "/run/tapbox/board.conf" /* written by the image's rcS */
@@ -52,33 +50,25 @@ struct daemon_state {
     bool clock_from_packets;
     struct ndjson_writer *flows_out;
     uint64_t flows_out_dropped; /* kept when the writer closes, for --stats-out */
-    uv_timer_t tick;
-    uint64_t last_tick_ms;
-    uint64_t loop_stalls;
+    struct schedule schedule;      /* the one schedule: every periodic job, the stall measure */
     uv_signal_t sig_int, sig_term, sig_hup;
     uv_idle_t drain; /* at exit: ends the flows step by step as the export keeps up */
     bool stopping;
     struct port_pair *ports;       /* -i inline:A,B, bridge:A,B or tap:A,B (one at most) */
     struct bypass *bypass;         /* relay and watchdog of the board (NULL: no board) */
     struct policies policies;      /* inline rules (src/daemon/policies.h) */
+    struct flow_sides sides;       /* the port pair's side names, for the flow export */
     struct ntap_collector *ntap;   /* -i ntap:PORT[:PASSPHRASE] (one at most) */
     cJSON *ntap_stats;             /* its counters, kept at stop for --stats-out */
     int exit_code;
 };
-
-static uint64_t wall_clock_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000;
-}
 
 static void on_flow_end(void *ctx, const struct engine *e, const struct flow *f)
 {
     struct daemon_state *d = ctx;
     if (!d->flows_out)
         return;
-    cJSON *json = query_flow_json(e, f);
+    cJSON *json = query_flow_json(e, &d->sides, f);
     char *text = cJSON_PrintUnformatted(json);
     if (text)
         ndjson_writer_append(d->flows_out, text, strlen(text));
@@ -89,7 +79,7 @@ static void on_flow_end(void *ctx, const struct engine *e, const struct flow *f)
 static int write_stats_file(struct daemon_state *d)
 {
     cJSON *status = query_status_json(d->engine);
-    cJSON_AddNumberToObject(status, "loop_stalls", (double)d->loop_stalls);
+    cJSON_AddNumberToObject(status, "loop_stalls", (double)schedule_stalls(&d->schedule)->count);
     if (d->config.flows_out)
         cJSON_AddNumberToObject(status, "flows_out_dropped",
                                 (double)(d->flows_out ? ndjson_writer_dropped(d->flows_out)
@@ -193,7 +183,7 @@ static void daemon_stop_inputs(struct daemon_state *d)
         ntap_collector_close(d->ntap);
         d->ntap = NULL;
     }
-    uv_close((uv_handle_t *)&d->tick, NULL);
+    schedule_close(&d->schedule);
     uv_close((uv_handle_t *)&d->sig_int, NULL);
     uv_close((uv_handle_t *)&d->sig_term, NULL);
     uv_close((uv_handle_t *)&d->sig_hup, NULL);
@@ -216,23 +206,50 @@ static void on_source_done(struct capture_source *s, void *ctx)
         log_info("tapboxd", "all inputs finished; still running (SIGTERM to stop)");
 }
 
-static void on_tick(uv_timer_t *t)
+/* ---- the jobs of the one schedule (see schedule_jobs below) ---- */
+
+static void job_bypass(void *ctx, const struct schedule_tick *tick)
 {
-    struct daemon_state *d = t->data;
-    uint64_t now_ms = uv_now(d->loop);
-    if (d->last_tick_ms && now_ms - d->last_tick_ms > STALL_MS) {
-        d->loop_stalls++;
-        log_warn("tapboxd", "loop stalled: tick %llu ms late",
-                 (unsigned long long)(now_ms - d->last_tick_ms - TICK_MS));
-    }
-    d->last_tick_ms = now_ms;
+    struct daemon_state *d = ctx;
+    if (d->bypass)
+        bypass_tick(d->bypass, tick);
+}
+
+/* Engine time follows the wall clock when live (files drive it from their packets): rates,
+ * idle expiry and host purge. */
+static void job_engine(void *ctx, const struct schedule_tick *tick)
+{
+    struct daemon_state *d = ctx;
     if (!d->clock_from_packets)
-        engine_advance(d->engine, wall_clock_us());
+        engine_advance(d->engine, clock_wall_us());
+}
+
+static void job_capture(void *ctx, const struct schedule_tick *tick)
+{
+    struct daemon_state *d = ctx;
     for (int i = 0; i < d->source_count; i++)
         if (d->sources[i])
             source_update_stats(d->sources[i]);
+    if (d->ports)
+        port_pair_tick(d->ports);
+    if (d->ntap)
+        ntap_collector_tick(d->ntap);
+}
+
+static void job_export(void *ctx, const struct schedule_tick *tick)
+{
+    struct daemon_state *d = ctx;
     if (d->flows_out)
         ndjson_writer_flush(d->flows_out);
+}
+
+/* Every periodic job of tapboxd, with its period, in the order a tick runs them. */
+static void schedule_jobs(struct daemon_state *d)
+{
+    schedule_every(&d->schedule, "bypass", SCHEDULE_TICK_MS, job_bypass, d);
+    schedule_every(&d->schedule, "engine", SCHEDULE_SECOND, job_engine, d);
+    schedule_every(&d->schedule, "capture", SCHEDULE_SECOND, job_capture, d);
+    schedule_every(&d->schedule, "export", SCHEDULE_SECOND, job_export, d);
 }
 
 /* A new rule set is in force (a reload, a change over the API): the views follow it. */
@@ -391,6 +408,7 @@ static int start_sources(struct daemon_state *d)
                 log_error("ports", "%s", err);
                 return -1;
             }
+            query_flow_sides(d->ports, &d->sides);
             continue;
         }
         struct source_options opts = {
@@ -433,7 +451,8 @@ static int start_box(struct daemon_state *d)
     enum bypass_mode mode = BYPASS_AUTO;
     if (d->config.bypass)
         bypass_mode_parse(d->config.bypass, &mode);
-    d->bypass = bypass_create(d->loop, &board, mode, d->config.watchdog_stall_ms, err, sizeof err);
+    d->bypass = bypass_create(d->loop, &board, mode, d->config.watchdog_stall_ms, &d->schedule,
+                              err, sizeof err);
     if (!d->bypass) {
         log_error("box", "%s: %s", path, err);
         return -1;
@@ -470,13 +489,13 @@ int main(int argc, char **argv)
         return 1;
     }
     d.loop = uv_default_loop();
+    d.sides.source = -1;
     d.engine = engine_create(&d.config.engine, err, sizeof err);
     if (!d.engine) {
         log_error("tapboxd", "cannot start the flow engine: %s", err);
         return 1;
     }
-    d.engine->on_flow_end = on_flow_end;
-    d.engine->on_flow_end_ctx = &d;
+    engine_set_flow_end(d.engine, on_flow_end, &d);
     if (d.config.flows_out) {
         d.flows_out = ndjson_writer_open(d.loop, d.config.flows_out, err, sizeof err);
         if (!d.flows_out) {
@@ -500,8 +519,8 @@ int main(int argc, char **argv)
     }
     if (d.policies.path)
         web_server_set_policy_admin(&d.policies.admin);
-    uv_timer_init(d.loop, &d.tick);
-    d.tick.data = &d;
+    schedule_init(&d.schedule, d.loop);
+    schedule_jobs(&d);
     uv_signal_init(d.loop, &d.sig_int);
     uv_signal_init(d.loop, &d.sig_term);
     uv_signal_init(d.loop, &d.sig_hup);
@@ -520,7 +539,7 @@ int main(int argc, char **argv)
     }
     /* The web server starts before privileges drop (it may bind a low port). With --once it
      * only starts when a port is given explicitly. */
-    d.config.web.loop_stalls = &d.loop_stalls;
+    d.config.web.loop_stalls = &schedule_stalls(&d.schedule)->count;
     if ((!d.config.once || d.config.web.http_set || d.config.web.https_set) &&
         web_server_start(d.loop, d.engine, &d.config.web, err, sizeof err) < 0) {
         log_error("web", "%s", err);
@@ -538,7 +557,7 @@ int main(int argc, char **argv)
         goto out;
     }
     web_server_set_box(d.ports, d.bypass, d.policies.set);
-    uv_timer_start(&d.tick, on_tick, TICK_MS, TICK_MS);
+    schedule_start(&d.schedule);
     log_info("tapboxd", "started: %d input(s), max %zu flows, %zu hosts",
              d.source_count + (d.ports != NULL) + (d.ntap != NULL),
              d.config.engine.max_flows, d.config.engine.max_hosts);
@@ -548,9 +567,9 @@ int main(int argc, char **argv)
 out:
     if (d.config.stats_out && write_stats_file(&d) < 0 && d.exit_code == 0)
         d.exit_code = 1;
-    for (unsigned i = 0; i < d.engine->source_count; i++)
-        if (!strcmp(d.engine->sources[i].kind, "file") &&
-            d.engine->sources[i].state == SOURCE_FAILED && d.exit_code == 0)
+    for (unsigned i = 0; i < engine_source_count(d.engine); i++)
+        if (!strcmp(engine_source(d.engine, i)->kind, "file") &&
+            engine_source(d.engine, i)->state == SOURCE_FAILED && d.exit_code == 0)
             d.exit_code = 3; /* a corrupt or truncated file: processed, but reported */
     web_server_free(); /* after uv_run: h2o's context runs the loop to release its handles */
     policies_fini(&d.policies);

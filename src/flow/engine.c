@@ -1,4 +1,5 @@
 #include "flow/engine.h"
+#include "core/clock.h"
 
 #include "policy/policy.h"
 #include "flow/flow_lookup.h"
@@ -8,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define US_PER_S 1000000ull
 #define HOST_PURGE_PERIOD_US (60 * US_PER_S) /* the design's minute timer */
 
 #define TCP_FIN 0x01
@@ -105,6 +105,105 @@ int engine_add_source(struct engine *e, const char *name, const char *kind)
     s->linktype = -1;
     s->state = SOURCE_STARTING;
     return (int)e->source_count++;
+}
+
+static struct source_info *source_of(struct engine *e, unsigned id)
+{
+    return id < e->source_count ? &e->sources[id] : NULL;
+}
+
+void engine_source_set_name(struct engine *e, unsigned id, const char *name)
+{
+    struct source_info *s = source_of(e, id);
+    if (s)
+        snprintf(s->name, sizeof s->name, "%s", name);
+}
+
+void engine_source_set_linktype(struct engine *e, unsigned id, int linktype)
+{
+    struct source_info *s = source_of(e, id);
+    if (s)
+        s->linktype = linktype;
+}
+
+void engine_source_set_state(struct engine *e, unsigned id, enum source_state state,
+                             const char *error)
+{
+    struct source_info *s = source_of(e, id);
+    if (!s)
+        return;
+    s->state = state;
+    if (error)
+        snprintf(s->last_error, sizeof s->last_error, "%s", error);
+}
+
+void engine_source_set_drops(struct engine *e, unsigned id, uint64_t capture_drops,
+                             uint64_t interface_drops)
+{
+    struct source_info *s = source_of(e, id);
+    if (!s)
+        return;
+    s->capture_drops = capture_drops;
+    s->interface_drops = interface_drops;
+}
+
+unsigned engine_source_count(const struct engine *e) { return e->source_count; }
+
+const struct source_info *engine_source(const struct engine *e, unsigned id)
+{
+    return id < e->source_count ? &e->sources[id] : NULL;
+}
+
+int engine_source_find(const struct engine *e, const char *name)
+{
+    for (unsigned i = 0; i < e->source_count; i++)
+        if (strcmp(e->sources[i].name, name) == 0)
+            return (int)i;
+    return -1;
+}
+
+void engine_snapshot(const struct engine *e, struct engine_snapshot *out)
+{
+    memset(out, 0, sizeof *out);
+    out->totals = e->totals;
+    out->caps[ENGINE_CAP_FLOWS] = (struct engine_cap){"flows", e->flows.count, e->flows.cap,
+                                                      e->flows.refused};
+    out->caps[ENGINE_CAP_HOSTS] = (struct engine_cap){"hosts", e->hosts.count, e->hosts.cap,
+                                                      e->hosts.refused};
+    out->caps[ENGINE_CAP_SOURCES] = (struct engine_cap){"sources", e->source_count,
+                                                        ENGINE_MAX_SOURCES, e->sources_refused};
+    out->caps[ENGINE_CAP_DPI_FLOWS] = (struct engine_cap){"dpi_flows", e->dpi_count,
+                                                          e->config.max_dpi_flows, e->dpi_evicted};
+    out->flows_active = e->flows.count;
+    out->flows_created = e->flows.created;
+    out->flows_expired = e->flows_expired;
+    out->dpi_state_failures = e->dpi_state_failures;
+    out->dpi_packets = e->dpi_packets;
+    out->hosts_active = e->hosts.count;
+    out->hosts_created = e->hosts.created;
+    out->hosts_purged = e->hosts_purged;
+    out->policy_flows_dropped = e->policy_flows_dropped;
+    out->memory.flows = flow_table_memory(&e->flows);
+    out->memory.hosts = host_table_memory(&e->hosts);
+    out->memory.ndpi = l7_memory_in_use();
+    out->memory.total = engine_memory(e);
+    out->memory.peak = e->memory_peak;
+}
+
+const struct traffic_counters *engine_totals(const struct engine *e) { return &e->totals; }
+
+const struct l7_module *engine_l7(const struct engine *e) { return e->l7; }
+
+const struct l7_counter *engine_l7_counters(const struct engine *e, uint16_t *size)
+{
+    *size = e->l7_stats_size;
+    return e->l7_stats;
+}
+
+void engine_set_flow_end(struct engine *e, engine_flow_end_fn fn, void *ctx)
+{
+    e->on_flow_end = fn;
+    e->on_flow_end_ctx = ctx;
 }
 
 uint16_t engine_l7_stat_id(const struct l7_result *r) { return r->app ? r->app : r->master; }

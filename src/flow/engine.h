@@ -18,7 +18,6 @@
 #define ENGINE_MAX_SOURCES 256
 #define ENGINE_SOURCE_NAME 96
 #define ENGINE_NO_PORT 0xff  /* a packet from a single-port source */
-#define ENGINE_PORT_NAME 16
 
 struct policy_set;
 
@@ -55,14 +54,16 @@ struct traffic_counters {
 enum source_state { SOURCE_STARTING, SOURCE_UP, SOURCE_WAITING, SOURCE_DONE, SOURCE_FAILED };
 const char *source_state_name(enum source_state s);
 
+/* What the engine keeps of a source: its name and kind, its state as its owner (capture, nTap)
+ * reports it through engine_source_set_*, and the traffic the engine counted from it. What a
+ * source is made of (pcap handles, the sides of a port pair, taps) stays with its owner. */
 struct source_info {
     char name[ENGINE_SOURCE_NAME];
-    char kind[16];             /* "interface", "file", "inline", "bridge", "tap" */
-    char port_names[2][ENGINE_PORT_NAME]; /* the two sides of a port pair ("lan", "wan") */
+    char kind[16];             /* "interface", "file", "inline", "bridge", "tap", "ntap" */
     int linktype;
     enum source_state state;
-    uint64_t capture_drops;    /* reported by the kernel (pcap_stats) */
-    uint64_t interface_drops;
+    uint64_t capture_drops;    /* frames lost before the engine saw them, as the source reports */
+    uint64_t interface_drops;  /* ... and lost by the interface itself */
     char last_error[160];
     struct traffic_counters counters;
 };
@@ -76,6 +77,8 @@ struct l7_counter {
 struct engine;
 typedef void (*engine_flow_end_fn)(void *ctx, const struct engine *e, const struct flow *f);
 
+/* Written by engine.c only: the other modules call the functions below or read a snapshot
+ * (engine_snapshot, engine_source). The struct is visible for the inline hot-path helpers. */
 struct engine {
     struct engine_config config;
     struct flow_table flows;
@@ -92,10 +95,10 @@ struct engine {
     uint64_t dpi_state_failures;  /* detection state could not be allocated */
     struct flow *dpi_head, *dpi_tail; /* flows in detection, least recently fed first */
     size_t dpi_count;
-    uint64_t dpi_evicted;
-    uint64_t dpi_packets;         /* packets handed to nDPI */         /* detections cut short by max_dpi_flows (guessed instead) */
-    size_t memory_peak;
-    struct flow *dirty_head;      /* flows with traffic not yet added to their hosts */           /* highest engine_memory() seen at a once-a-second check */
+    uint64_t dpi_evicted;         /* detections cut short by max_dpi_flows (guessed instead) */
+    uint64_t dpi_packets;         /* packets handed to nDPI */
+    size_t memory_peak;           /* highest engine_memory() seen at a once-a-second check */
+    struct flow *dirty_head;      /* flows with traffic not yet added to their hosts */
     uint64_t start_us;            /* engine time of the first packet or tick */
     uint64_t now_us;              /* engine time: packet time, or wall clock when live */
     uint64_t next_second_us;
@@ -118,8 +121,53 @@ void engine_destroy(struct engine *e);
 /* Change what can change at run time (local networks, timeouts); caps stay. */
 void engine_reconfigure(struct engine *e, const struct engine_config *config);
 
-/* Register a source; returns its id, or -1 when ENGINE_MAX_SOURCES is reached (counted). */
+/* Register a source; returns its id, or -1 when ENGINE_MAX_SOURCES is reached (counted). The
+ * source starts in SOURCE_STARTING with link type -1. */
 int engine_add_source(struct engine *e, const char *name, const char *kind);
+
+/* A source's owner reports what it knows of it. error: the new last error, "" to clear it, NULL
+ * to leave it as it is. */
+void engine_source_set_name(struct engine *e, unsigned id, const char *name);
+void engine_source_set_linktype(struct engine *e, unsigned id, int linktype);
+void engine_source_set_state(struct engine *e, unsigned id, enum source_state state,
+                             const char *error);
+void engine_source_set_drops(struct engine *e, unsigned id, uint64_t capture_drops,
+                             uint64_t interface_drops);
+
+/* Read side: the sources registered so far (ids 0 .. count-1), one by id (NULL if none), one by
+ * name (its id, or -1). */
+unsigned engine_source_count(const struct engine *e);
+const struct source_info *engine_source(const struct engine *e, unsigned id);
+int engine_source_find(const struct engine *e, const char *name);
+
+/*
+ * The caps and counters of the engine at one moment, by value: the one place REST, /metrics,
+ * Lua and --stats-out take them from, so that each cap is listed once.
+ */
+enum engine_cap_id { ENGINE_CAP_FLOWS, ENGINE_CAP_HOSTS, ENGINE_CAP_SOURCES, ENGINE_CAP_DPI_FLOWS,
+                     ENGINE_CAP_COUNT };
+struct engine_cap {
+    const char *name;          /* "flows", "hosts", "sources", "dpi_flows" */
+    uint64_t used, max, refused;
+};
+struct engine_snapshot {
+    struct traffic_counters totals;
+    struct engine_cap caps[ENGINE_CAP_COUNT];
+    uint64_t flows_active, flows_created, flows_expired;
+    uint64_t dpi_state_failures, dpi_packets;
+    uint64_t hosts_active, hosts_created, hosts_purged;
+    uint64_t policy_flows_dropped;
+    struct { uint64_t flows, hosts, ndpi, total, peak; } memory; /* bytes */
+};
+void engine_snapshot(const struct engine *e, struct engine_snapshot *out);
+/* The box-wide traffic counters alone (the live series samples them every second). */
+const struct traffic_counters *engine_totals(const struct engine *e);
+
+/* The nDPI module, for protocol names and ids (l7.h). */
+const struct l7_module *engine_l7(const struct engine *e);
+
+/* The per-protocol L7 counters, indexed by nDPI protocol id (size entries). */
+const struct l7_counter *engine_l7_counters(const struct engine *e, uint16_t *size);
 
 /* Account one captured frame from side `port` (0 or 1) of a port pair, or ENGINE_NO_PORT.
  * ts_us is the capture time in microseconds. Returns false when the flow's policy verdict is to
@@ -168,6 +216,9 @@ struct engine_frame {
  * for each, with the flow lookups of the frames ahead started early (see engine.c). */
 void engine_process_frames(struct engine *e, unsigned source, int linktype,
                            const struct engine_frame *frames, size_t n);
+
+/* Who hears of each flow that ends (expired, evicted or at exit): one callback, or NULL. */
+void engine_set_flow_end(struct engine *e, engine_flow_end_fn fn, void *ctx);
 
 /* Use a policy set from now on (NULL: none): every flow is decided again under it. */
 void engine_set_policy(struct engine *e, struct policy_set *policy);

@@ -1,4 +1,5 @@
 #include "ntap/ntap_collector.h"
+#include "core/clock.h"
 
 #include <errno.h>
 #include <pcap/dlt.h>
@@ -16,7 +17,6 @@
 
 #define RECV_CHUNK 65536  /* libuv's recvmmsg slot size (the largest UDP datagram) */
 #define RECV_CHUNKS 20    /* libuv's most datagrams per recvmmsg */
-#define TICK_MS 1000
 #define DROP_REPORT_S 60
 #define DEFAULT_RECV_BUFFER (4u << 20)
 
@@ -25,7 +25,6 @@ struct ntap_collector {
     struct engine *engine;
     struct ntap_rx *rx;
     uv_udp_t udp;
-    uv_timer_t timer;
     int handles_open;
     bool closing;
     uint16_t port;
@@ -75,13 +74,6 @@ int ntap_spec_parse(const char *spec, struct ntap_options *o, char *err, size_t 
     return 0;
 }
 
-static uint64_t wall_clock_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000;
-}
-
 static void tap_source_name(const struct ntap_tap *t, char *out, size_t outsize)
 {
     snprintf(out, outsize, "ntap:%08x@%s", t->tap_id, t->addr_text);
@@ -112,8 +104,8 @@ static void on_event(void *ctx, struct ntap_tap *t, enum ntap_tap_event ev)
                       "not accounted", t->tap_id, t->addr_text, ENGINE_MAX_SOURCES);
             return;
         }
-        c->engine->sources[t->source_id].linktype = DLT_EN10MB;
-        c->engine->sources[t->source_id].state = SOURCE_UP;
+        engine_source_set_linktype(c->engine, (unsigned)t->source_id, DLT_EN10MB);
+        engine_source_set_state(c->engine, (unsigned)t->source_id, SOURCE_UP, NULL);
         log_info("ntap", "new tap %08x from %s (source %s; %u of %u taps)", t->tap_id,
                  t->addr_text, name, ntap_rx_tap_count(c->rx), ntap_rx_max_taps(c->rx));
         break;
@@ -128,7 +120,7 @@ static void on_event(void *ctx, struct ntap_tap *t, enum ntap_tap_event ev)
     case NTAP_TAP_MOVED:
         log_info("ntap", "tap %08x now sends from %s", t->tap_id, t->addr_text);
         if (t->source_id >= 0)
-            snprintf(c->engine->sources[t->source_id].name, ENGINE_SOURCE_NAME, "%s", name);
+            engine_source_set_name(c->engine, (unsigned)t->source_id, name);
         break;
     case NTAP_TAP_CLOCK:
         log_warn("ntap", "tap %08x: its clock is %+.3f s off ours; its capture times are "
@@ -168,7 +160,7 @@ static void recv_cb(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struc
     size_t len = (size_t)nread;
     if (flags & UV_UDP_PARTIAL)
         len = 0; /* cannot happen with 64 KiB slots; counted as truncated if it does */
-    ntap_rx_datagram(c->rx, (const uint8_t *)buf->base, len, addr, wall_clock_us());
+    ntap_rx_datagram(c->rx, (const uint8_t *)buf->base, len, addr, clock_wall_us());
 }
 
 static unsigned long socket_inode(uv_udp_t *udp)
@@ -218,34 +210,34 @@ static void set_recv_buffer(uv_udp_t *udp, size_t bytes)
         setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof v);
 }
 
-static void on_tick(uv_timer_t *timer)
+void ntap_collector_tick(struct ntap_collector *c)
 {
-    struct ntap_collector *c = timer->data;
-    uint64_t now = wall_clock_us();
+    if (c->closing)
+        return;
+    uint64_t now = clock_wall_us();
     c->ticks++;
     c->socket_drops = read_socket_drops(c->socket_inode);
     for (unsigned i = 0; i < ntap_rx_tap_count(c->rx); i++) {
         struct ntap_tap *t = ntap_rx_tap(c->rx, i);
         if (t->source_id < 0)
             continue;
-        struct source_info *s = &c->engine->sources[t->source_id];
+        unsigned id = (unsigned)t->source_id;
+        const struct source_info *s = engine_source(c->engine, id);
         uint64_t silent_s = now > t->stats.last_seen_us ? (now - t->stats.last_seen_us) / 1000000 : 0;
         if (silent_s >= NTAP_TAP_SILENT_S) {
             if (s->state == SOURCE_UP)
                 log_warn("ntap", "tap %08x (%s): nothing for %llu s", t->tap_id, t->addr_text,
                          (unsigned long long)silent_s);
-            s->state = SOURCE_WAITING;
-            snprintf(s->last_error, sizeof s->last_error, "no datagram for %llu s",
-                     (unsigned long long)silent_s);
+            char why[64];
+            snprintf(why, sizeof why, "no datagram for %llu s", (unsigned long long)silent_s);
+            engine_source_set_state(c->engine, id, SOURCE_WAITING, why);
         } else {
             if (s->state == SOURCE_WAITING)
                 log_info("ntap", "tap %08x (%s): back", t->tap_id, t->addr_text);
-            s->state = SOURCE_UP;
-            s->last_error[0] = '\0';
+            engine_source_set_state(c->engine, id, SOURCE_UP, "");
         }
         if (t->have_status) {
-            s->capture_drops = t->status.kernel_drops;
-            s->interface_drops = t->status.if_drops;
+            engine_source_set_drops(c->engine, id, t->status.kernel_drops, t->status.if_drops);
         }
     }
     /* Refused datagrams are logged once a minute at most, by reason, when there are new ones. */
@@ -390,15 +382,11 @@ struct ntap_collector *ntap_collector_open(uv_loop_t *loop, struct engine *e,
     }
     if (bind_socket(c, o, err, errsize) < 0)
         goto fail;
-    uv_timer_init(loop, &c->timer);
-    c->timer.data = c;
-    c->handles_open++;
     int rc2 = uv_udp_recv_start(&c->udp, alloc_cb, recv_cb);
     if (rc2 < 0) {
         snprintf(err, errsize, "cannot receive on port %u: %s", c->port, uv_strerror(rc2));
         goto fail;
     }
-    uv_timer_start(&c->timer, on_tick, TICK_MS, TICK_MS);
     if (c->pubkey_mode) {
         if (created)
             log_info("ntap", "made a new collector key pair in %s/%s", dir, NTAP_KEYFILE_NAME);
@@ -423,7 +411,7 @@ void ntap_collector_close(struct ntap_collector *c)
     for (unsigned i = 0; i < ntap_rx_tap_count(c->rx); i++) {
         struct ntap_tap *t = ntap_rx_tap(c->rx, i);
         if (t->source_id >= 0)
-            c->engine->sources[t->source_id].state = SOURCE_DONE;
+            engine_source_set_state(c->engine, (unsigned)t->source_id, SOURCE_DONE, NULL);
     }
     if (c->have_tun)
         ntap_tun_close(&c->tun);
@@ -434,11 +422,8 @@ void ntap_collector_close(struct ntap_collector *c)
         free(c);
         return;
     }
-    int open = c->handles_open;
     uv_udp_recv_stop(&c->udp);
     uv_close((uv_handle_t *)&c->udp, handle_closed);
-    if (open > 1)
-        uv_close((uv_handle_t *)&c->timer, handle_closed);
 }
 
 const char *ntap_collector_public_key(const struct ntap_collector *c) { return c->pubkey_hex; }
@@ -497,7 +482,8 @@ cJSON *ntap_collector_stats_json(const struct ntap_collector *c)
         cJSON_AddStringToObject(to, "tap_id", hex);
         cJSON_AddStringToObject(to, "address", t->addr_text);
         if (t->source_id >= 0)
-            cJSON_AddStringToObject(to, "source", c->engine->sources[t->source_id].name);
+            cJSON_AddStringToObject(to, "source",
+                                    engine_source(c->engine, (unsigned)t->source_id)->name);
         if (t->have_status)
             cJSON_AddStringToObject(to, "name", t->status.name);
         snprintf(hex, sizeof hex, "%016llx", (unsigned long long)t->session);

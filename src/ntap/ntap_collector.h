@@ -51,6 +51,9 @@ struct ntap_collector *ntap_collector_open(uv_loop_t *loop, struct engine *e,
                                            size_t errsize);
 /* Stop and free (the handles close asynchronously; run the loop to finish). */
 void ntap_collector_close(struct ntap_collector *c);
+/* Once a second, from the daemon's schedule: each tap's state (silent or back) and drops, the
+ * socket's drop count, and once a minute a log line of refused datagrams by reason. */
+void ntap_collector_tick(struct ntap_collector *c);
 
 /* The public key (64 hex digits) in public-key mode, "" in passphrase mode. */
 const char *ntap_collector_public_key(const struct ntap_collector *c);

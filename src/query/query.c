@@ -285,20 +285,22 @@ static int l7_row_compare(const void *a, const void *b)
 
 int query_l7(const struct engine *e, struct l7_row **rows)
 {
+    uint16_t size;
+    const struct l7_counter *stats = engine_l7_counters(e, &size);
     size_t n = 0;
-    for (uint16_t id = 0; id < e->l7_stats_size; id++)
-        if (e->l7_stats[id].packets)
+    for (uint16_t id = 0; id < size; id++)
+        if (stats[id].packets)
             n++;
     *rows = calloc(n ? n : 1, sizeof **rows);
     if (!*rows)
         return -1;
     size_t i = 0;
-    for (uint16_t id = 0; id < e->l7_stats_size; id++) {
-        if (!e->l7_stats[id].packets)
+    for (uint16_t id = 0; id < size; id++) {
+        if (!stats[id].packets)
             continue;
         (*rows)[i].proto = id;
-        (*rows)[i].name = l7_protocol_name(e->l7, id);
-        (*rows)[i].counter = e->l7_stats[id];
+        (*rows)[i].name = l7_protocol_name(engine_l7(e), id);
+        (*rows)[i].counter = stats[id];
         i++;
     }
     qsort(*rows, n, sizeof **rows, l7_row_compare);

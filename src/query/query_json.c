@@ -1,8 +1,11 @@
 #include "query/query_json.h"
 
+#include "capture/port_pair.h"
 #include "policy/policy.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static const char *l4_name(uint8_t proto, uint8_t ip_version)
 {
@@ -51,7 +54,16 @@ static void add_direction(cJSON *obj, const char *name, const struct flow *f, in
         cJSON_AddNumberToObject(d, "tcp_flags", f->tcp_flags[dir]);
 }
 
-cJSON *query_flow_json(const struct engine *e, const struct flow *f)
+void query_flow_sides(const struct port_pair *pp, struct flow_sides *out)
+{
+    memset(out, 0, sizeof *out);
+    out->source = pp ? port_pair_source(pp) : -1;
+    for (int side = 0; pp && side < 2; side++)
+        snprintf(out->name[side], sizeof out->name[side], "%s", port_pair_side_name(pp, side));
+}
+
+cJSON *query_flow_json(const struct engine *e, const struct flow_sides *sides,
+                       const struct flow *f)
 {
     cJSON *o = cJSON_CreateObject();
     const struct flow_key *k = &f->key;
@@ -71,17 +83,17 @@ cJSON *query_flow_json(const struct engine *e, const struct flow *f)
     cJSON_AddNumberToObject(o, "first_seen", seconds(f->first_us));
     cJSON_AddNumberToObject(o, "last_seen", seconds(f->last_us));
     char name[64];
-    l7_result_name(e->l7, &f->l7, name, sizeof name);
+    l7_result_name(engine_l7(e), &f->l7, name, sizeof name);
     cJSON_AddStringToObject(o, "l7", name);
-    cJSON_AddStringToObject(o, "category", l7_category_name(e->l7, f->l7.category));
+    cJSON_AddStringToObject(o, "category", l7_category_name(engine_l7(e), f->l7.category));
     cJSON_AddBoolToObject(o, "l7_final", f->l7_final);
     cJSON_AddBoolToObject(o, "l7_guessed", f->l7.guessed);
     cJSON_AddNumberToObject(o, "tunnel_depth", f->tunnel_depth);
-    if (f->source < e->source_count) {
-        const struct source_info *src = &e->sources[f->source];
+    const struct source_info *src = engine_source(e, f->source);
+    if (src) {
         cJSON_AddStringToObject(o, "source", src->name);
-        if (f->client_port <= 1)
-            cJSON_AddStringToObject(o, "client_side", src->port_names[f->client_port]);
+        if (f->client_port <= 1 && sides && sides->source == (int)f->source)
+            cJSON_AddStringToObject(o, "client_side", sides->name[f->client_port]);
     }
     if (e->policy && f->verdict != 0)
         cJSON_AddStringToObject(o, "verdict", f->verdict == POLICY_DROP ? "drop" : "pass");
@@ -108,7 +120,7 @@ cJSON *query_host_json(const struct engine *e, const struct host *h)
         cJSON *l7 = cJSON_AddArrayToObject(o, "l7");
         for (uint8_t i = 0; i < h->l7_used; i++) {
             cJSON *row = cJSON_CreateObject();
-            cJSON_AddStringToObject(row, "protocol", l7_protocol_name(e->l7, h->l7[i].proto));
+            cJSON_AddStringToObject(row, "protocol", l7_protocol_name(engine_l7(e), h->l7[i].proto));
             cJSON_AddNumberToObject(row, "flows", h->l7[i].flows);
             cJSON_AddNumberToObject(row, "packets", (double)h->l7[i].packets);
             cJSON_AddNumberToObject(row, "bytes", (double)h->l7[i].bytes);
@@ -166,32 +178,33 @@ static void add_cap(cJSON *caps, const char *name, size_t used, size_t cap, uint
 
 cJSON *query_status_json(const struct engine *e)
 {
+    struct engine_snapshot snap;
+    engine_snapshot(e, &snap);
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddItemToObject(o, "totals", counters_json(&e->totals));
+    cJSON_AddItemToObject(o, "totals", counters_json(&snap.totals));
     cJSON *caps = cJSON_AddObjectToObject(o, "caps");
-    add_cap(caps, "flows", e->flows.count, e->flows.cap, e->flows.refused);
-    add_cap(caps, "hosts", e->hosts.count, e->hosts.cap, e->hosts.refused);
-    add_cap(caps, "sources", e->source_count, ENGINE_MAX_SOURCES, e->sources_refused);
-    add_cap(caps, "dpi_flows", e->dpi_count, e->config.max_dpi_flows, e->dpi_evicted);
+    for (int c = 0; c < ENGINE_CAP_COUNT; c++)
+        add_cap(caps, snap.caps[c].name, snap.caps[c].used, snap.caps[c].max,
+                snap.caps[c].refused);
     cJSON *flows = cJSON_AddObjectToObject(o, "flows");
-    cJSON_AddNumberToObject(flows, "active", (double)e->flows.count);
-    cJSON_AddNumberToObject(flows, "created", (double)e->flows.created);
-    cJSON_AddNumberToObject(flows, "expired", (double)e->flows_expired);
-    cJSON_AddNumberToObject(flows, "dpi_state_failures", (double)e->dpi_state_failures);
-    cJSON_AddNumberToObject(flows, "dpi_packets", (double)e->dpi_packets);
+    cJSON_AddNumberToObject(flows, "active", (double)snap.flows_active);
+    cJSON_AddNumberToObject(flows, "created", (double)snap.flows_created);
+    cJSON_AddNumberToObject(flows, "expired", (double)snap.flows_expired);
+    cJSON_AddNumberToObject(flows, "dpi_state_failures", (double)snap.dpi_state_failures);
+    cJSON_AddNumberToObject(flows, "dpi_packets", (double)snap.dpi_packets);
     cJSON *hosts = cJSON_AddObjectToObject(o, "hosts");
-    cJSON_AddNumberToObject(hosts, "active", (double)e->hosts.count);
-    cJSON_AddNumberToObject(hosts, "created", (double)e->hosts.created);
-    cJSON_AddNumberToObject(hosts, "purged", (double)e->hosts_purged);
+    cJSON_AddNumberToObject(hosts, "active", (double)snap.hosts_active);
+    cJSON_AddNumberToObject(hosts, "created", (double)snap.hosts_created);
+    cJSON_AddNumberToObject(hosts, "purged", (double)snap.hosts_purged);
     cJSON *mem = cJSON_AddObjectToObject(o, "memory");
-    cJSON_AddNumberToObject(mem, "flows", (double)flow_table_memory(&e->flows));
-    cJSON_AddNumberToObject(mem, "hosts", (double)host_table_memory(&e->hosts));
-    cJSON_AddNumberToObject(mem, "ndpi", (double)l7_memory_in_use());
-    cJSON_AddNumberToObject(mem, "total", (double)engine_memory(e));
-    cJSON_AddNumberToObject(mem, "peak", (double)e->memory_peak);
+    cJSON_AddNumberToObject(mem, "flows", (double)snap.memory.flows);
+    cJSON_AddNumberToObject(mem, "hosts", (double)snap.memory.hosts);
+    cJSON_AddNumberToObject(mem, "ndpi", (double)snap.memory.ndpi);
+    cJSON_AddNumberToObject(mem, "total", (double)snap.memory.total);
+    cJSON_AddNumberToObject(mem, "peak", (double)snap.memory.peak);
     cJSON *sources = cJSON_AddArrayToObject(o, "sources");
-    for (unsigned i = 0; i < e->source_count; i++) {
-        const struct source_info *s = &e->sources[i];
+    for (unsigned i = 0; i < engine_source_count(e); i++) {
+        const struct source_info *s = engine_source(e, i);
         cJSON *so = cJSON_CreateObject();
         cJSON_AddNumberToObject(so, "id", i);
         cJSON_AddStringToObject(so, "name", s->name);

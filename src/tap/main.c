@@ -9,12 +9,10 @@
 #include <uv.h>
 
 #include "core/log.h"
+#include "core/version.h"
 #include "tap/tap_agent.h"
 #include "tap/tap_options.h"
 
-#ifndef TAPBOX_VERSION
-#define TAPBOX_VERSION "0.1.0"
-#endif
 
 struct main_state {
     uv_loop_t *loop;

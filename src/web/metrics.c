@@ -183,8 +183,8 @@ static void per_source(struct web_buf *b, const struct engine *e, const char *na
                        const char *type, const char *help, size_t offset)
 {
     family(b, name, type, help);
-    for (unsigned i = 0; i < e->source_count; i++) {
-        const struct source_info *s = &e->sources[i];
+    for (unsigned i = 0; i < engine_source_count(e); i++) {
+        const struct source_info *s = engine_source(e, i);
         uint64_t v;
         memcpy(&v, (const char *)s + offset, sizeof v);
         sample1(b, name, "source", s->name, (double)v);
@@ -196,6 +196,8 @@ static void per_source(struct web_buf *b, const struct engine *e, const char *na
 char *web_metrics_text(struct web *w, size_t *len)
 {
     struct engine *e = w->engine;
+    struct engine_snapshot snap;
+    engine_snapshot(e, &snap);
     struct web_buf b = {0};
     time_t now = time(NULL);
 
@@ -220,63 +222,54 @@ char *web_metrics_text(struct web *w, size_t *len)
     per_source(&b, e, "tapbox_source_interface_drops_total", "counter",
                "Frames the interface dropped, per source.", SRC_FIELD(interface_drops));
     family(&b, "tapbox_source_up", "gauge", "1 when the source is capturing.");
-    for (unsigned i = 0; i < e->source_count; i++)
-        sample1(&b, "tapbox_source_up", "source", e->sources[i].name,
-                e->sources[i].state == SOURCE_UP);
+    for (unsigned i = 0; i < engine_source_count(e); i++)
+        sample1(&b, "tapbox_source_up", "source", engine_source(e, i)->name,
+                engine_source(e, i)->state == SOURCE_UP);
 
     family(&b, "tapbox_packets_total", "counter", "Frames captured, all sources.");
-    sample(&b, "tapbox_packets_total", (double)e->totals.packets);
+    sample(&b, "tapbox_packets_total", (double)snap.totals.packets);
     family(&b, "tapbox_bytes_total", "counter", "Bytes captured, all sources.");
-    sample(&b, "tapbox_bytes_total", (double)e->totals.bytes);
+    sample(&b, "tapbox_bytes_total", (double)snap.totals.bytes);
     family(&b, "tapbox_malformed_total", "counter", "Malformed frames by reason.");
     for (int r = DECODE_NOT_IP + 1; r < DECODE_STATUS_COUNT; r++)
         sample1(&b, "tapbox_malformed_total", "reason", decode_status_name((enum decode_status)r),
-                (double)e->totals.malformed_by_reason[r]);
+                (double)snap.totals.malformed_by_reason[r]);
 
     family(&b, "tapbox_flows", "gauge", "Flows in the table.");
-    sample(&b, "tapbox_flows", (double)e->flows.count);
+    sample(&b, "tapbox_flows", (double)snap.flows_active);
     family(&b, "tapbox_flows_created_total", "counter", "Flows created.");
-    sample(&b, "tapbox_flows_created_total", (double)e->flows.created);
+    sample(&b, "tapbox_flows_created_total", (double)snap.flows_created);
     family(&b, "tapbox_flows_expired_total", "counter", "Flows ended.");
-    sample(&b, "tapbox_flows_expired_total", (double)e->flows_expired);
+    sample(&b, "tapbox_flows_expired_total", (double)snap.flows_expired);
     family(&b, "tapbox_hosts", "gauge", "Hosts in the table.");
-    sample(&b, "tapbox_hosts", (double)e->hosts.count);
+    sample(&b, "tapbox_hosts", (double)snap.hosts_active);
     family(&b, "tapbox_hosts_created_total", "counter", "Hosts created.");
-    sample(&b, "tapbox_hosts_created_total", (double)e->hosts.created);
+    sample(&b, "tapbox_hosts_created_total", (double)snap.hosts_created);
 
-    struct {
-        const char *name;
-        size_t used, max;
-        uint64_t refused;
-    } caps[] = {
-        {"flows", e->flows.count, e->flows.cap, e->flows.refused},
-        {"hosts", e->hosts.count, e->hosts.cap, e->hosts.refused},
-        {"sources", e->source_count, ENGINE_MAX_SOURCES, e->sources_refused},
-        {"dpi_flows", e->dpi_count, e->config.max_dpi_flows, e->dpi_evicted},
-    };
+    const struct engine_cap *caps = snap.caps;
     family(&b, "tapbox_cap_used", "gauge", "Entries in use per capped table.");
-    for (size_t i = 0; i < sizeof caps / sizeof caps[0]; i++)
+    for (size_t i = 0; i < ENGINE_CAP_COUNT; i++)
         sample1(&b, "tapbox_cap_used", "cap", caps[i].name, (double)caps[i].used);
     family(&b, "tapbox_cap_max", "gauge", "Configured cap per table.");
-    for (size_t i = 0; i < sizeof caps / sizeof caps[0]; i++)
+    for (size_t i = 0; i < ENGINE_CAP_COUNT; i++)
         sample1(&b, "tapbox_cap_max", "cap", caps[i].name, (double)caps[i].max);
     family(&b, "tapbox_cap_refused_total", "counter",
            "Entries refused (or evicted, for dpi_flows) because a cap was reached.");
-    for (size_t i = 0; i < sizeof caps / sizeof caps[0]; i++)
+    for (size_t i = 0; i < ENGINE_CAP_COUNT; i++)
         sample1(&b, "tapbox_cap_refused_total", "cap", caps[i].name, (double)caps[i].refused);
 
     family(&b, "tapbox_memory_bytes", "gauge", "Memory held by the engine's parts.");
-    sample1(&b, "tapbox_memory_bytes", "part", "flows", (double)flow_table_memory(&e->flows));
-    sample1(&b, "tapbox_memory_bytes", "part", "hosts", (double)host_table_memory(&e->hosts));
-    sample1(&b, "tapbox_memory_bytes", "part", "ndpi", (double)l7_memory_in_use());
-    sample1(&b, "tapbox_memory_bytes", "part", "total", (double)engine_memory(e));
+    sample1(&b, "tapbox_memory_bytes", "part", "flows", (double)snap.memory.flows);
+    sample1(&b, "tapbox_memory_bytes", "part", "hosts", (double)snap.memory.hosts);
+    sample1(&b, "tapbox_memory_bytes", "part", "ndpi", (double)snap.memory.ndpi);
+    sample1(&b, "tapbox_memory_bytes", "part", "total", (double)snap.memory.total);
     family(&b, "tapbox_memory_peak_bytes", "gauge", "Highest engine memory seen.");
-    sample(&b, "tapbox_memory_peak_bytes", (double)e->memory_peak);
+    sample(&b, "tapbox_memory_peak_bytes", (double)snap.memory.peak);
     family(&b, "tapbox_process_resident_memory_bytes", "gauge", "Resident memory of tapboxd.");
     sample(&b, "tapbox_process_resident_memory_bytes", (double)web_process_rss());
 
     family(&b, "tapbox_loop_stalls_total", "counter",
-           "1-second ticks that came more than half a second late.");
+           "Ticks of the one schedule that came more than half a second late.");
     sample(&b, "tapbox_loop_stalls_total", w->view.loop_stalls ? (double)*w->view.loop_stalls : 0);
 
     struct l7_row *rows;

@@ -68,7 +68,7 @@ struct pcap_dl {
     size_t fill_len;
     uint64_t bytes, max_bytes, packets, dropped;
     unsigned snaplen;
-    char source[ENGINE_SOURCE_NAME + ENGINE_PORT_NAME + IFNAMSIZ + 16];
+    char source[ENGINE_SOURCE_NAME + PORT_SIDE_NAME + IFNAMSIZ + 16];
 };
 
 static void pcap_dl_flush(struct pcap_dl *d);
@@ -330,12 +330,11 @@ int web_pcap_start(struct web_call *c)
     struct port_pair *pp = (struct port_pair *)w->view.ports;
     const char *name = web_param(p, "source");
     int id = -1, side = -1;
-    for (unsigned i = 0; name && i < e->source_count && id < 0; i++)
-        if (strcmp(e->sources[i].name, name) == 0)
-            id = (int)i;
+    if (name)
+        id = engine_source_find(e, name);
     if (id < 0 && (side = pair_side(pp, name)) >= 0)
         id = port_pair_source(pp);
-    if (!name && e->source_count == 1)
+    if (!name && engine_source_count(e) == 1)
         id = 0;
     if (id < 0) {
         web_respond_bad_param(&c->res, "source",
@@ -344,7 +343,7 @@ int web_pcap_start(struct web_call *c)
                                    : "parameter 'source': which source (see /api/v1/sources)?");
         return 0;
     }
-    const struct source_info *src = &e->sources[id];
+    const struct source_info *src = engine_source(e, (unsigned)id);
     bool mirror = pp && id == port_pair_source(pp);
     if (!mirror && strcmp(src->kind, "interface") != 0) {
         snprintf(err, sizeof err, "parameter 'source': a %s source cannot be captured live",

@@ -27,20 +27,20 @@ void series_sample(struct series *s, const struct engine *e, uint64_t mono_ms, u
 {
     /* Sources that appeared since the last sample get a track (zero history, current
      * counters as the baseline). */
-    while (s->source_count < e->source_count) {
+    while (s->source_count < engine_source_count(e)) {
         struct series_track *t = calloc(1, sizeof *t);
         if (!t)
             break;
-        t->last_packets = e->sources[s->source_count].counters.packets;
-        t->last_bytes = e->sources[s->source_count].counters.bytes;
+        t->last_packets = engine_source(e, s->source_count)->counters.packets;
+        t->last_bytes = engine_source(e, s->source_count)->counters.bytes;
         s->sources[s->source_count++] = t;
     }
     if (s->last_ms == 0 || mono_ms <= s->last_ms) {
-        s->totals.last_packets = e->totals.packets;
-        s->totals.last_bytes = e->totals.bytes;
+        s->totals.last_packets = engine_totals(e)->packets;
+        s->totals.last_bytes = engine_totals(e)->bytes;
         for (unsigned i = 0; i < s->source_count; i++) {
-            s->sources[i]->last_packets = e->sources[i].counters.packets;
-            s->sources[i]->last_bytes = e->sources[i].counters.bytes;
+            s->sources[i]->last_packets = engine_source(e, i)->counters.packets;
+            s->sources[i]->last_bytes = engine_source(e, i)->counters.bytes;
         }
         if (s->last_ms == 0)
             s->last_ms = mono_ms ? mono_ms : 1;
@@ -50,9 +50,9 @@ void series_sample(struct series *s, const struct engine *e, uint64_t mono_ms, u
     s->last_ms = mono_ms;
     unsigned slot = s->head;
     s->time[slot] = unix_s;
-    track_push(&s->totals, slot, &e->totals, seconds);
+    track_push(&s->totals, slot, engine_totals(e), seconds);
     for (unsigned i = 0; i < s->source_count; i++)
-        track_push(s->sources[i], slot, &e->sources[i].counters, seconds);
+        track_push(s->sources[i], slot, &engine_source(e, i)->counters, seconds);
     s->head = (s->head + 1) % SERIES_LEN;
     if (s->count < SERIES_LEN)
         s->count++;
@@ -88,12 +88,12 @@ cJSON *series_json(const struct series *s, const struct engine *e, uint64_t sinc
         cJSON_AddItemToArray(time, cJSON_CreateNumber((double)s->time[(first + k) % SERIES_LEN]));
     add_track(cJSON_AddObjectToObject(o, "totals"), &s->totals, first, n);
     cJSON *sources = cJSON_AddArrayToObject(o, "sources");
-    for (unsigned i = 0; i < s->source_count && i < e->source_count; i++) {
+    for (unsigned i = 0; i < s->source_count && i < engine_source_count(e); i++) {
         if (source >= 0 && (unsigned)source != i)
             continue;
         cJSON *so = cJSON_CreateObject();
         cJSON_AddNumberToObject(so, "id", i);
-        cJSON_AddStringToObject(so, "name", e->sources[i].name);
+        cJSON_AddStringToObject(so, "name", engine_source(e, i)->name);
         add_track(so, s->sources[i], first, n);
         cJSON_AddItemToArray(sources, so);
     }

@@ -122,12 +122,12 @@ static int source_param(const struct web_view_ctx *ctx, struct web_params *param
     if (!v)
         return -1;
     const struct engine *e = ctx->engine;
-    for (unsigned i = 0; i < e->source_count; i++)
-        if (strcmp(e->sources[i].name, v) == 0)
-            return (int)i;
+    int found = engine_source_find(e, v);
+    if (found >= 0)
+        return found;
     char *end;
     unsigned long id = strtoul(v, &end, 10);
-    if (v[0] >= '0' && v[0] <= '9' && !*end && id < e->source_count)
+    if (v[0] >= '0' && v[0] <= '9' && !*end && id < engine_source_count(e))
         return (int)id;
     snprintf(params->bad, sizeof params->bad, "source");
     snprintf(err, errsize, "parameter 'source': no source '%.64s' (a name or an id)", v);
@@ -348,7 +348,7 @@ static int flow_query_params(const struct web_view_ctx *ctx, struct web_params *
     }
     const char *l7 = web_param(params, "l7");
     if (l7) {
-        q->l7_proto = l7_protocol_id(ctx->engine->l7, l7);
+        q->l7_proto = l7_protocol_id(engine_l7(ctx->engine), l7);
         if (q->l7_proto < 0) {
             snprintf(params->bad, sizeof params->bad, "l7");
             snprintf(err, errsize, "parameter 'l7': no application protocol named '%.64s'", l7);
@@ -385,10 +385,12 @@ int web_view_flows(WEB_VIEW_ARGS)
     struct query_page page;
     if (query_flows(ctx->engine, &q, &page) < 0)
         return oom(err, errsize);
+    struct flow_sides sides;
+    query_flow_sides(ctx->ports, &sides);
     cJSON *items;
     cJSON *o = page_object(page.total, q.offset, q.limit, &items);
     for (size_t i = 0; i < page.count; i++)
-        cJSON_AddItemToArray(items, query_flow_json(ctx->engine, page.items[i]));
+        cJSON_AddItemToArray(items, query_flow_json(ctx->engine, &sides, page.items[i]));
     query_page_free(&page);
     *out = o;
     return 0;
@@ -496,9 +498,11 @@ int web_view_host(const struct web_view_ctx *ctx, const char *ip, struct web_par
         return oom(err, errsize);
     }
     cJSON_AddNumberToObject(o, "flows_count", (double)page.total);
+    struct flow_sides sides;
+    query_flow_sides(ctx->ports, &sides);
     cJSON *flows = cJSON_AddArrayToObject(o, "flows");
     for (size_t i = 0; i < page.count && i < nflows; i++)
-        cJSON_AddItemToArray(flows, query_flow_json(ctx->engine, page.items[i]));
+        cJSON_AddItemToArray(flows, query_flow_json(ctx->engine, &sides, page.items[i]));
     /* Peers from the host's largest flows: exact unless it has more than QUERY_MAX_LIMIT. */
     cJSON_AddItemToObject(o, "peers", peers_json(&page, version, addr, npeers));
     cJSON_AddBoolToObject(o, "peers_complete", page.total <= page.count);

@@ -43,7 +43,7 @@ static void on_flow_end(void *ctx, const struct engine *e, const struct flow *f)
     struct state *s = ctx;
     if (!s->flows_out)
         return;
-    cJSON *j = query_flow_json(e, f);
+    cJSON *j = query_flow_json(e, NULL, f);
     char *text = cJSON_PrintUnformatted(j);
     fprintf(s->flows_out, "%s\n", text);
     cJSON_free(text);
@@ -130,8 +130,7 @@ int main(int argc, char **argv)
         log_error("ntap-collector", "engine: %s", err);
         return 1;
     }
-    s.engine->on_flow_end = on_flow_end;
-    s.engine->on_flow_end_ctx = &s;
+    engine_set_flow_end(s.engine, on_flow_end, &s);
     if (flows_out) {
         s.flows_out = strcmp(flows_out, "-") ? fopen(flows_out, "w") : stdout;
         if (!s.flows_out) {

@@ -9,6 +9,7 @@
 
 #include "box/board.h"
 #include "box/bypass.h"
+#include "core/schedule.h"
 #include "box/relay.h"
 #include "box/watchdog.h"
 #include "core/log.h"
@@ -367,7 +368,7 @@ TEST(box_bypass_auto)
     if (!rig_begin(&r, 50, 2, LOG_LEVEL_WARN))
         return;
     char err[256] = "";
-    struct bypass *b = bypass_create(&r.loop, &r.s.cfg, BYPASS_AUTO, 0, err, sizeof err);
+    struct bypass *b = bypass_create(&r.loop, &r.s.cfg, BYPASS_AUTO, 0, NULL, err, sizeof err);
     CHECK(b != NULL);
     if (!b) {
         fprintf(stderr, "  %s\n", err);
@@ -435,7 +436,7 @@ TEST(box_bypass_modes)
     if (!rig_begin(&r, 20, 2, LOG_LEVEL_WARN))
         return;
     char err[256] = "";
-    struct bypass *b = bypass_create(&r.loop, &r.s.cfg, BYPASS_ON, 0, err, sizeof err);
+    struct bypass *b = bypass_create(&r.loop, &r.s.cfg, BYPASS_ON, 0, NULL, err, sizeof err);
     CHECK(b != NULL);
     if (!b) {
         fprintf(stderr, "  %s\n", err);
@@ -483,9 +484,9 @@ TEST(box_bypass_no_board)
     char err[256] = "";
     enum log_level saved = log_get_level();
     log_set_level(LOG_LEVEL_WARN);
-    CHECK(bypass_create(&loop, NULL, BYPASS_ON, 0, err, sizeof err) == NULL);
+    CHECK(bypass_create(&loop, NULL, BYPASS_ON, 0, NULL, err, sizeof err) == NULL);
     CHECK(strstr(err, "needs a board with a bypass relay") != NULL);
-    struct bypass *b = bypass_create(&loop, NULL, BYPASS_AUTO, 0, err, sizeof err);
+    struct bypass *b = bypass_create(&loop, NULL, BYPASS_AUTO, 0, NULL, err, sizeof err);
     CHECK(b != NULL);
     if (!b) {
         uv_loop_close(&loop);
@@ -506,6 +507,8 @@ TEST(box_bypass_no_board)
     log_set_level(saved);
 }
 
+static void rig_bypass_tick(void *ctx, const struct schedule_tick *tick) { bypass_tick(ctx, tick); }
+
 static void block_cb(uv_timer_t *t) { usleep(*(unsigned *)t->data * 1000u); }
 
 TEST(box_bypass_stall)
@@ -514,10 +517,17 @@ TEST(box_bypass_stall)
     if (!rig_begin(&r, 20, 2, LOG_LEVEL_WARN))
         return;
     char err[256] = "";
-    struct bypass *b = bypass_create(&r.loop, &r.s.cfg, BYPASS_AUTO, 300, err, sizeof err);
+    /* The daemon's one schedule measures the stall and hands each tick to the bypass. */
+    struct schedule sched;
+    schedule_init(&sched, &r.loop);
+    struct bypass *b = bypass_create(&r.loop, &r.s.cfg, BYPASS_AUTO, 300, &sched, err, sizeof err);
+    schedule_every(&sched, "bypass", SCHEDULE_TICK_MS, rig_bypass_tick, b);
+    schedule_start(&sched);
     CHECK(b != NULL);
     if (!b) {
         fprintf(stderr, "  %s\n", err);
+        schedule_close(&sched);
+        uv_run(&r.loop, UV_RUN_DEFAULT);
         uv_loop_close(&r.loop);
         rig_end(&r);
         return;
@@ -571,6 +581,7 @@ TEST(box_bypass_stall)
     run_ms(&r.loop, 100);
     CHECK(done == 1);
     CHECK(file_is(r.s.wd, "disarmed\n"));
+    schedule_close(&sched);
     finish_loop(&r.loop, b);
     rig_end(&r);
 }
@@ -582,16 +593,23 @@ TEST(box_bypass_startup_not_stall)
     if (!rig_begin(&r, 20, 2, LOG_LEVEL_WARN))
         return;
     char err[256] = "";
-    struct bypass *b = bypass_create(&r.loop, &r.s.cfg, BYPASS_AUTO, 200, err, sizeof err);
+    struct schedule sched;
+    schedule_init(&sched, &r.loop);
+    struct bypass *b = bypass_create(&r.loop, &r.s.cfg, BYPASS_AUTO, 200, &sched, err, sizeof err);
     CHECK(b != NULL);
     if (b) {
+        schedule_every(&sched, "bypass", SCHEDULE_TICK_MS, rig_bypass_tick, b);
+        schedule_start(&sched);
         usleep(500 * 1000);
         run_ms(&r.loop, 350);
         struct bypass_status st;
         bypass_get_status(b, &st);
         CHECK(!st.stall_latched && st.stalls == 0);
+        schedule_close(&sched);
         finish_loop(&r.loop, b);
     } else {
+        schedule_close(&sched);
+        uv_run(&r.loop, UV_RUN_DEFAULT);
         uv_loop_close(&r.loop);
     }
     rig_end(&r);
@@ -616,7 +634,7 @@ TEST(box_bypass_destroy_in_done)
     if (!rig_begin(&r, 30, 2, LOG_LEVEL_WARN))
         return;
     char err[256] = "";
-    struct destroy_in_done x = {bypass_create(&r.loop, &r.s.cfg, BYPASS_AUTO, 0, err, sizeof err), 0};
+    struct destroy_in_done x = {bypass_create(&r.loop, &r.s.cfg, BYPASS_AUTO, 0, NULL, err, sizeof err), 0};
     CHECK(x.b != NULL);
     if (x.b) {
         bypass_set_ready(x.b, true, NULL);
@@ -635,7 +653,7 @@ TEST(box_bypass_destroy_armed)
     if (!rig_begin(&r, 20, 2, LOG_LEVEL_ERROR))
         return;
     char err[256] = "";
-    struct bypass *b = bypass_create(&r.loop, &r.s.cfg, BYPASS_OFF, 0, err, sizeof err);
+    struct bypass *b = bypass_create(&r.loop, &r.s.cfg, BYPASS_OFF, 0, NULL, err, sizeof err);
     CHECK(b != NULL);
     if (b) {
         CHECK(file_is(r.s.relay, "1\n")); /* OFF: out of bypass from the start */

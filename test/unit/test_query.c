@@ -137,7 +137,7 @@ TEST(query_flows_filters_and_json)
     CHECK(query_flows(e, &q, &page) == 0);
     CHECK_EQ_U(page.total, 1);
     if (page.count == 1) {
-        cJSON *j = query_flow_json(e, page.items[0]);
+        cJSON *j = query_flow_json(e, NULL, page.items[0]);
         cJSON *client = cJSON_GetObjectItem(j, "client");
         CHECK(strcmp(cJSON_GetObjectItem(client, "ip")->valuestring, "10.0.0.7") == 0);
         CHECK(cJSON_GetObjectItem(client, "port")->valueint == 1007);
