@@ -1,6 +1,7 @@
 #include "capture/live_open.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include "core/log.h"
 
@@ -35,3 +36,13 @@ pcap_t *live_open(const struct live_open *o, bool *missing, char *err, size_t er
         log_warn("capture", "%s: %s", o->ifname, pcap_statustostr(rc));
     return p;
 }
+
+bool live_retry_failed(struct live_retry *r, const char *why)
+{
+    if (!strncmp(r->reason, why, sizeof r->reason - 1) && r->reason[0])
+        return false;
+    snprintf(r->reason, sizeof r->reason, "%s", why[0] ? why : "?");
+    return true;
+}
+
+void live_retry_recovered(struct live_retry *r) { r->reason[0] = '\0'; }

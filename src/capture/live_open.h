@@ -23,4 +23,18 @@ struct live_open {
  * *missing set when the interface does not exist or is down (worth retrying). */
 pcap_t *live_open(const struct live_open *o, bool *missing, char *err, size_t errsize);
 
+/*
+ * A live capture that cannot start or stops is retried on a timer (an interface that is not
+ * there yet, a USB NIC re-enumerating). Its log says so once per outage and again only when the
+ * reason changes, not at every retry.
+ */
+#define LIVE_RETRY_REASON 320
+struct live_retry {
+    char reason[LIVE_RETRY_REASON]; /* "" while the capture works */
+};
+/* A failure: true when it is worth a log line (the first of an outage, or a new reason). */
+bool live_retry_failed(struct live_retry *r, const char *why);
+/* The capture works again: the next failure starts a new outage. */
+void live_retry_recovered(struct live_retry *r);
+
 #endif

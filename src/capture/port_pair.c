@@ -52,7 +52,7 @@ struct port {
     struct port_counters c;
     uint32_t last_ps_drop;      /* pcap_stats' 32-bit counter: counted by differences */
     char last_error[200];
-    bool error_logged;
+    struct live_retry retry;   /* the outage being retried, for its log */
     /* Rates over the last monitor tick. */
     uint64_t last_rx_packets, last_rx_bytes, last_tx_packets, last_tx_bytes;
     double rx_pps, rx_bps, tx_pps, tx_bps;
@@ -139,9 +139,8 @@ static void port_error(struct port *p, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(p->last_error, sizeof p->last_error, fmt, ap);
     va_end(ap);
-    if (!p->error_logged) /* once per outage: the monitor retries every second */
+    if (live_retry_failed(&p->retry, p->last_error)) /* port_pair_tick retries every second */
         log_warn("ports", "%s", p->last_error);
-    p->error_logged = true;
 }
 
 /* ---- sending ---- */
@@ -504,7 +503,7 @@ static void port_try_open(struct port *p)
                  p->pair->side_name[p->side], p->mtu);
     }
     p->ever_open = true;
-    p->error_logged = false;
+    live_retry_recovered(&p->retry);
     p->last_error[0] = '\0';
 }
 

@@ -52,7 +52,7 @@ struct capture_source {
      * until the next file_reader_next). */
     struct file_packet pending_packet;
     bool pending;
-    bool retry_logged;
+    struct live_retry retry;    /* live: the outage being retried, for its log */
 };
 
 static const struct source_info *info(const struct capture_source *s)
@@ -293,12 +293,11 @@ static void live_fail(struct capture_source *s, const char *why, bool missing)
     live_stop_pcap(s);
     engine_source_set_state(s->engine, (unsigned)s->id, SOURCE_WAITING, why);
     /* Log the first failure and then only changes: a USB NIC may take a while to appear. */
-    if (!s->retry_logged) {
+    if (live_retry_failed(&s->retry, why)) {
         if (missing)
             log_warn("capture", "%s: %s; retrying every %d s", s->spec, why, RETRY_MS / 1000);
         else
             log_error("capture", "%s: %s; retrying every %d s", s->spec, why, RETRY_MS / 1000);
-        s->retry_logged = true;
     }
     uv_timer_start(&s->timer, live_retry_cb, RETRY_MS, 0);
 }
@@ -310,7 +309,7 @@ static void live_dispatch(struct capture_source *s)
         if (n < 0 && n != PCAP_ERROR_BREAK) {
             char why[PCAP_ERRBUF_SIZE + 16];
             snprintf(why, sizeof why, "capture stopped: %s", pcap_geterr(s->pcap));
-            s->retry_logged = false;
+            live_retry_recovered(&s->retry); /* it was capturing: a new outage */
             live_fail(s, why, false);
             return;
         }
@@ -327,7 +326,7 @@ static void live_poll_cb(uv_poll_t *handle, int status, int events)
         /* POLLERR on a capture socket: the interface went away (unplugged, renamed). */
         char why[128];
         snprintf(why, sizeof why, "interface gone (%s)", uv_strerror(status));
-        s->retry_logged = false;
+        live_retry_recovered(&s->retry);
         live_fail(s, why, true);
         return;
     }
@@ -373,7 +372,7 @@ static void live_start(struct capture_source *s)
         uv_timer_start(&s->timer, live_required_timeout_cb, ms ? ms : 1, ms ? ms : 1);
     }
     engine_source_set_state(s->engine, (unsigned)s->id, SOURCE_UP, "");
-    s->retry_logged = false;
+    live_retry_recovered(&s->retry);
     log_info("capture", "%s: capturing (link type %s)", s->spec,
              pcap_datalink_val_to_name(s->linktype) ? pcap_datalink_val_to_name(s->linktype) : "?");
 }

@@ -60,7 +60,7 @@ struct tap_agent {
     bool have_mac;
     uint64_t base_kernel_drops, base_if_drops;
     char filter[4096];
-    char last_failure[PCAP_ERRBUF_SIZE + 64];
+    struct live_retry retry;       /* the outage being retried (capture or resolve), for its log */
     bool capture_was_up;
     uint8_t *conv;
     /* timers */
@@ -317,10 +317,8 @@ static void retry_cb(uv_timer_t *t)
 static void capture_failed(struct tap_agent *a, const char *why)
 {
     capture_stop(a);
-    if (strcmp(why, a->last_failure) != 0) {
+    if (live_retry_failed(&a->retry, why))
         log_warn("tap", "%s: %s; retrying every %d s", a->iface, why, TAP_RETRY_MS / 1000);
-        snprintf(a->last_failure, sizeof a->last_failure, "%s", why);
-    }
     if (!a->stopping)
         uv_timer_start(&a->retry, retry_cb, TAP_RETRY_MS, 0);
 }
@@ -424,7 +422,7 @@ static void capture_start(struct tap_agent *a)
              pcap_datalink_val_to_name(a->linktype) ? pcap_datalink_val_to_name(a->linktype) : "?",
              a->capture_was_up ? ", again" : "", a->dst_text, a->tap_id);
     a->capture_was_up = true;
-    a->last_failure[0] = '\0';
+    live_retry_recovered(&a->retry);
     dispatch(a); /* anything already queued */
 }
 
@@ -473,10 +471,8 @@ static void resolved_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         char why[256];
         snprintf(why, sizeof why, "cannot resolve the collector %s: %s", a->host,
                  uv_strerror(status));
-        if (strcmp(why, a->last_failure) != 0) {
+        if (live_retry_failed(&a->retry, why))
             log_warn("tap", "%s; retrying every %d s", why, TAP_RESOLVE_RETRY_MS / 1000);
-            snprintf(a->last_failure, sizeof a->last_failure, "%s", why);
-        }
         uv_freeaddrinfo(res);
         uv_timer_start(&a->retry, retry_cb, TAP_RESOLVE_RETRY_MS, 0);
         return;
@@ -513,7 +509,7 @@ static void resolved_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         return;
     }
     a->resolved = true;
-    a->last_failure[0] = '\0';
+    live_retry_recovered(&a->retry);
     tap_build_filter(a->user_bpf, ip, a->dst_family, a->port, a->filter, sizeof a->filter);
     log_info("tap", "collector %s, %s mode, session %016llx, batches up to %zu bytes", a->dst_text,
              a->pubkey_mode ? "public-key" : "passphrase", (unsigned long long)a->tx->session,
