@@ -60,7 +60,7 @@ struct tap_agent {
     bool have_mac;
     uint64_t base_kernel_drops, base_if_drops;
     char filter[4096];
-    struct live_retry retry;       /* the outage being retried (capture or resolve), for its log */
+    struct live_retry outage;      /* the outage being retried (capture or resolve), for its log */
     bool capture_was_up;
     uint8_t *conv;
     /* timers */
@@ -317,7 +317,7 @@ static void retry_cb(uv_timer_t *t)
 static void capture_failed(struct tap_agent *a, const char *why)
 {
     capture_stop(a);
-    if (live_retry_failed(&a->retry, why))
+    if (live_retry_failed(&a->outage, why))
         log_warn("tap", "%s: %s; retrying every %d s", a->iface, why, TAP_RETRY_MS / 1000);
     if (!a->stopping)
         uv_timer_start(&a->retry, retry_cb, TAP_RETRY_MS, 0);
@@ -422,7 +422,7 @@ static void capture_start(struct tap_agent *a)
              pcap_datalink_val_to_name(a->linktype) ? pcap_datalink_val_to_name(a->linktype) : "?",
              a->capture_was_up ? ", again" : "", a->dst_text, a->tap_id);
     a->capture_was_up = true;
-    live_retry_recovered(&a->retry);
+    live_retry_recovered(&a->outage);
     dispatch(a); /* anything already queued */
 }
 
@@ -471,7 +471,7 @@ static void resolved_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         char why[256];
         snprintf(why, sizeof why, "cannot resolve the collector %s: %s", a->host,
                  uv_strerror(status));
-        if (live_retry_failed(&a->retry, why))
+        if (live_retry_failed(&a->outage, why))
             log_warn("tap", "%s; retrying every %d s", why, TAP_RESOLVE_RETRY_MS / 1000);
         uv_freeaddrinfo(res);
         uv_timer_start(&a->retry, retry_cb, TAP_RESOLVE_RETRY_MS, 0);
@@ -509,7 +509,7 @@ static void resolved_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         return;
     }
     a->resolved = true;
-    live_retry_recovered(&a->retry);
+    live_retry_recovered(&a->outage);
     tap_build_filter(a->user_bpf, ip, a->dst_family, a->port, a->filter, sizeof a->filter);
     log_info("tap", "collector %s, %s mode, session %016llx, batches up to %zu bytes", a->dst_text,
              a->pubkey_mode ? "public-key" : "passphrase", (unsigned long long)a->tx->session,
