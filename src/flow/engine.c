@@ -182,7 +182,6 @@ void engine_snapshot(const struct engine *e, struct engine_snapshot *out)
     out->hosts_active = e->hosts.count;
     out->hosts_created = e->hosts.created;
     out->hosts_purged = e->hosts_purged;
-    out->policy_flows_dropped = e->policy_flows_dropped;
     out->memory.flows = flow_table_memory(&e->flows);
     out->memory.hosts = host_table_memory(&e->hosts);
     out->memory.ndpi = l7_memory_in_use();

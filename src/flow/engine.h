@@ -156,7 +156,6 @@ struct engine_snapshot {
     uint64_t flows_active, flows_created, flows_expired;
     uint64_t dpi_state_failures, dpi_packets;
     uint64_t hosts_active, hosts_created, hosts_purged;
-    uint64_t policy_flows_dropped;
     struct { uint64_t flows, hosts, ndpi, total, peak; } memory; /* bytes */
 };
 void engine_snapshot(const struct engine *e, struct engine_snapshot *out);

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *l4_name(uint8_t proto, uint8_t ip_version)
+const char *query_l4_name(uint8_t proto, uint8_t ip_version)
 {
     switch (proto) {
     case 1:
@@ -67,7 +67,7 @@ cJSON *query_flow_json(const struct engine *e, const struct flow_sides *sides,
 {
     cJSON *o = cJSON_CreateObject();
     const struct flow_key *k = &f->key;
-    const char *l4 = l4_name(k->l4_proto, k->ip_version);
+    const char *l4 = query_l4_name(k->l4_proto, k->ip_version);
     cJSON_AddNumberToObject(o, "id", (double)f->id);
     if (l4)
         cJSON_AddStringToObject(o, "protocol", l4);

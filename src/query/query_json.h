@@ -17,6 +17,9 @@ struct port_pair;
 /* From the pair (NULL: no pair, source -1). */
 void query_flow_sides(const struct port_pair *pp, struct flow_sides *out);
 
+/* "TCP", "UDP", "ICMPV6"...: the name flows carry for an L4 protocol, or NULL (a number then). */
+const char *query_l4_name(uint8_t proto, uint8_t ip_version);
+
 /* sides may be NULL (no port pair). */
 cJSON *query_flow_json(const struct engine *e, const struct flow_sides *sides,
                        const struct flow *f);

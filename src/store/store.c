@@ -1,0 +1,285 @@
+/* The history writer: the bounded queue on the loop thread, batches written in the pool. */
+#include "store/store.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sqlite3.h>
+
+#include "core/log.h"
+#include "flow/engine.h"
+#include "policy/policy.h"
+#include "store/store_internal.h"
+
+/* ---- rows (loop thread) ---- */
+
+static void copy_flow(struct store_flow *r, const struct engine *e, const struct flow_sides *sides,
+                      const struct flow *f)
+{
+    memset(r, 0, sizeof *r);
+    const struct flow_key *k = &f->key;
+    bool lo = f->client_is_lo;
+    r->id = f->id;
+    r->first_us = f->first_us;
+    r->last_us = f->last_us;
+    r->ip_version = k->ip_version;
+    r->l4_proto = k->l4_proto;
+    r->vlan = k->vlan;
+    memcpy(r->client_addr, lo ? k->addr_lo : k->addr_hi, 16);
+    memcpy(r->server_addr, lo ? k->addr_hi : k->addr_lo, 16);
+    r->client_port = lo ? k->port_lo : k->port_hi;
+    r->server_port = lo ? k->port_hi : k->port_lo;
+    for (int d = 0; d < 2; d++) {
+        r->packets[d] = f->packets[d];
+        r->bytes[d] = f->bytes[d];
+        r->tcp_flags[d] = f->tcp_flags[d];
+    }
+    r->l7_final = f->l7_final;
+    r->l7_guessed = f->l7.guessed;
+    r->tunnel_depth = f->tunnel_depth;
+    if (f->verdict == POLICY_DROP || f->verdict == POLICY_PASS)
+        snprintf(r->verdict, sizeof r->verdict, "%s", f->verdict == POLICY_DROP ? "drop" : "pass");
+    l7_result_name(engine_l7(e), &f->l7, r->l7, sizeof r->l7);
+    snprintf(r->category, sizeof r->category, "%s",
+             l7_category_name(engine_l7(e), f->l7.category));
+    const struct source_info *src = engine_source(e, f->source);
+    if (src)
+        snprintf(r->source, sizeof r->source, "%s", src->name);
+    if (f->client_port <= 1 && sides && sides->source == (int)f->source)
+        snprintf(r->client_side, sizeof r->client_side, "%s", sides->name[f->client_port]);
+}
+
+static struct store_batch *batch_new(size_t cap)
+{
+    struct store_batch *b = calloc(1, sizeof *b);
+    if (b && !(b->rows = malloc(cap * sizeof *b->rows))) {
+        free(b);
+        b = NULL;
+    }
+    if (b)
+        b->cap = cap;
+    return b;
+}
+
+static void batch_free(struct store_batch *b)
+{
+    if (b)
+        free(b->rows);
+    free(b);
+}
+
+/* ---- the writer (pool) ---- */
+
+static void write_work(uv_work_t *w)
+{
+    struct store *s = w->data;
+    struct store_batch *b = s->writing;
+    uint64_t start = uv_hrtime();
+    b->rc = store_db_insert_flows(s->wdb, &s->insert, b->rows, b->n, b->err, sizeof b->err);
+    b->busy_us = (uv_hrtime() - start) / 1000;
+}
+
+static void kick_writer(struct store *s);
+
+static void after_write(uv_work_t *w, int status)
+{
+    struct store *s = w->data;
+    struct store_batch *b = s->writing;
+    s->writing = NULL;
+    s->write_in_flight = false;
+    s->stats.writer_busy_us += b->busy_us;
+    s->stats.rows_queued -= b->n;
+    if (status == 0 && b->rc == 0) {
+        s->stats.rows_committed += b->n;
+        s->stats.batches_committed++;
+        if (s->stats.last_error[0])
+            log_info("store", "history writes again (%s)", s->stats.path);
+        s->stats.last_error[0] = '\0';
+    } else {
+        s->stats.rows_dropped += b->n;
+        s->stats.batches_failed++;
+        const char *why = status ? uv_strerror(status) : b->err;
+        /* Once per distinct error (a full card fails every batch the same way). */
+        if (strcmp(why, s->stats.last_error))
+            log_error("store", "%s: %zu flows not stored: %s; capture goes on, the next batch "
+                      "tries again", s->stats.path, b->n, why);
+        snprintf(s->stats.last_error, sizeof s->stats.last_error, "%s", why);
+    }
+    batch_free(b);
+    kick_writer(s);
+}
+
+static void kick_writer(struct store *s)
+{
+    if (s->write_in_flight || s->opening || !s->queue_head) {
+        store_close_if_idle(s);
+        return;
+    }
+    struct store_batch *b = s->queue_head;
+    if (!s->wdb) { /* the database could not be opened: what waits is lost */
+        s->queue_head = b->next;
+        if (!s->queue_head)
+            s->queue_tail = NULL;
+        s->stats.rows_queued -= b->n;
+        s->stats.rows_dropped += b->n;
+        batch_free(b);
+        kick_writer(s);
+        return;
+    }
+    s->queue_head = b->next;
+    if (!s->queue_head)
+        s->queue_tail = NULL;
+    b->next = NULL;
+    s->writing = b;
+    s->write_in_flight = true;
+    s->work.data = s;
+    if (uv_queue_work(s->loop, &s->work, write_work, after_write) < 0) {
+        s->writing = NULL;
+        s->write_in_flight = false;
+        s->stats.rows_queued -= b->n;
+        s->stats.rows_dropped += b->n;
+        batch_free(b);
+    }
+}
+
+/* The batch being filled joins the queue. */
+static void seal_pending(struct store *s)
+{
+    struct store_batch *b = s->pending;
+    if (!b || b->n == 0)
+        return;
+    s->pending = NULL;
+    if (s->queue_tail)
+        s->queue_tail->next = b;
+    else
+        s->queue_head = b;
+    s->queue_tail = b;
+    kick_writer(s);
+}
+
+void store_add_flow(struct store *s, const struct engine *e, const struct flow_sides *sides,
+                    const struct flow *f)
+{
+    if (s->closing || s->stats.rows_queued >= s->queue_rows) {
+        s->stats.rows_dropped++;
+        return;
+    }
+    if (!s->pending) {
+        s->pending = batch_new(s->batch_rows);
+        if (!s->pending) {
+            s->stats.rows_dropped++;
+            return;
+        }
+        s->pending->started_ms = uv_now(s->loop);
+    }
+    copy_flow(&s->pending->rows[s->pending->n++], e, sides, f);
+    s->stats.rows_queued++;
+    if (s->pending->n == s->pending->cap)
+        seal_pending(s);
+}
+
+void store_tick(struct store *s)
+{
+    if (s->pending && uv_now(s->loop) - s->pending->started_ms >= s->flush_ms)
+        seal_pending(s);
+}
+
+/* ---- open and close (pool) ---- */
+
+static void open_work(uv_work_t *w)
+{
+    struct store *s = w->data;
+    s->open_rc = store_db_open(s->stats.path, &s->wdb, &s->rdb, &s->insert, s->stats.moved_aside,
+                               sizeof s->stats.moved_aside, s->open_err, sizeof s->open_err);
+}
+
+static void after_open(uv_work_t *w, int status)
+{
+    struct store *s = w->data;
+    s->opening = false;
+    if (status == 0 && s->open_rc == 0) {
+        s->stats.open = true;
+        if (s->stats.moved_aside[0])
+            log_warn("store", "%s was not a usable database: moved aside to %s, a new one made",
+                     s->stats.path, s->stats.moved_aside);
+        log_info("store", "history in %s (schema %d)", s->stats.path, STORE_SCHEMA_VERSION);
+    } else {
+        snprintf(s->stats.last_error, sizeof s->stats.last_error, "%s",
+                 status ? uv_strerror(status) : s->open_err);
+        log_error("store", "history off: %s: %s", s->stats.path, s->stats.last_error);
+    }
+    kick_writer(s);
+    store_query_kick(s);
+}
+
+static void close_work(uv_work_t *w)
+{
+    struct store *s = w->data;
+    store_db_close(&s->wdb, &s->rdb, &s->insert);
+}
+
+static void after_close(uv_work_t *w, int status)
+{
+    struct store *s = w->data;
+    void (*done)(void *) = s->close_done;
+    void *ctx = s->close_ctx;
+    log_info("store", "history closed: %llu flows stored, %llu dropped",
+             (unsigned long long)s->stats.rows_committed,
+             (unsigned long long)s->stats.rows_dropped);
+    free(s);
+    if (done)
+        done(ctx);
+}
+
+void store_close_if_idle(struct store *s)
+{
+    if (!s->closing || s->close_started || s->opening || s->write_in_flight || s->queue_head ||
+        s->query_in_flight)
+        return;
+    s->close_started = true;
+    s->work.data = s;
+    if (uv_queue_work(s->loop, &s->work, close_work, after_close) < 0) {
+        close_work(&s->work); /* nothing else can run it: the loop is ending anyway */
+        after_close(&s->work, 0);
+    }
+}
+
+struct store *store_open(uv_loop_t *loop, const struct store_options *o)
+{
+    struct store *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->loop = loop;
+    snprintf(s->stats.path, sizeof s->stats.path, "%s", o->path);
+    s->queue_rows = o->queue_rows ? o->queue_rows : STORE_DEFAULT_QUEUE_ROWS;
+    s->batch_rows = o->batch_rows ? o->batch_rows : STORE_DEFAULT_BATCH_ROWS;
+    if (s->batch_rows > s->queue_rows)
+        s->batch_rows = s->queue_rows;
+    s->flush_ms = o->flush_ms ? o->flush_ms : STORE_DEFAULT_FLUSH_MS;
+    s->opening = true;
+    s->work.data = s;
+    if (uv_queue_work(loop, &s->work, open_work, after_open) < 0) {
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void store_close(struct store *s, void (*done)(void *ctx), void *ctx)
+{
+    s->close_done = done;
+    s->close_ctx = ctx;
+    seal_pending(s);
+    s->closing = true;
+    store_query_cancel_waiting(s);
+    kick_writer(s); /* closes once the queue is written (never from inside this call: the
+                     * close runs in the pool and its callback comes from the loop) */
+}
+
+void store_get_stats(const struct store *s, struct store_stats *out)
+{
+    *out = s->stats;
+}

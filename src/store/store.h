@@ -1,0 +1,119 @@
+/*
+ * History in SQLite (-F / --history). The loop thread hands ended flows over as owned rows;
+ * they wait in a bounded queue (rows beyond its cap are dropped and counted) and are written in
+ * batches, one transaction each, by one writer on libuv's thread pool. SQLite is never called on
+ * the loop thread: the database is opened, written, queried and closed in the pool, and every
+ * result comes back through an after-work callback on the loop.
+ *
+ * Ownership: struct store and its queue belong to the loop thread. While a write is in flight
+ * the worker owns that batch and the writer connection; while a query is in flight the worker
+ * owns the query and the reader connection. Nothing else is shared.
+ *
+ * One file (DATA_DIR/history.db) in WAL mode with synchronous=FULL: a commit is one sequential
+ * append to the WAL and one fsync (a batch every few seconds, not a row), readers never block
+ * the writer, and a batch counted as committed is on the card: a power cut loses only what was
+ * still queued.
+ */
+#ifndef TAPBOX_STORE_H
+#define TAPBOX_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "query/query_json.h"
+
+#define STORE_SCHEMA_VERSION 1
+#define STORE_DEFAULT_QUEUE_ROWS 32768   /* rows waiting for the writer (~8 MiB) */
+#define STORE_DEFAULT_BATCH_ROWS 4096    /* a batch is written at this many rows... */
+#define STORE_DEFAULT_FLUSH_MS 5000      /* ...or when its oldest row is this old */
+#define STORE_FILE_NAME "history.db"
+
+/* One ended flow, as stored: a copy made on the loop thread, owned by the batch. */
+struct store_flow {
+    uint64_t id;
+    uint64_t first_us, last_us;
+    uint8_t ip_version, l4_proto;
+    uint16_t vlan;
+    uint8_t client_addr[16], server_addr[16];
+    uint16_t client_port, server_port;
+    uint64_t packets[2], bytes[2];       /* [0] client to server, [1] server to client */
+    uint8_t tcp_flags[2];
+    uint8_t l7_final, l7_guessed, tunnel_depth;
+    char verdict[8];                     /* "", "pass", "drop" */
+    char l7[48];
+    char category[32];
+    char source[96];
+    char client_side[QUERY_SIDE_NAME];
+};
+
+struct store_options {
+    const char *path;        /* the database file */
+    size_t queue_rows;       /* 0: STORE_DEFAULT_QUEUE_ROWS */
+    size_t batch_rows;       /* 0: STORE_DEFAULT_BATCH_ROWS */
+    unsigned flush_ms;       /* 0: STORE_DEFAULT_FLUSH_MS */
+};
+
+struct store_stats {
+    bool open;               /* the database is open and writable */
+    char path[256];
+    char last_error[256];    /* "" when the last write went well */
+    char moved_aside[300];   /* a corrupt file found at start was renamed to this ("" none) */
+    uint64_t rows_queued;    /* waiting for the writer now */
+    uint64_t rows_committed; /* in committed transactions since start */
+    uint64_t rows_dropped;   /* refused by the full queue, or in a batch that failed */
+    uint64_t batches_committed, batches_failed;
+    uint64_t writer_busy_us; /* time the writer spent in SQLite */
+    uint64_t queries, queries_failed;
+};
+
+struct store;
+struct engine;
+struct flow;
+
+/* Starts opening the database in the pool; rows may be added at once (they queue). NULL only
+ * when out of memory. Open errors (a directory that is not there, a newer schema) are logged and
+ * shown in store_stats; rows then count as dropped. */
+struct store *store_open(uv_loop_t *loop, const struct store_options *o);
+
+/* The engine's flow-end path: copy f into the queue (or count it dropped). */
+void store_add_flow(struct store *s, const struct engine *e, const struct flow_sides *sides,
+                    const struct flow *f);
+
+/* From the daemon's one schedule, every second: writes the pending batch when it is due. */
+void store_tick(struct store *s);
+
+/* Writes what is queued, closes the database in the pool and frees s; done(ctx) follows on the
+ * loop (not from inside this call). Rows added after this are dropped. */
+void store_close(struct store *s, void (*done)(void *ctx), void *ctx);
+
+void store_get_stats(const struct store *s, struct store_stats *out);
+
+/*
+ * A query of stored flows, run on the reader connection in the pool. Times in Unix seconds
+ * (0: open end). Filters as the live flow list: host (either end), l7 name, port (either end),
+ * l4 protocol, source name. The answer is the JSON of the page ({"total", "offset", "limit",
+ * "flows": [...]}, flows as --flows-out writes them), or NULL with err.
+ */
+enum store_flow_sort { STORE_SORT_LAST, STORE_SORT_FIRST, STORE_SORT_BYTES, STORE_SORT_PACKETS };
+struct store_flow_query {
+    uint64_t from_s, to_s;
+    bool has_host;
+    uint8_t host_version, host_addr[16];
+    char l7[48];             /* "" any */
+    int port;                /* -1 any */
+    int l4_proto;            /* -1 any */
+    char source[96];         /* "" any */
+    enum store_flow_sort sort;
+    bool ascending;
+    size_t limit, offset;
+};
+struct cJSON;
+typedef void (*store_query_done)(void *ctx, struct cJSON *page, const char *err);
+/* -1 when the store is closing or too many queries wait (the caller answers 503). */
+int store_query_flows(struct store *s, const struct store_flow_query *q, store_query_done done,
+                      void *ctx);
+
+#endif

@@ -1,0 +1,65 @@
+/* The store's state and the SQLite side, seen by src/store/ only. */
+#ifndef TAPBOX_STORE_INTERNAL_H
+#define TAPBOX_STORE_INTERNAL_H
+
+#include <sqlite3.h>
+
+#include "store/store.h"
+
+struct store_batch {
+    struct store_flow *rows;
+    size_t n, cap;
+    uint64_t started_ms;       /* uv_now of its first row */
+    struct store_batch *next;
+    /* filled by the worker */
+    int rc;
+    uint64_t busy_us;
+    char err[200];
+};
+
+struct store_query;
+
+struct store {
+    uv_loop_t *loop;
+    size_t queue_rows, batch_rows;
+    unsigned flush_ms;
+    struct store_stats stats;
+    /* loop thread */
+    struct store_batch *pending;              /* being filled */
+    struct store_batch *queue_head, *queue_tail; /* sealed, waiting for the writer */
+    bool opening, closing, close_started, write_in_flight;
+    void (*close_done)(void *ctx);
+    void *close_ctx;
+    /* the writer's: touched by the worker only while a job of the writer is in flight */
+    uv_work_t work;
+    struct store_batch *writing;
+    sqlite3 *wdb;
+    sqlite3_stmt *insert;
+    int open_rc;
+    char open_err[256];
+    /* the reader's: touched by the worker only while a query is in flight */
+    sqlite3 *rdb;
+    uv_work_t query_work;
+    struct store_query *query_head, *query_tail, *query_running;
+    unsigned queries_waiting;
+    bool query_in_flight;
+};
+
+/* store_db.c (pool threads). Open: the writer and reader connections of path, with the schema
+ * migrated to STORE_SCHEMA_VERSION; a file that is not a database (or fails its quick check) is
+ * renamed aside (its new name in moved) and a new one made. 0, or -1 with err. */
+int store_db_open(const char *path, sqlite3 **wdb, sqlite3 **rdb, sqlite3_stmt **insert,
+                  char *moved, size_t movedsize, char *err, size_t errsize);
+/* One transaction with every row; -1 with err (and rolled back) on failure. */
+int store_db_insert_flows(sqlite3 *db, sqlite3_stmt **insert, const struct store_flow *rows,
+                          size_t n, char *err, size_t errsize);
+void store_db_close(sqlite3 **wdb, sqlite3 **rdb, sqlite3_stmt **insert);
+
+/* store.c (loop thread): once closing and nothing is queued or in flight, close in the pool. */
+void store_close_if_idle(struct store *s);
+
+/* store_query.c (loop thread): start the next waiting query; fail those still waiting. */
+void store_query_kick(struct store *s);
+void store_query_cancel_waiting(struct store *s);
+
+#endif

@@ -1,0 +1,271 @@
+/* Queries of stored flows: one at a time on the reader connection in the pool, each with a
+ * time limit, answered on the loop. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "query/query.h"
+#include "store/store_internal.h"
+
+#define QUERY_TIME_LIMIT_MS 2000 /* a query still running then is interrupted */
+#define QUERIES_WAITING_MAX 16
+
+struct store_query {
+    struct store_flow_query q;
+    store_query_done done;
+    void *ctx;
+    struct store_query *next;
+    /* worker's answer */
+    cJSON *page;
+    char err[200];
+};
+
+static uint64_t deadline_ms(void) { return uv_hrtime() / 1000000 + QUERY_TIME_LIMIT_MS; }
+
+static int over_time(void *p) { return uv_hrtime() / 1000000 > *(uint64_t *)p; }
+
+static const char *order_column(enum store_flow_sort s)
+{
+    switch (s) {
+    case STORE_SORT_FIRST:
+        return "first_ms";
+    case STORE_SORT_BYTES:
+        return "(c2s_bytes + s2c_bytes)";
+    case STORE_SORT_PACKETS:
+        return "(c2s_packets + s2c_packets)";
+    default:
+        return "last_ms";
+    }
+}
+
+/* WHERE clause of q with ?NNN parameters, bound by bind_filters in the same order. */
+static void where_clause(const struct store_flow_query *q, char *out, size_t size)
+{
+    size_t n = (size_t)snprintf(out, size, " WHERE last_ms >= ?1 AND first_ms <= ?2");
+    if (q->has_host)
+        n += (size_t)snprintf(out + n, size - n, " AND (client_ip = ?3 OR server_ip = ?3)");
+    if (q->l7[0])
+        n += (size_t)snprintf(out + n, size - n, " AND (l7 = ?4 OR l7 LIKE ?4 || '.%%' OR l7 LIKE "
+                              "'%%.' || ?4)");
+    if (q->port >= 0)
+        n += (size_t)snprintf(out + n, size - n, " AND (client_port = ?5 OR server_port = ?5)");
+    if (q->l4_proto >= 0)
+        n += (size_t)snprintf(out + n, size - n, " AND proto = ?6");
+    if (q->source[0])
+        snprintf(out + n, size - n, " AND source = ?7");
+}
+
+static void bind_filters(sqlite3_stmt *st, const struct store_flow_query *q)
+{
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)(q->from_s * 1000));
+    sqlite3_bind_int64(st, 2, q->to_s ? (sqlite3_int64)(q->to_s * 1000 + 999) : INT64_MAX);
+    if (q->has_host)
+        sqlite3_bind_blob(st, 3, q->host_addr, q->host_version == 4 ? 4 : 16, SQLITE_STATIC);
+    if (q->l7[0])
+        sqlite3_bind_text(st, 4, q->l7, -1, SQLITE_STATIC);
+    if (q->port >= 0)
+        sqlite3_bind_int(st, 5, q->port);
+    if (q->l4_proto >= 0)
+        sqlite3_bind_int(st, 6, q->l4_proto);
+    if (q->source[0])
+        sqlite3_bind_text(st, 7, q->source, -1, SQLITE_STATIC);
+}
+
+static void add_endpoint(cJSON *o, const char *name, int version, const void *blob, int len,
+                         int port)
+{
+    uint8_t addr[16] = {0};
+    memcpy(addr, blob, len > 16 ? 16 : (size_t)(len < 0 ? 0 : len));
+    char text[64];
+    query_address_text((uint8_t)version, addr, text, sizeof text);
+    cJSON *ep = cJSON_AddObjectToObject(o, name);
+    cJSON_AddStringToObject(ep, "ip", text);
+    cJSON_AddNumberToObject(ep, "port", port);
+}
+
+static void add_direction(cJSON *o, const char *name, sqlite3_stmt *st, int col, int flags_col,
+                          int proto)
+{
+    cJSON *d = cJSON_AddObjectToObject(o, name);
+    cJSON_AddNumberToObject(d, "packets", (double)sqlite3_column_int64(st, col));
+    cJSON_AddNumberToObject(d, "bytes", (double)sqlite3_column_int64(st, col + 1));
+    if (proto == 6)
+        cJSON_AddNumberToObject(d, "tcp_flags", sqlite3_column_int(st, flags_col));
+}
+
+static void add_text(cJSON *o, const char *name, sqlite3_stmt *st, int col)
+{
+    const unsigned char *t = sqlite3_column_text(st, col);
+    if (t)
+        cJSON_AddStringToObject(o, name, (const char *)t);
+}
+
+#define FLOW_COLUMNS                                                                              \
+    "flow_id, first_ms, last_ms, ip_version, proto, vlan, client_ip, client_port, server_ip,"    \
+    " server_port, c2s_packets, c2s_bytes, s2c_packets, s2c_bytes, c2s_tcp_flags, s2c_tcp_flags," \
+    " l7, category, l7_final, l7_guessed, tunnel_depth, source, client_side, verdict"
+
+/* One row as --flows-out writes a flow. */
+static cJSON *row_json(sqlite3_stmt *st)
+{
+    cJSON *o = cJSON_CreateObject();
+    int version = sqlite3_column_int(st, 3), proto = sqlite3_column_int(st, 4);
+    cJSON_AddNumberToObject(o, "id", (double)sqlite3_column_int64(st, 0));
+    const char *l4 = query_l4_name((uint8_t)proto, (uint8_t)version);
+    if (l4)
+        cJSON_AddStringToObject(o, "protocol", l4);
+    else
+        cJSON_AddNumberToObject(o, "protocol", proto);
+    cJSON_AddNumberToObject(o, "ip_version", version);
+    cJSON_AddNumberToObject(o, "vlan", sqlite3_column_int(st, 5));
+    add_endpoint(o, "client", version, sqlite3_column_blob(st, 6), sqlite3_column_bytes(st, 6),
+                 sqlite3_column_int(st, 7));
+    add_endpoint(o, "server", version, sqlite3_column_blob(st, 8), sqlite3_column_bytes(st, 8),
+                 sqlite3_column_int(st, 9));
+    add_direction(o, "client_to_server", st, 10, 14, proto);
+    add_direction(o, "server_to_client", st, 12, 15, proto);
+    cJSON_AddNumberToObject(o, "first_seen", (double)sqlite3_column_int64(st, 1) / 1000.0);
+    cJSON_AddNumberToObject(o, "last_seen", (double)sqlite3_column_int64(st, 2) / 1000.0);
+    add_text(o, "l7", st, 16);
+    add_text(o, "category", st, 17);
+    cJSON_AddBoolToObject(o, "l7_final", sqlite3_column_int(st, 18));
+    cJSON_AddBoolToObject(o, "l7_guessed", sqlite3_column_int(st, 19));
+    cJSON_AddNumberToObject(o, "tunnel_depth", sqlite3_column_int(st, 20));
+    add_text(o, "source", st, 21);
+    add_text(o, "client_side", st, 22);
+    add_text(o, "verdict", st, 23);
+    return o;
+}
+
+static int run_flows(sqlite3 *db, const struct store_flow_query *q, cJSON **page, char *err,
+                     size_t errsize)
+{
+    char where[512], sql[1024];
+    where_clause(q, where, sizeof where);
+    uint64_t deadline = deadline_ms();
+    sqlite3_progress_handler(db, 1000, over_time, &deadline);
+    sqlite3_stmt *st = NULL;
+    int rc = -1;
+    sqlite3_int64 total = 0;
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM flows%s", where);
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        goto out;
+    bind_filters(st, q);
+    if (sqlite3_step(st) != SQLITE_ROW)
+        goto out;
+    total = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    snprintf(sql, sizeof sql, "SELECT " FLOW_COLUMNS " FROM flows%s ORDER BY %s %s LIMIT %zu "
+             "OFFSET %zu", where, order_column(q->sort), q->ascending ? "ASC" : "DESC", q->limit,
+             q->offset);
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        goto out;
+    bind_filters(st, q);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "total", (double)total);
+    cJSON_AddNumberToObject(o, "offset", (double)q->offset);
+    cJSON_AddNumberToObject(o, "limit", (double)q->limit);
+    cJSON *flows = cJSON_AddArrayToObject(o, "flows");
+    int step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW)
+        cJSON_AddItemToArray(flows, row_json(st));
+    if (step != SQLITE_DONE) {
+        cJSON_Delete(o);
+        goto out;
+    }
+    *page = o;
+    rc = 0;
+out:
+    if (rc < 0)
+        snprintf(err, errsize, "%s", sqlite3_errcode(db) == SQLITE_INTERRUPT
+                                         ? "the query took too long (narrow the range or filters)"
+                                         : sqlite3_errmsg(db));
+    sqlite3_finalize(st);
+    sqlite3_progress_handler(db, 0, NULL, NULL);
+    return rc;
+}
+
+static void query_work(uv_work_t *w)
+{
+    struct store *s = w->data;
+    struct store_query *qq = s->query_running;
+    if (!s->rdb) {
+        snprintf(qq->err, sizeof qq->err, "history is not open");
+        return;
+    }
+    run_flows(s->rdb, &qq->q, &qq->page, qq->err, sizeof qq->err);
+}
+
+static void after_query(uv_work_t *w, int status)
+{
+    struct store *s = w->data;
+    struct store_query *qq = s->query_running;
+    s->query_running = NULL;
+    s->query_in_flight = false;
+    s->stats.queries++;
+    if (!qq->page) {
+        s->stats.queries_failed++;
+        qq->done(qq->ctx, NULL, status ? uv_strerror(status) : qq->err);
+    } else {
+        qq->done(qq->ctx, qq->page, NULL);
+    }
+    free(qq);
+    store_query_kick(s);
+}
+
+void store_query_kick(struct store *s)
+{
+    if (s->query_in_flight || s->opening)
+        return;
+    if (!s->query_head) {
+        store_close_if_idle(s); /* a close may have waited for this query */
+        return;
+    }
+    struct store_query *qq = s->query_head;
+    s->query_head = qq->next;
+    if (!s->query_head)
+        s->query_tail = NULL;
+    s->queries_waiting--;
+    s->query_running = qq;
+    s->query_in_flight = true;
+    s->query_work.data = s;
+    if (uv_queue_work(s->loop, &s->query_work, query_work, after_query) < 0) {
+        snprintf(qq->err, sizeof qq->err, "cannot queue the query");
+        after_query(&s->query_work, 0);
+    }
+}
+
+void store_query_cancel_waiting(struct store *s)
+{
+    while (s->query_head) {
+        struct store_query *qq = s->query_head;
+        s->query_head = qq->next;
+        s->queries_waiting--;
+        qq->done(qq->ctx, NULL, "history is closing");
+        free(qq);
+    }
+    s->query_tail = NULL;
+}
+
+int store_query_flows(struct store *s, const struct store_flow_query *q, store_query_done done,
+                      void *ctx)
+{
+    if (s->closing || s->queries_waiting >= QUERIES_WAITING_MAX)
+        return -1;
+    struct store_query *qq = calloc(1, sizeof *qq);
+    if (!qq)
+        return -1;
+    qq->q = *q;
+    qq->done = done;
+    qq->ctx = ctx;
+    if (s->query_tail)
+        s->query_tail->next = qq;
+    else
+        s->query_head = qq;
+    s->query_tail = qq;
+    s->queries_waiting++;
+    store_query_kick(s);
+    return 0;
+}
