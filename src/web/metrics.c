@@ -6,16 +6,14 @@
 #include <time.h>
 
 #include "box/bypass.h"
+#include "core/version.h"
 #include "capture/port_pair.h"
 #include "ntap/ntap_collector.h"
 #include "policy/policy.h"
 #include "query/query.h"
-#include "script/script.h"
+#include "web/lua.h"
 #include "web/web_internal.h"
 
-#ifndef TAPBOX_VERSION
-#define TAPBOX_VERSION "0.1.0"
-#endif
 
 /* A label value: \, " and newlines escaped. */
 static void label(struct web_buf *b, const char *s)
@@ -301,10 +299,10 @@ char *web_metrics_text(struct web *w, size_t *len)
            "Logins refused because an address failed too often.");
     sample(&b, "tapbox_login_rate_limited_total", (double)w->auth.logins_limited);
     family(&b, "tapbox_lua_calls_total", "counter", "Lua page calls.");
-    sample(&b, "tapbox_lua_calls_total", (double)script_calls(w->script));
+    sample(&b, "tapbox_lua_calls_total", (double)web_lua_calls(w->lua));
     family(&b, "tapbox_lua_aborts_total", "counter",
            "Lua page calls stopped by their instruction budget, memory cap or time limit.");
-    sample(&b, "tapbox_lua_aborts_total", (double)script_aborts(w->script));
+    sample(&b, "tapbox_lua_aborts_total", (double)web_lua_aborts(w->lua));
 
     const struct ntap_collector *nc = w->view.ntap;
     if (nc) {

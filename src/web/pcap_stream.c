@@ -31,7 +31,8 @@
 #include "capture/live_open.h"
 #include "capture/port_pair.h"
 #include "core/log.h"
-#include "web/api.h"
+#include "web/call.h"
+#include "web/stream.h"
 #include "web/web_internal.h"
 
 #define PCAP_BUF_BYTES (1u << 20) /* two per download */

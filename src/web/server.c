@@ -25,6 +25,7 @@
 
 #include "core/log.h"
 #include "web/api.h"
+#include "web/h2o_call.h"
 #include "web/tls.h"
 #include "web/web_internal.h"
 
@@ -68,164 +69,6 @@ struct web_handler {
     h2o_handler_t super;
     struct web_server *srv;
 };
-
-/* A call from h2o: the request may be freed by h2o (client gone) before the answer is ready;
- * link sits in the request's pool and tells us when. */
-struct h2o_call {
-    struct web_call call;
-    h2o_req_t *req;
-    struct req_link *link;
-    char *strings;
-};
-
-struct req_link {
-    struct h2o_call *hc;
-};
-
-/* ---- responses ---- */
-
-static const char *reason(int status)
-{
-    switch (status) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 204: return "No Content";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 409: return "Conflict";
-    case 413: return "Payload Too Large";
-    case 415: return "Unsupported Media Type";
-    case 429: return "Too Many Requests";
-    case 501: return "Not Implemented";
-    case 503: return "Service Unavailable";
-    default: return status >= 500 ? "Internal Server Error" : "Error";
-    }
-}
-
-static void add_header(h2o_req_t *req, const char *name, const char *value)
-{
-    h2o_iovec_t v = h2o_strdup(&req->pool, value, strlen(value));
-    h2o_add_header_by_str(&req->pool, &req->res.headers, name, strlen(name), 1, NULL, v.base,
-                          v.len);
-}
-
-static void call_done(struct web_call *call)
-{
-    struct h2o_call *hc = (struct h2o_call *)call;
-    h2o_req_t *req = hc->req;
-    if (req) {
-        struct web_response *r = &call->res;
-        hc->link->hc = NULL;
-        req->res.status = r->status;
-        req->res.reason = reason(r->status);
-        add_header(req, "content-type", r->content_type ? r->content_type : "application/json");
-        add_header(req, "cache-control", "no-store");
-        for (int i = 0; i < r->header_count; i++)
-            add_header(req, r->header[i].name, r->header[i].value);
-        req->res.content_length = r->body_len;
-        h2o_send_inline(req, r->body ? r->body : "", r->body_len);
-    }
-    web_call_release(call);
-    free(hc->strings);
-    free(hc);
-}
-
-static void on_req_dispose(void *p)
-{
-    struct req_link *link = p;
-    if (link->hc)
-        link->hc->req = NULL;
-}
-
-/* ---- streamed responses ---- */
-
-struct h2o_stream {
-    h2o_generator_t gen; /* first: h2o hands it back to the callbacks */
-    h2o_req_t *req;
-    struct web_stream *s;
-    bool in_send;
-    bool ready_pending;
-};
-
-static void stream_proceed(h2o_generator_t *g, h2o_req_t *req)
-{
-    (void)req;
-    struct h2o_stream *hs = (struct h2o_stream *)g;
-    if (hs->in_send) { /* called from inside h2o_send: answer once it has returned */
-        hs->ready_pending = true;
-        return;
-    }
-    if (hs->s)
-        hs->s->ready(hs->s);
-}
-
-static void stream_stop(h2o_generator_t *g, h2o_req_t *req)
-{
-    (void)req;
-    struct h2o_stream *hs = (struct h2o_stream *)g;
-    struct web_stream *s = hs->s;
-    hs->s = NULL;
-    hs->req = NULL;
-    if (s)
-        s->gone(s);
-}
-
-int web_stream_begin(struct web_call *call, struct web_stream *s)
-{
-    struct h2o_call *hc = (struct h2o_call *)call;
-    if (call->done != call_done || !hc->req)
-        return -1;
-    h2o_req_t *req = hc->req;
-    /* Lives as long as the request (its pool), so h2o's callbacks always find it. */
-    struct h2o_stream *hs = h2o_mem_alloc_pool(&req->pool, sizeof *hs);
-    memset(hs, 0, sizeof *hs);
-    hs->gen.proceed = stream_proceed;
-    hs->gen.stop = stream_stop;
-    hs->req = req;
-    hs->s = s;
-    s->transport = hs;
-    struct web_response *r = &call->res;
-    req->res.status = r->status ? r->status : 200;
-    req->res.reason = reason(req->res.status);
-    add_header(req, "content-type", r->content_type ? r->content_type : "application/octet-stream");
-    add_header(req, "cache-control", "no-store");
-    for (int i = 0; i < r->header_count; i++)
-        add_header(req, r->header[i].name, r->header[i].value);
-    req->compress_hint = H2O_COMPRESS_HINT_DISABLE;
-    h2o_start_response(req, &hs->gen);
-    /* The call is done with: the stream carries on. */
-    hc->link->hc = NULL;
-    hc->req = NULL;
-    web_call_release(call);
-    free(hc->strings);
-    free(hc);
-    s->ready(s);
-    return 0;
-}
-
-void web_stream_send(struct web_stream *s, const void *data, size_t len, bool final)
-{
-    struct h2o_stream *hs = s->transport;
-    if (!hs || !hs->req)
-        return;
-    h2o_req_t *req = hs->req;
-    h2o_iovec_t buf = h2o_iovec_init(data, len);
-    if (final) {
-        /* The last piece may be written after the producer is gone: the pool keeps it. */
-        buf = h2o_strdup(&req->pool, data, len);
-        hs->s = NULL;
-    }
-    hs->in_send = true;
-    h2o_send(req, &buf, 1, final ? H2O_SEND_STATE_FINAL : H2O_SEND_STATE_IN_PROGRESS);
-    hs->in_send = false;
-    if (hs->ready_pending && hs->s) {
-        hs->ready_pending = false;
-        hs->s->ready(hs->s);
-    }
-}
 
 /* ---- requests ---- */
 
@@ -341,10 +184,10 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     peer_text(req, r->client, sizeof r->client);
     hc->call.background = h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-tapbox-background"),
                                                  -1) >= 0;
-    hc->call.done = call_done;
+    hc->call.done = web_h2o_call_done;
     hc->call.can_stream = true;
     hc->req = req;
-    hc->link = h2o_mem_alloc_shared(&req->pool, sizeof *hc->link, on_req_dispose);
+    hc->link = h2o_mem_alloc_shared(&req->pool, sizeof *hc->link, web_h2o_req_dispose);
     hc->link->hc = hc;
     web_api_handle(srv->w, &hc->call);
     return 0;

@@ -1,4 +1,5 @@
 #include "web/views.h"
+#include "core/version.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -11,9 +12,6 @@
 #include "ntap/ntap_collector.h"
 #include "query/query_json.h"
 
-#ifndef TAPBOX_VERSION
-#define TAPBOX_VERSION "0.1.0"
-#endif
 
 #define BAD 400
 

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
-#include "script/script.h"
+#include "web/lua.h"
 #include "web/pcap_stream.h"
 #include "web/web_internal.h"
 
@@ -239,14 +239,14 @@ int web_core_init(struct web *w, uv_loop_t *loop, struct engine *engine,
 
     char pages[PATH_MAX];
     snprintf(pages, sizeof pages, "%s/pages", w->opts.lua_dir);
-    struct script_options so = {
+    struct web_lua_options so = {
         .pages_dir = pages,
         .budget = w->opts.lua_budget,
-        .memory_limit = SCRIPT_MEMORY_LIMIT,
+        .memory_limit = WEB_LUA_MEMORY_LIMIT,
     };
     char why[256];
-    w->script = script_create(&so, why, sizeof why);
-    if (!w->script)
+    w->lua = web_lua_create(&so, why, sizeof why);
+    if (!w->lua)
         log_warn("web", "Lua pages off: %s", why);
     if (w->opts.disable_login)
         log_warn("web", "login disabled (--disable-login): anyone reaching the port is admin");
@@ -265,8 +265,8 @@ void web_core_stop(struct web *w)
 
 void web_core_fini(struct web *w)
 {
-    if (w->script)
-        script_destroy(w->script);
+    if (w->lua)
+        web_lua_destroy(w->lua);
     auth_fini(&w->auth);
     series_fini(&w->series);
     web_options_free(&w->opts);

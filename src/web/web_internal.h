@@ -10,7 +10,7 @@
 #include "web/views.h"
 #include "web/web.h"
 
-struct script;
+struct web_lua;
 struct web_server;
 struct pcap_dl;
 
@@ -22,7 +22,7 @@ struct web {
     struct series series;
     struct web_view_ctx view;
     struct auth auth;
-    struct script *script;       /* NULL when Lua pages could not start */
+    struct web_lua *lua;          /* NULL when Lua pages could not start */
     uv_timer_t timer;            /* 1 s: the live series */
     bool timer_open;
     bool stopping;

@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "script/script.h"
+#include "web/lua.h"
 #include "test_web.h"
 
 static char lua_dir[64];
@@ -168,7 +168,7 @@ TEST(web_lua_runaway_pages_stop)
     CHECK(strstr(error_text(), "memory") != NULL);
     CHECK(run(&t, "rep", "") == 500);
     CHECK(run(&t, "ok", "") == 200);
-    CHECK(script_aborts(t.web.script) >= 4);
+    CHECK(web_lua_aborts(t.web.lua) >= 4);
     finish(&t);
 }
 

@@ -10,8 +10,8 @@
  * A page returns a table (sent as JSON), or a string and optionally its content type (default
  * text/html). A third value, a number, sets the HTTP status.
  */
-#ifndef TAPBOX_SCRIPT_H
-#define TAPBOX_SCRIPT_H
+#ifndef TAPBOX_WEB_LUA_H
+#define TAPBOX_WEB_LUA_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -20,29 +20,29 @@
 #include "web/http.h"
 #include "web/views.h"
 
-#define SCRIPT_MAX_PAGES 64
-#define SCRIPT_MEMORY_LIMIT (32u << 20)
-#define SCRIPT_TIME_LIMIT_MS 500 /* wall time per call, checked with the instruction count */
+#define WEB_LUA_MAX_PAGES 64
+#define WEB_LUA_MEMORY_LIMIT (32u << 20)
+#define WEB_LUA_TIME_LIMIT_MS 500 /* wall time per call, checked with the instruction count */
 
-struct script_options {
+struct web_lua_options {
     const char *pages_dir;     /* directory of NAME.lua */
     uint64_t budget;           /* Lua instructions per call */
     size_t memory_limit;       /* bytes the Lua state may hold */
 };
 
-struct script;
+struct web_lua;
 
-struct script *script_create(const struct script_options *o, char *err, size_t errsize);
-void script_destroy(struct script *s);
+struct web_lua *web_lua_create(const struct web_lua_options *o, char *err, size_t errsize);
+void web_lua_destroy(struct web_lua *s);
 
 /* Run a page and fill res (200 with its output; 404 unknown page; 400 bad name or parameter;
  * 500 with {"error": ...} when it fails or exceeds its budget). */
-void script_run_page(struct script *s, const struct web_view_ctx *view, const char *name,
+void web_lua_run_page(struct web_lua *s, const struct web_view_ctx *view, const char *name,
                      struct web_params *params, const struct auth_identity *who,
                      struct web_response *res);
 
 /* Calls made, and calls stopped by the budget, memory cap or time limit. */
-uint64_t script_calls(const struct script *s);
-uint64_t script_aborts(const struct script *s);
+uint64_t web_lua_calls(const struct web_lua *s);
+uint64_t web_lua_aborts(const struct web_lua *s);
 
 #endif

@@ -1,131 +1,13 @@
-#include "web/api.h"
-
+/* The account endpoints: login, logout, session, password, users (admins), API tokens. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
-#include "box/bypass.h"
+#include <sodium.h>
+
 #include "core/log.h"
-#include "script/script.h"
-#include "web/pcap_stream.h"
-#include "web/web.h"
+#include "web/endpoint.h"
 #include "web/web_internal.h"
-
-#define API "/api/v1"
-
-/* Who may call a route. */
-enum access {
-    PUBLIC,     /* anyone (login) */
-    LOGGED_IN,  /* any identified user, even one who must change the factory password */
-    VIEWER,     /* viewers and admins */
-    ADMIN,
-};
-
-/* 0: the response is ready; 1: it will come later (the handler calls finish itself). */
-typedef int (*route_fn)(struct web_call *c, const char *arg);
-
-struct route {
-    const char *method;
-    const char *path;
-    bool has_arg;           /* path + "/" + ARG */
-    enum access access;
-    route_fn fn;
-};
-
-static void finish(struct web_call *c);
-
-/* ---- helpers ---- */
-
-static int view_result(struct web_call *c, int rc, cJSON *json, const char *err)
-{
-    if (rc == 0)
-        web_respond_json(&c->res, 200, json);
-    else if (rc == 400)
-        web_respond_bad_param(&c->res, c->params.bad, err);
-    else
-        web_respond_error(&c->res, rc, "%s", err);
-    return 0;
-}
-
-#define VIEW_ROUTE(fname, viewfn)                                                                    \
-    static int fname(struct web_call *c, const char *arg)                                         \
-    {                                                                                              \
-        (void)arg;                                                                                 \
-        cJSON *json;                                                                               \
-        char err[300] = "";                                                                        \
-        int rc = viewfn(&c->web->view, &c->params, &json, err, sizeof err);                       \
-        return view_result(c, rc, json, err);                                                      \
-    }
-
-VIEW_ROUTE(get_status, web_view_status)
-VIEW_ROUTE(get_sources, web_view_sources)
-VIEW_ROUTE(get_series, web_view_series)
-VIEW_ROUTE(get_hosts, web_view_hosts)
-VIEW_ROUTE(get_flows, web_view_flows)
-VIEW_ROUTE(get_l7, web_view_l7)
-VIEW_ROUTE(get_ntap, web_view_ntap)
-VIEW_ROUTE(get_ports, web_view_ports)
-VIEW_ROUTE(get_bypass, web_view_bypass)
-VIEW_ROUTE(get_policies, web_view_policies)
-
-static int get_host(struct web_call *c, const char *arg)
-{
-    cJSON *json;
-    char err[300] = "", ip[64];
-    /* "fd00%3A1%3A%3A42" as well as "fd00:1::42" */
-    snprintf(ip, sizeof ip, "%s", arg);
-    if (web_url_decode(ip, strlen(ip), false) < 0)
-        snprintf(ip, sizeof ip, "?");
-    int rc = web_view_host(&c->web->view, ip, &c->params, &json, err, sizeof err);
-    return view_result(c, rc, json, err);
-}
-
-static int no_params(struct web_call *c)
-{
-    static const char *const known[] = {NULL};
-    char err[200];
-    if (web_params_only(&c->params, known, err, sizeof err) < 0) {
-        web_respond_bad_param(&c->res, c->params.bad, err);
-        return -1;
-    }
-    return 0;
-}
-
-/* The request body as a JSON object; NULL after answering 400/415. */
-static cJSON *body_object(struct web_call *c)
-{
-    const char *ct = c->req.content_type;
-    if (!ct || strncasecmp(ct, "application/json", 16) != 0 ||
-        (ct[16] && ct[16] != ';' && ct[16] != ' ')) {
-        web_respond_error(&c->res, 415, "the body must be JSON (Content-Type: application/json)");
-        return NULL;
-    }
-    cJSON *o = c->req.body_len ? cJSON_ParseWithLength(c->req.body, c->req.body_len) : NULL;
-    if (!cJSON_IsObject(o)) {
-        cJSON_Delete(o);
-        web_respond_error(&c->res, 400, "the body is not a JSON object");
-        return NULL;
-    }
-    return o;
-}
-
-/* A string member; NULL after answering 400 when it is required and missing or not a string. */
-static const char *body_string(struct web_call *c, cJSON *o, const char *name, bool required,
-                               bool *failed)
-{
-    cJSON *v = cJSON_GetObjectItem(o, name);
-    if (!v && !required)
-        return NULL;
-    if (!cJSON_IsString(v)) {
-        char msg[160];
-        snprintf(msg, sizeof msg, "'%s' must be a string%s", name, v ? "" : " (missing)");
-        web_respond_bad_param(&c->res, name, msg);
-        *failed = true;
-        return NULL;
-    }
-    return v->valuestring;
-}
 
 static cJSON *user_json(const struct auth_user *u)
 {
@@ -180,7 +62,7 @@ static void login_checked(void *ctx, bool ok, const char *hash)
         auth_rate_fail(a, c->req.client, now);
         log_info("web", "failed login for '%s' from %s", c->target, c->req.client);
         web_respond_error(&c->res, 401, "wrong user or password");
-        finish(c);
+        endpoint_finish(c);
         return;
     }
     auth_rate_clear(a, c->req.client);
@@ -195,14 +77,14 @@ static void login_checked(void *ctx, bool ok, const char *hash)
     log_info("web", "%s logged in from %s%s", u->name, c->req.client,
              who.must_change ? " (must change the password)" : "");
     web_respond_json(&c->res, 200, session_json(c, &who, s->csrf));
-    finish(c);
+    endpoint_finish(c);
 }
 
 static int post_login(struct web_call *c, const char *arg)
 {
     (void)arg;
     struct auth *a = &c->web->auth;
-    if (no_params(c) < 0)
+    if (endpoint_no_params(c) < 0)
         return 0;
     if (a->disabled) {
         web_respond_error(&c->res, 400, "login is disabled (--disable-login)");
@@ -215,12 +97,12 @@ static int post_login(struct web_call *c, const char *arg)
                           c->req.client, retry);
         return 0;
     }
-    cJSON *body = body_object(c);
+    cJSON *body = endpoint_body_object(c);
     if (!body)
         return 0;
     bool failed = false;
-    const char *user = body_string(c, body, "user", true, &failed);
-    const char *password = failed ? NULL : body_string(c, body, "password", true, &failed);
+    const char *user = endpoint_body_string(c, body, "user", true, &failed);
+    const char *password = failed ? NULL : endpoint_body_string(c, body, "password", true, &failed);
     if (failed) {
         cJSON_Delete(body);
         return 0;
@@ -255,7 +137,7 @@ static int post_logout(struct web_call *c, const char *arg)
 static int get_session(struct web_call *c, const char *arg)
 {
     (void)arg;
-    if (no_params(c) < 0)
+    if (endpoint_no_params(c) < 0)
         return 0;
     const char *csrf = c->who.via == AUTH_VIA_SESSION    ? c->who.session->csrf
                        : c->who.via == AUTH_VIA_DISABLED ? c->web->auth.disabled_csrf
@@ -272,7 +154,7 @@ static void password_hashed(void *ctx, bool ok, const char *hash)
     if (!ok || !u) {
         web_respond_error(&c->res, ok ? 404 : 500, ok ? "the user was removed meanwhile"
                                                       : "password hashing failed");
-        finish(c);
+        endpoint_finish(c);
         return;
     }
     snprintf(u->hash, sizeof u->hash, "%s", hash);
@@ -292,7 +174,7 @@ static void password_hashed(void *ctx, bool ok, const char *hash)
     cJSON *o = user_json(u);
     cJSON_AddBoolToObject(o, "ok", true);
     web_respond_json(&c->res, 200, o);
-    finish(c);
+    endpoint_finish(c);
 }
 
 /* Argon2id runs in the thread pool with a bounded queue: beyond it, a clear 503. */
@@ -307,7 +189,7 @@ static void start_hash(struct web_call *c)
     sodium_memzero(c->secret, strlen(c->secret)); /* the job has its own copy */
     if (rc < 0) {
         respond_busy(c);
-        finish(c);
+        endpoint_finish(c);
     }
 }
 
@@ -318,7 +200,7 @@ static void old_password_checked(void *ctx, bool ok, const char *hash)
     if (!ok) {
         auth_rate_fail(&c->web->auth, c->req.client, uv_now(c->web->loop));
         web_respond_error(&c->res, 403, "the current password is wrong");
-        finish(c);
+        endpoint_finish(c);
         return;
     }
     start_hash(c);
@@ -328,7 +210,7 @@ static int post_password(struct web_call *c, const char *arg)
 {
     (void)arg;
     struct auth *a = &c->web->auth;
-    if (no_params(c) < 0)
+    if (endpoint_no_params(c) < 0)
         return 0;
     if (c->who.via == AUTH_VIA_DISABLED) {
         web_respond_error(&c->res, 400, "login is disabled (--disable-login)");
@@ -340,12 +222,12 @@ static int post_password(struct web_call *c, const char *arg)
         web_respond_error(&c->res, 429, "too many failed attempts; retry in %u s", retry);
         return 0;
     }
-    cJSON *body = body_object(c);
+    cJSON *body = endpoint_body_object(c);
     if (!body)
         return 0;
     bool failed = false;
-    const char *old = body_string(c, body, "old_password", true, &failed);
-    const char *fresh = failed ? NULL : body_string(c, body, "new_password", true, &failed);
+    const char *old = endpoint_body_string(c, body, "old_password", true, &failed);
+    const char *fresh = failed ? NULL : endpoint_body_string(c, body, "new_password", true, &failed);
     const char *problem = failed ? NULL : auth_password_problem(fresh);
     if (!failed && !problem && strcmp(old, fresh) == 0)
         problem = "the new password must differ from the current one";
@@ -377,7 +259,7 @@ static int post_password(struct web_call *c, const char *arg)
 static int get_users(struct web_call *c, const char *arg)
 {
     (void)arg;
-    if (no_params(c) < 0)
+    if (endpoint_no_params(c) < 0)
         return 0;
     struct auth *a = &c->web->auth;
     cJSON *o = cJSON_CreateObject();
@@ -405,13 +287,13 @@ static void user_created(void *ctx, bool ok, const char *hash)
                  auth_role_name((enum auth_role)c->role), c->who.user);
         web_respond_json(&c->res, 201, user_json(auth_user_find(a, c->target)));
     }
-    finish(c);
+    endpoint_finish(c);
 }
 
 /* role and must_change_password members (optional). */
 static int body_role_flags(struct web_call *c, cJSON *body, bool *failed)
 {
-    const char *role = body_string(c, body, "role", false, failed);
+    const char *role = endpoint_body_string(c, body, "role", false, failed);
     enum auth_role r;
     c->role = -1;
     c->must_change = -1;
@@ -442,14 +324,14 @@ static int post_users(struct web_call *c, const char *arg)
 {
     (void)arg;
     struct auth *a = &c->web->auth;
-    if (no_params(c) < 0)
+    if (endpoint_no_params(c) < 0)
         return 0;
-    cJSON *body = body_object(c);
+    cJSON *body = endpoint_body_object(c);
     if (!body)
         return 0;
     bool failed = false;
-    const char *name = body_string(c, body, "name", true, &failed);
-    const char *password = failed ? NULL : body_string(c, body, "password", true, &failed);
+    const char *name = endpoint_body_string(c, body, "name", true, &failed);
+    const char *password = failed ? NULL : endpoint_body_string(c, body, "password", true, &failed);
     if (!failed)
         body_role_flags(c, body, &failed);
     if (failed) {
@@ -492,18 +374,18 @@ static int post_users(struct web_call *c, const char *arg)
 static int put_user(struct web_call *c, const char *name)
 {
     struct auth *a = &c->web->auth;
-    if (no_params(c) < 0)
+    if (endpoint_no_params(c) < 0)
         return 0;
     struct auth_user *u = auth_user_find(a, name);
     if (!u) {
         web_respond_error(&c->res, 404, "no user '%.40s'", name);
         return 0;
     }
-    cJSON *body = body_object(c);
+    cJSON *body = endpoint_body_object(c);
     if (!body)
         return 0;
     bool failed = false;
-    const char *password = body_string(c, body, "password", false, &failed);
+    const char *password = endpoint_body_string(c, body, "password", false, &failed);
     if (!failed)
         body_role_flags(c, body, &failed);
     const char *problem = !failed && password ? auth_password_problem(password) : NULL;
@@ -548,7 +430,7 @@ static int put_user(struct web_call *c, const char *name)
 static int delete_user(struct web_call *c, const char *name)
 {
     struct auth *a = &c->web->auth;
-    if (no_params(c) < 0)
+    if (endpoint_no_params(c) < 0)
         return 0;
     struct auth_user *u = auth_user_find(a, name);
     if (!u) {
@@ -577,7 +459,7 @@ static int delete_user(struct web_call *c, const char *name)
 static int get_tokens(struct web_call *c, const char *arg)
 {
     (void)arg;
-    if (no_params(c) < 0)
+    if (endpoint_no_params(c) < 0)
         return 0;
     struct auth *a = &c->web->auth;
     cJSON *o = cJSON_CreateObject();
@@ -605,17 +487,17 @@ static int post_tokens(struct web_call *c, const char *arg)
 {
     (void)arg;
     struct auth *a = &c->web->auth;
-    if (no_params(c) < 0)
+    if (endpoint_no_params(c) < 0)
         return 0;
     if (c->who.via == AUTH_VIA_DISABLED) {
         web_respond_error(&c->res, 400, "login is disabled (--disable-login): no tokens needed");
         return 0;
     }
-    cJSON *body = body_object(c);
+    cJSON *body = endpoint_body_object(c);
     if (!body)
         return 0;
     bool failed = false;
-    const char *name = body_string(c, body, "name", true, &failed);
+    const char *name = endpoint_body_string(c, body, "name", true, &failed);
     char token[128], err[160];
     if (!failed && auth_token_create(a, c->who.user, name, token, sizeof token, err, sizeof err) < 0)
         web_respond_bad_param(&c->res, "name", err);
@@ -638,7 +520,7 @@ static int post_tokens(struct web_call *c, const char *arg)
 static int delete_token(struct web_call *c, const char *id)
 {
     struct auth *a = &c->web->auth;
-    if (no_params(c) < 0)
+    if (endpoint_no_params(c) < 0)
         return 0;
     for (unsigned i = 0; i < a->token_count; i++) {
         if (strcmp(a->tokens[i].id, id) != 0)
@@ -656,154 +538,7 @@ static int delete_token(struct web_call *c, const char *id)
     return 0;
 }
 
-/* ---- metrics, Lua pages, pcap ---- */
-
-static int get_metrics(struct web_call *c, const char *arg)
-{
-    (void)arg;
-    if (no_params(c) < 0)
-        return 0;
-    size_t len;
-    char *text = web_metrics_text(c->web, &len);
-    if (!text)
-        web_respond_error(&c->res, 500, "out of memory");
-    else
-        web_respond_text(&c->res, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
-    return 0;
-}
-
-static int get_lua(struct web_call *c, const char *name)
-{
-    if (!c->web->script) {
-        web_respond_error(&c->res, 503, "Lua pages are not available (see the log)");
-        return 0;
-    }
-    script_run_page(c->web->script, &c->web->view, name, &c->params, &c->who, &c->res);
-    return 0;
-}
-
-static int get_pcap(struct web_call *c, const char *arg)
-{
-    (void)arg;
-    return web_pcap_start(c);
-}
-
-/* {"mode": "auto"|"on"|"off"}: the operator's hand on the relay. Answers the new state. */
-static int post_bypass(struct web_call *c, const char *arg)
-{
-    (void)arg;
-    if (no_params(c) < 0)
-        return 0;
-    if (!c->web->view.bypass) {
-        web_respond_error(&c->res, 409, "this box has no bypass relay (no board file)");
-        return 0;
-    }
-    cJSON *body = body_object(c);
-    if (!body)
-        return 0;
-    bool failed = false;
-    const char *mode = body_string(c, body, "mode", true, &failed);
-    enum bypass_mode m;
-    char err[200] = "";
-    if (!failed && bypass_mode_parse(mode, &m) < 0) {
-        web_respond_bad_param(&c->res, "mode", "'mode' must be \"auto\", \"on\" or \"off\"");
-        failed = true;
-    }
-    if (!failed && bypass_set_mode(c->web->view.bypass, m, err, sizeof err) < 0) {
-        web_respond_error(&c->res, 409, "%s", err); /* refused in this state (stopping, no relay) */
-        failed = true;
-    }
-    if (!failed)
-        log_info("web", "bypass mode set to %s by %s", mode, c->who.user);
-    cJSON_Delete(body);
-    if (failed)
-        return 0;
-    cJSON *json;
-    int rc = web_view_bypass(&c->web->view, &c->params, &json, err, sizeof err);
-    return view_result(c, rc, json, err);
-}
-
-/* ---- inline policies (admins): the daemon changes its rule set and writes policies.conf ---- */
-
-/* The change is installed (status 0) or was not written and is reverted (500). Answers the
- * list as GET gives it: 201 for a rule added, 200 for one removed. */
-static void policy_changed(void *call, int status, const char *why)
-{
-    struct web_call *c = call;
-    if (status) {
-        web_respond_error(&c->res, status, "%s", why);
-    } else {
-        cJSON *json;
-        char err[300] = "";
-        int rc = web_view_policies(&c->web->view, &c->params, &json, err, sizeof err);
-        if (rc == 0)
-            web_respond_json(&c->res, strcmp(c->req.method, "POST") == 0 ? 201 : 200, json);
-        else
-            web_respond_error(&c->res, rc, "%s", err);
-    }
-    finish(c);
-}
-
-static int policy_refused(struct web_call *c, int rc, const char *err)
-{
-    if (rc == 400)
-        web_respond_bad_param(&c->res, "rule", err);
-    else
-        web_respond_error(&c->res, rc, "%s", err);
-    return 0;
-}
-
-/* {"rule": "NAME drop|pass MATCH..."}: a rule added after every other. */
-static int post_policies(struct web_call *c, const char *arg)
-{
-    (void)arg;
-    if (no_params(c) < 0)
-        return 0;
-    const struct policy_admin *pa = c->web->view.policy_admin;
-    if (!pa)
-        return policy_refused(c, 409, "the policies cannot be edited in a --once run");
-    cJSON *body = body_object(c);
-    if (!body)
-        return 0;
-    bool failed = false;
-    const char *rule = body_string(c, body, "rule", true, &failed);
-    if (failed) {
-        cJSON_Delete(body);
-        return 0;
-    }
-    char err[400] = "";
-    int rc = pa->add(pa->ctx, rule, c->who.user, policy_changed, c, err, sizeof err);
-    cJSON_Delete(body);
-    return rc == 0 ? 1 : policy_refused(c, rc, err); /* 1: policy_changed answers */
-}
-
-static int delete_policy(struct web_call *c, const char *name)
-{
-    if (no_params(c) < 0)
-        return 0;
-    const struct policy_admin *pa = c->web->view.policy_admin;
-    if (!pa)
-        return policy_refused(c, 409, "the policies cannot be edited in a --once run");
-    char err[400] = "";
-    int rc = pa->remove(pa->ctx, name, c->who.user, policy_changed, c, err, sizeof err);
-    return rc == 0 ? 1 : policy_refused(c, rc, err);
-}
-
-static const struct route routes[] = {
-    {"GET", API "/status", false, VIEWER, get_status},
-    {"GET", API "/sources", false, VIEWER, get_sources},
-    {"GET", API "/series", false, VIEWER, get_series},
-    {"GET", API "/hosts", false, VIEWER, get_hosts},
-    {"GET", API "/hosts", true, VIEWER, get_host},
-    {"GET", API "/flows", false, VIEWER, get_flows},
-    {"GET", API "/l7", false, VIEWER, get_l7},
-    {"GET", API "/ntap", false, VIEWER, get_ntap},
-    {"GET", API "/ports", false, VIEWER, get_ports},
-    {"GET", API "/bypass", false, VIEWER, get_bypass},
-    {"POST", API "/bypass", false, ADMIN, post_bypass},
-    {"GET", API "/policies", false, VIEWER, get_policies},
-    {"POST", API "/policies", false, ADMIN, post_policies},
-    {"DELETE", API "/policies", true, ADMIN, delete_policy},
+const struct endpoint account_endpoints[] = {
     {"POST", API "/login", false, PUBLIC, post_login},
     {"POST", API "/logout", false, LOGGED_IN, post_logout},
     {"GET", API "/session", false, LOGGED_IN, get_session},
@@ -815,140 +550,5 @@ static const struct route routes[] = {
     {"GET", API "/tokens", false, VIEWER, get_tokens},
     {"POST", API "/tokens", false, VIEWER, post_tokens},
     {"DELETE", API "/tokens", true, VIEWER, delete_token},
-    {"GET", API "/pcap", false, ADMIN, get_pcap},
-    {"GET", "/metrics", false, VIEWER, get_metrics},
-    {"GET", "/lua", true, VIEWER, get_lua},
 };
-
-#define ROUTE_COUNT (sizeof routes / sizeof routes[0])
-
-bool web_api_owns(const char *path)
-{
-    return strncmp(path, "/api/", 5) == 0 || strcmp(path, "/api") == 0 ||
-           strcmp(path, "/metrics") == 0 || strncmp(path, "/lua/", 5) == 0 ||
-           strcmp(path, "/lua") == 0;
-}
-
-/* Does path match the route's shape? *arg gets the argument (in buf) for has_arg routes. */
-static bool path_matches(const struct route *r, const char *path, const char **arg)
-{
-    size_t n = strlen(r->path);
-    if (strncmp(path, r->path, n) != 0)
-        return false;
-    const char *rest = path + n;
-    if (!r->has_arg)
-        return rest[0] == '\0' || (rest[0] == '/' && rest[1] == '\0');
-    if (rest[0] != '/' || rest[1] == '\0' || strchr(rest + 1, '/'))
-        return false;
-    *arg = rest + 1;
-    return true;
-}
-
-static bool method_is(const char *method, const char *want)
-{
-    return strcmp(method, want) == 0 || (strcmp(want, "GET") == 0 && strcmp(method, "HEAD") == 0);
-}
-
-static bool changes_state(const char *method)
-{
-    return strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0;
-}
-
-static void finish(struct web_call *c)
-{
-    struct web_stats *s = &c->web->stats;
-    if (!c->res.status)
-        web_respond_error(&c->res, 500, "no response");
-    if (c->res.status >= 500)
-        s->errors_5xx++;
-    else if (c->res.status >= 400)
-        s->errors_4xx++;
-    c->done(c);
-}
-
-void web_api_handle(struct web *w, struct web_call *c)
-{
-    char err[300];
-    c->web = w;
-    c->now_ms = uv_now(w->loop);
-    c->role = c->must_change = -1;
-    w->stats.requests++;
-    if (web_params_parse(&c->params, c->req.query ? c->req.query : "", c->req.query_len, err,
-                         sizeof err) < 0) {
-        web_respond_bad_param(&c->res, c->params.bad, err);
-        finish(c);
-        return;
-    }
-    const struct route *route = NULL;
-    const char *arg = NULL;
-    char allow[64] = "";
-    for (size_t i = 0; i < ROUTE_COUNT; i++) {
-        const char *a = NULL;
-        if (!path_matches(&routes[i], c->req.path, &a))
-            continue;
-        if (method_is(c->req.method, routes[i].method)) {
-            route = &routes[i];
-            arg = a;
-            break;
-        }
-        size_t len = strlen(allow);
-        snprintf(allow + len, sizeof allow - len, "%s%s", len ? ", " : "", routes[i].method);
-    }
-    if (!route) {
-        if (allow[0]) {
-            web_response_header(&c->res, "allow", "%s", allow);
-            web_respond_error(&c->res, 405, "method %.16s not allowed here (allowed: %s)",
-                              c->req.method, allow);
-        } else {
-            web_respond_error(&c->res, 404, "no such endpoint: %.200s", c->req.path);
-        }
-        finish(c);
-        return;
-    }
-    if (c->req.body_len > WEB_MAX_BODY) {
-        web_respond_error(&c->res, 413, "request body too large (at most %u bytes)", WEB_MAX_BODY);
-        finish(c);
-        return;
-    }
-    if (route->access != PUBLIC) {
-        const char *why = "login required";
-        if (auth_identify(&w->auth, &c->req, c->background, c->now_ms, &c->who, &why) < 0) {
-            web_respond_error(&c->res, 401, "%s", why);
-            finish(c);
-            return;
-        }
-        if (changes_state(c->req.method) && !auth_csrf_ok(&w->auth, &c->who, c->req.csrf_token)) {
-            web_respond_error(&c->res, 403,
-                              "missing or wrong X-CSRF-Token header (GET /api/v1/session gives it)");
-            finish(c);
-            return;
-        }
-        if (c->who.must_change && route->access != LOGGED_IN) {
-            cJSON *o = cJSON_CreateObject();
-            cJSON_AddStringToObject(o, "error",
-                                    "password change required: POST /api/v1/password first");
-            cJSON_AddBoolToObject(o, "password_change_required", true);
-            web_respond_json(&c->res, 403, o);
-            finish(c);
-            return;
-        }
-        if (route->access == ADMIN && c->who.role != AUTH_ADMIN) {
-            web_respond_error(&c->res, 403, "admins only");
-            finish(c);
-            return;
-        }
-    }
-    if (route->fn(c, arg) == 0)
-        finish(c);
-}
-
-void web_call_release(struct web_call *c)
-{
-    web_params_free(&c->params);
-    web_response_free(&c->res);
-    if (c->secret) {
-        sodium_memzero(c->secret, strlen(c->secret));
-        free(c->secret);
-        c->secret = NULL;
-    }
-}
+const size_t account_endpoints_count = sizeof account_endpoints / sizeof account_endpoints[0];

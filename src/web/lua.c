@@ -7,7 +7,7 @@
  * the string metatable is hidden. A count hook every SCRIPT_HOOK_STEP instructions enforces the
  * instruction budget and a wall-time limit; the allocator enforces the memory cap.
  */
-#include "script/script.h"
+#include "web/lua.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -22,15 +22,13 @@
 #include <uv.h>
 
 #include "core/log.h"
+#include "core/version.h"
 
 #define SCRIPT_HOOK_STEP 1000
 #define SCRIPT_MAX_JSON_NODES 200000 /* values in a page's JSON result */
 #define SCRIPT_MAX_DEPTH 32
 #define PAGE_NAME_MAX 48
 
-#ifndef TAPBOX_VERSION
-#define TAPBOX_VERSION "0.1.0"
-#endif
 
 struct page {
     char name[PAGE_NAME_MAX + 1];
@@ -41,14 +39,14 @@ struct page {
     uint64_t last_used;
 };
 
-struct script {
+struct web_lua {
     lua_State *L;
     char *dir;
     uint64_t budget;
     size_t memory_limit;
     size_t memory_used;
     int sandbox_ref;               /* read-only globals every page sees */
-    struct page pages[SCRIPT_MAX_PAGES];
+    struct page pages[WEB_LUA_MAX_PAGES];
     unsigned page_count;
     uint64_t tick;
     /* the call in progress */
@@ -60,15 +58,15 @@ struct script {
     uint64_t calls, aborts;
 };
 
-static struct script *script_of(lua_State *L) { return *(struct script **)lua_getextraspace(L); }
+static struct web_lua *web_lua_of(lua_State *L) { return *(struct web_lua **)lua_getextraspace(L); }
 
 static void count_hook(lua_State *L, lua_Debug *ar);
 
 /* ---- memory cap and budget ---- */
 
-static void *script_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+static void *web_lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
-    struct script *s = ud;
+    struct web_lua *s = ud;
     size_t old = ptr ? osize : 0;
     if (nsize == 0) {
         free(ptr);
@@ -88,7 +86,7 @@ static void *script_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 
 /* Stop the page: from now on every instruction fails, so that a page catching the error
  * (pcall) cannot go on. */
-static void stop_page(lua_State *L, struct script *s, const char *reason)
+static void stop_page(lua_State *L, struct web_lua *s, const char *reason)
 {
     if (!s->abort_reason)
         s->abort_reason = reason;
@@ -96,14 +94,14 @@ static void stop_page(lua_State *L, struct script *s, const char *reason)
     if (s->abort_reason == reason && strcmp(reason, "instruction budget") == 0)
         luaL_error(L, "stopped: instruction budget (%I) exceeded", (lua_Integer)s->budget);
     if (s->abort_reason == reason && strcmp(reason, "time limit") == 0)
-        luaL_error(L, "stopped: ran longer than %d ms", SCRIPT_TIME_LIMIT_MS);
+        luaL_error(L, "stopped: ran longer than %d ms", WEB_LUA_TIME_LIMIT_MS);
     luaL_error(L, "stopped: %s", s->abort_reason);
 }
 
 static void count_hook(lua_State *L, lua_Debug *ar)
 {
     (void)ar;
-    struct script *s = script_of(L);
+    struct web_lua *s = web_lua_of(L);
     if (!s->running)
         return;
     s->executed += SCRIPT_HOOK_STEP;
@@ -316,7 +314,7 @@ static int push_view(lua_State *L, const char *fn, int rc, cJSON *json, const ch
 
 static const struct web_view_ctx *view_of(lua_State *L, const char *fn)
 {
-    struct script *s = script_of(L);
+    struct web_lua *s = web_lua_of(L);
     if (!s->view)
         luaL_error(L, "tapbox.%s: only while a page runs", fn);
     return s->view;
@@ -493,9 +491,9 @@ static int build_sandbox(lua_State *L)
 
 /* ---- lifetime ---- */
 
-struct script *script_create(const struct script_options *o, char *err, size_t errsize)
+struct web_lua *web_lua_create(const struct web_lua_options *o, char *err, size_t errsize)
 {
-    struct script *s = calloc(1, sizeof *s);
+    struct web_lua *s = calloc(1, sizeof *s);
     if (!s || !(s->dir = strdup(o->pages_dir))) {
         free(s);
         snprintf(err, errsize, "out of memory");
@@ -503,17 +501,17 @@ struct script *script_create(const struct script_options *o, char *err, size_t e
     }
     s->budget = o->budget;
     s->memory_limit = o->memory_limit;
-    s->L = lua_newstate(script_alloc, s);
+    s->L = lua_newstate(web_lua_alloc, s);
     if (!s->L) {
         snprintf(err, errsize, "cannot create a Lua state");
         free(s->dir);
         free(s);
         return NULL;
     }
-    *(struct script **)lua_getextraspace(s->L) = s;
+    *(struct web_lua **)lua_getextraspace(s->L) = s;
     s->sandbox_ref = build_sandbox(s->L);
     lua_sethook(s->L, count_hook, LUA_MASKCOUNT, SCRIPT_HOOK_STEP);
-    for (unsigned i = 0; i < SCRIPT_MAX_PAGES; i++)
+    for (unsigned i = 0; i < WEB_LUA_MAX_PAGES; i++)
         s->pages[i].ref = LUA_NOREF;
     struct stat st;
     if (stat(s->dir, &st) < 0)
@@ -521,7 +519,7 @@ struct script *script_create(const struct script_options *o, char *err, size_t e
     return s;
 }
 
-void script_destroy(struct script *s)
+void web_lua_destroy(struct web_lua *s)
 {
     if (!s)
         return;
@@ -530,8 +528,8 @@ void script_destroy(struct script *s)
     free(s);
 }
 
-uint64_t script_calls(const struct script *s) { return s ? s->calls : 0; }
-uint64_t script_aborts(const struct script *s) { return s ? s->aborts : 0; }
+uint64_t web_lua_calls(const struct web_lua *s) { return s ? s->calls : 0; }
+uint64_t web_lua_aborts(const struct web_lua *s) { return s ? s->aborts : 0; }
 
 /* ---- pages ---- */
 
@@ -549,17 +547,17 @@ static bool name_valid(const char *name)
     return true;
 }
 
-static struct page *page_slot(struct script *s, const char *name)
+static struct page *page_slot(struct web_lua *s, const char *name)
 {
     for (unsigned i = 0; i < s->page_count; i++)
         if (strcmp(s->pages[i].name, name) == 0)
             return &s->pages[i];
     struct page *p;
-    if (s->page_count < SCRIPT_MAX_PAGES) {
+    if (s->page_count < WEB_LUA_MAX_PAGES) {
         p = &s->pages[s->page_count++];
     } else { /* the least recently used page makes room */
         p = &s->pages[0];
-        for (unsigned i = 1; i < SCRIPT_MAX_PAGES; i++)
+        for (unsigned i = 1; i < WEB_LUA_MAX_PAGES; i++)
             if (s->pages[i].last_used < p->last_used)
                 p = &s->pages[i];
         luaL_unref(s->L, LUA_REGISTRYINDEX, p->ref);
@@ -572,7 +570,7 @@ static struct page *page_slot(struct script *s, const char *name)
 
 /* The page's compiled chunk, compiled again if its file changed. 0, or an HTTP status with a
  * message in err. */
-static int page_load(struct script *s, const char *name, struct page **out, char *err,
+static int page_load(struct web_lua *s, const char *name, struct page **out, char *err,
                      size_t errsize)
 {
     char path[4200];
@@ -618,7 +616,7 @@ static int traceback(lua_State *L)
 }
 
 /* The first line of a message, with the pages directory cut from "DIR/NAME.lua:3: ...". */
-static void short_message(const struct script *s, const char *msg, char *out, size_t size)
+static void short_message(const struct web_lua *s, const char *msg, char *out, size_t size)
 {
     if (!msg)
         msg = "(no message)";
@@ -630,7 +628,7 @@ static void short_message(const struct script *s, const char *msg, char *out, si
     snprintf(out, size, "%.*s", n, msg);
 }
 
-void script_run_page(struct script *s, const struct web_view_ctx *view, const char *name,
+void web_lua_run_page(struct web_lua *s, const struct web_view_ctx *view, const char *name,
                      struct web_params *params, const struct auth_identity *who,
                      struct web_response *res)
 {
@@ -675,7 +673,7 @@ void script_run_page(struct script *s, const struct web_view_ctx *view, const ch
     s->running = true;
     s->executed = 0;
     s->abort_reason = NULL;
-    s->deadline_ns = uv_hrtime() + (uint64_t)SCRIPT_TIME_LIMIT_MS * 1000000u;
+    s->deadline_ns = uv_hrtime() + (uint64_t)WEB_LUA_TIME_LIMIT_MS * 1000000u;
     s->view = view;
     s->calls++;
     rc = lua_pcall(L, 0, 3, 1);
@@ -703,7 +701,7 @@ void script_run_page(struct script *s, const struct web_view_ctx *view, const ch
                               name, (unsigned long long)s->budget);
         else if (why && strcmp(why, "time limit") == 0)
             web_respond_error(res, 500, "lua: page '%s' stopped: ran longer than %d ms", name,
-                              SCRIPT_TIME_LIMIT_MS);
+                              WEB_LUA_TIME_LIMIT_MS);
         else if (why)
             web_respond_error(res, 500, "lua: page '%s' stopped: memory cap (%zu bytes) reached",
                               name, s->memory_limit);
