@@ -32,6 +32,7 @@ run_suite() {
     fi
 }
 
+run_suite layers test/check-layers.sh
 run_suite unit build/asan/unit_tests
 for t in test/integration/*.sh; do
     [ "$(basename "$t")" = lib.sh ] && continue # shared helpers, not a suite

@@ -1,4 +1,5 @@
 #include "daemon/config.h"
+#include "web/http.h"
 #include "core/clock.h"
 
 #include "capture/port_pair.h"
@@ -6,6 +7,9 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <sys/stat.h>
+#include <limits.h>
+#include <libgen.h>
 #include <pcap/pcap.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,7 +52,7 @@ enum option_id {
     OPT_BOARD,
     OPT_BYPASS,
     OPT_WATCHDOG_STALL,
-    OPT_WEB, /* every web option: src/web/web.c applies them by name */
+    OPT_WEB, /* every web option: config_apply_web_option applies them by name */
 };
 
 struct option_spec {
@@ -180,6 +184,138 @@ static int parse_number(const char *value, unsigned long long min, unsigned long
     *out = v;
     return 0;
 }
+
+/* ---- the web server's options and the default paths ---- */
+
+#define BOX_SHARE "/usr/share/tapbox"
+#define BOX_DATA "/data"
+
+static int set_path(char **slot, const char *value, char *err, size_t errsize)
+{
+    if (!value[0]) {
+        snprintf(err, errsize, "empty path");
+        return -1;
+    }
+    free(*slot);
+    *slot = strdup(value);
+    return 0;
+}
+
+int config_apply_web_option(struct web_options *o, const char *name, const char *value, char *err,
+                      size_t errsize)
+{
+    unsigned long long n;
+    if (strcmp(name, "http-port") == 0 || strcmp(name, "https-port") == 0) {
+        bool https = name[4] == 's';
+        char addr[64];
+        int port;
+        if (web_parse_listen(value, addr, sizeof addr, &port, err, errsize) < 0)
+            return -1;
+        snprintf(https ? o->https_addr : o->http_addr, sizeof addr, "%s", addr);
+        *(https ? &o->https_port : &o->http_port) = port;
+        *(https ? &o->https_set : &o->http_set) = true;
+        return 0;
+    }
+    if (strcmp(name, "http-root") == 0)
+        return set_path(&o->http_root, value, err, errsize);
+    if (strcmp(name, "lua-dir") == 0)
+        return set_path(&o->lua_dir, value, err, errsize);
+    if (strcmp(name, "data-dir") == 0)
+        return set_path(&o->data_dir, value, err, errsize);
+    if (strcmp(name, "https-cert") == 0)
+        return set_path(&o->https_cert, value, err, errsize);
+    if (strcmp(name, "https-key") == 0)
+        return set_path(&o->https_key, value, err, errsize);
+    if (strcmp(name, "config-status-file") == 0)
+        return set_path(&o->config_status_file, value, err, errsize);
+    if (strcmp(name, "disable-login") == 0) {
+        o->disable_login = true;
+        return 0;
+    }
+    if (strcmp(name, "http-session-timeout") == 0) {
+        if (parse_number(value, 10, 7 * 86400, &n) < 0) {
+            snprintf(err, errsize, "'%s' is not a number of seconds from 10 to 604800", value);
+            return -1;
+        }
+        o->session_timeout_s = (unsigned)n;
+        return 0;
+    }
+    if (strcmp(name, "lua-budget") == 0) {
+        if (parse_number(value, 1000, 1000000000ull, &n) < 0) {
+            snprintf(err, errsize, "'%s' is not a number of instructions from 1000 to 1000000000",
+                     value);
+            return -1;
+        }
+        o->lua_budget = n;
+        return 0;
+    }
+    return 1;
+}
+
+int config_validate_web_options(const struct web_options *o, char *err, size_t errsize)
+{
+    if (!o->https_cert != !o->https_key) {
+        snprintf(err, errsize, "--https-cert and --https-key must be given together");
+        return -1;
+    }
+    if (o->http_port && o->http_port == o->https_port &&
+        strcmp(o->http_addr, o->https_addr) == 0) {
+        snprintf(err, errsize, "--http-port and --https-port are the same port (%d)",
+                 o->http_port);
+        return -1;
+    }
+    return 0;
+}
+
+/* The source tree this binary was built in (build/tapboxd, build/asan/tapboxd), or NULL. */
+static char *repo_dir(void)
+{
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0)
+        return NULL;
+    exe[n] = '\0';
+    char *dir = dirname(exe);
+    for (int up = 0; up < 3; up++) {
+        char probe[PATH_MAX + 32];
+        struct stat st;
+        snprintf(probe, sizeof probe, "%s/src/daemon/config.c", dir);
+        if (stat(probe, &st) == 0)
+            return strdup(dir);
+        dir = dirname(dir);
+        if (strcmp(dir, "/") == 0)
+            break;
+    }
+    return NULL;
+}
+
+static char *default_path(const char *repo, const char *in_repo, const char *on_box)
+{
+    char *p = NULL;
+    if (repo) {
+        if (asprintf(&p, "%s/%s", repo, in_repo) < 0)
+            p = NULL;
+    } else {
+        p = strdup(on_box);
+    }
+    return p;
+}
+
+int config_resolve_paths(struct web_options *o)
+{
+    if (o->http_root && o->lua_dir && o->data_dir)
+        return 0;
+    char *repo = repo_dir();
+    if (!o->http_root)
+        o->http_root = default_path(repo, "www", BOX_SHARE "/www");
+    if (!o->lua_dir)
+        o->lua_dir = default_path(repo, "lua", BOX_SHARE "/lua");
+    if (!o->data_dir)
+        o->data_dir = default_path(repo, "build/data", BOX_DATA);
+    free(repo);
+    return o->http_root && o->lua_dir && o->data_dir ? 0 : -1;
+}
+
 
 /* Apply one option. where is "option '-X'" or "file:line" for messages. */
 static int apply_option(struct tapbox_config *c, const struct option_spec *o, const char *value,
@@ -367,7 +503,7 @@ static int apply_option(struct tapbox_config *c, const struct option_spec *o, co
         return 0;
     case OPT_WEB: {
         char why[300];
-        if (web_options_apply(&c->web, o->name, value, why, sizeof why) != 0) {
+        if (config_apply_web_option(&c->web, o->name, value, why, sizeof why) != 0) {
             snprintf(err, errsize, "%s: %s", where, why);
             return -1;
         }
@@ -616,7 +752,7 @@ int config_validate(const struct tapbox_config *c, char *err, size_t errsize)
             return -1;
         }
     }
-    return web_options_validate(&c->web, err, errsize);
+    return config_validate_web_options(&c->web, err, errsize);
 }
 
 void config_print_help(const char *prog)

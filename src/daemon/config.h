@@ -65,4 +65,18 @@ int config_validate(const struct tapbox_config *c, char *err, size_t errsize);
 
 void config_print_help(const char *prog);
 
+/* Apply one web option by its long name ("http-port", "data-dir"...). Returns 0, -1 with a
+ * message in err (without the option's name), or 1 when name is not a web option. */
+int config_apply_web_option(struct web_options *o, const char *name, const char *value,
+                            char *err, size_t errsize);
+
+/* Cross-checks of the web options: --https-cert and --https-key go together, HTTP and HTTPS on
+ * different ports. */
+int config_validate_web_options(const struct web_options *o, char *err, size_t errsize);
+
+/* The web server's paths not given (--http-root, --lua-dir, --data-dir) get their defaults:
+ * the source tree's www/, lua/ and build/data when run from it, else /usr/share/tapbox/www,
+ * /usr/share/tapbox/lua and /data on the box. -1 when out of memory. */
+int config_resolve_paths(struct web_options *o);
+
 #endif

@@ -58,6 +58,7 @@ struct daemon_state {
     struct bypass *bypass;         /* relay and watchdog of the board (NULL: no board) */
     struct policies policies;      /* inline rules (src/daemon/policies.h) */
     struct flow_sides sides;       /* the port pair's side names, for the flow export */
+    struct web *web;               /* the web server (NULL: none) */
     struct ntap_collector *ntap;   /* -i ntap:PORT[:PASSPHRASE] (one at most) */
     cJSON *ntap_stats;             /* its counters, kept at stop for --stats-out */
     int exit_code;
@@ -160,8 +161,8 @@ static void daemon_stop(struct daemon_state *d, const char *why)
 
 static void daemon_stop_inputs(struct daemon_state *d)
 {
-    web_server_set_box(NULL, NULL, d->policies.set); /* the views must not see what closes below */
-    web_server_set_policy_admin(NULL);
+    web_server_set_box(d->web, NULL, NULL, d->policies.set); /* the views must not see what closes below */
+    web_server_set_policy_admin(d->web, NULL);
     policies_stop(&d->policies);
     if (d->ports) {
         port_pair_close(d->ports);
@@ -179,7 +180,7 @@ static void daemon_stop_inputs(struct daemon_state *d)
         if (d->config.stats_out)
             d->ntap_stats = ntap_collector_stats_json(d->ntap);
         ntap_collector_log_stats(d->ntap);
-        web_server_set_ntap(NULL);
+        web_server_set_ntap(d->web, NULL);
         ntap_collector_close(d->ntap);
         d->ntap = NULL;
     }
@@ -187,7 +188,7 @@ static void daemon_stop_inputs(struct daemon_state *d)
     uv_close((uv_handle_t *)&d->sig_int, NULL);
     uv_close((uv_handle_t *)&d->sig_term, NULL);
     uv_close((uv_handle_t *)&d->sig_hup, NULL);
-    web_server_stop();
+    web_server_stop(d->web);
     /* Every flow ends now and goes to the export, in steps the writer can follow. */
     uv_idle_init(d->loop, &d->drain);
     d->drain.data = d;
@@ -236,6 +237,12 @@ static void job_capture(void *ctx, const struct schedule_tick *tick)
         ntap_collector_tick(d->ntap);
 }
 
+static void job_web(void *ctx, const struct schedule_tick *tick)
+{
+    struct daemon_state *d = ctx;
+    web_server_tick(d->web);
+}
+
 static void job_export(void *ctx, const struct schedule_tick *tick)
 {
     struct daemon_state *d = ctx;
@@ -250,13 +257,14 @@ static void schedule_jobs(struct daemon_state *d)
     schedule_every(&d->schedule, "engine", SCHEDULE_SECOND, job_engine, d);
     schedule_every(&d->schedule, "capture", SCHEDULE_SECOND, job_capture, d);
     schedule_every(&d->schedule, "export", SCHEDULE_SECOND, job_export, d);
+    schedule_every(&d->schedule, "web", SCHEDULE_SECOND, job_web, d);
 }
 
 /* A new rule set is in force (a reload, a change over the API): the views follow it. */
 static void on_policies_installed(void *ctx)
 {
     struct daemon_state *d = ctx;
-    web_server_set_box(d->ports, d->bypass, d->policies.set);
+    web_server_set_box(d->web, d->ports, d->bypass, d->policies.set);
 }
 
 static void reload_config(struct daemon_state *d)
@@ -379,17 +387,14 @@ static int start_sources(struct daemon_state *d)
                                                   : err);
                 return -1;
             }
-            char *data_dir = c->web.data_dir ? strdup(c->web.data_dir) : web_default_data_dir();
-            no.data_dir = data_dir;
+            no.data_dir = c->web.data_dir;
             no.tun_name = c->ntap_tun;
             no.max_taps = c->ntap_max_taps;
             d->ntap = ntap_collector_open(d->loop, d->engine, &no, err, sizeof err);
-            free(data_dir); /* the collector keeps what it needs */
             if (!d->ntap) {
                 log_error("ntap", "%s", err);
                 return -1;
             }
-            web_server_set_ntap(d->ntap);
             continue;
         }
         if (port_spec_is(c->interfaces[i])) {
@@ -471,6 +476,11 @@ int main(int argc, char **argv)
         config_free(&d.config);
         return CONFIG_EXIT_USAGE;
     }
+    if (config_resolve_paths(&d.config.web) < 0) {
+        fprintf(stderr, "tapboxd: out of memory\n");
+        config_free(&d.config);
+        return 1;
+    }
     if (d.config.show_help) {
         config_print_help(argv[0]);
         config_free(&d.config);
@@ -506,19 +516,14 @@ int main(int argc, char **argv)
     }
     /* The rules added over the API live in DATA_DIR/policies.conf, after the config's (not in
      * --once runs: a file replay is not the box). */
-    char *data_dir = d.config.once ? NULL
-                     : d.config.web.data_dir ? strdup(d.config.web.data_dir)
-                                             : web_default_data_dir();
+    const char *data_dir = d.config.once ? NULL : d.config.web.data_dir;
     int prc = policies_start(&d.policies, d.loop, d.engine, &d.config, data_dir, on_policies_installed,
                              &d, err, sizeof err);
-    free(data_dir);
     if (prc < 0) {
         log_error("tapboxd", "%s", err);
         engine_destroy(d.engine);
         return CONFIG_EXIT_USAGE;
     }
-    if (d.policies.path)
-        web_server_set_policy_admin(&d.policies.admin);
     schedule_init(&d.schedule, d.loop);
     schedule_jobs(&d);
     uv_signal_init(d.loop, &d.sig_int);
@@ -541,7 +546,7 @@ int main(int argc, char **argv)
      * only starts when a port is given explicitly. */
     d.config.web.loop_stalls = &schedule_stalls(&d.schedule)->count;
     if ((!d.config.once || d.config.web.http_set || d.config.web.https_set) &&
-        web_server_start(d.loop, d.engine, &d.config.web, err, sizeof err) < 0) {
+        web_server_start(d.loop, d.engine, &d.config.web, &d.web, err, sizeof err) < 0) {
         log_error("web", "%s", err);
         daemon_stop(&d, "the web server cannot start");
         uv_run(d.loop, UV_RUN_DEFAULT);
@@ -556,7 +561,10 @@ int main(int argc, char **argv)
         d.exit_code = 1;
         goto out;
     }
-    web_server_set_box(d.ports, d.bypass, d.policies.set);
+    web_server_set_box(d.web, d.ports, d.bypass, d.policies.set);
+    web_server_set_ntap(d.web, d.ntap);
+    if (d.policies.path)
+        web_server_set_policy_admin(d.web, &d.policies.admin);
     schedule_start(&d.schedule);
     log_info("tapboxd", "started: %d input(s), max %zu flows, %zu hosts",
              d.source_count + (d.ports != NULL) + (d.ntap != NULL),
@@ -571,7 +579,7 @@ out:
         if (!strcmp(engine_source(d.engine, i)->kind, "file") &&
             engine_source(d.engine, i)->state == SOURCE_FAILED && d.exit_code == 0)
             d.exit_code = 3; /* a corrupt or truncated file: processed, but reported */
-    web_server_free(); /* after uv_run: h2o's context runs the loop to release its handles */
+    web_server_free(d.web); /* after uv_run: h2o's context runs the loop to release its handles */
     policies_fini(&d.policies);
     engine_destroy(d.engine);
     if (d.config.pid_file)

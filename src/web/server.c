@@ -26,6 +26,7 @@
 #include "core/log.h"
 #include "web/api.h"
 #include "web/h2o_call.h"
+#include "web/pcap_stream.h"
 #include "web/tls.h"
 #include "web/web_internal.h"
 
@@ -467,6 +468,7 @@ void web_http_stop(struct web *w)
      * would outlive the loop.) */
     if (srv->ctx_inited)
         srv->ctx.shutdown_requested = 1;
+    web_pcap_stop_all(w); /* the downloads end with what they have */
 }
 
 void web_http_drop_conns(struct web *w)

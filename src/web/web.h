@@ -2,7 +2,8 @@
  * The web server of tapboxd: h2o (libuv build) on the daemon's own loop, HTTP and HTTPS, static
  * files, the REST API under /api/v1, /metrics, Lua pages under /lua/NAME, and login.
  *
- *   web_server_start()  once the engine exists (binds the ports, loads users)
+ *   web_server_start()  once the engine exists (binds the ports, loads users): the handle
+ *   web_server_tick()   every second, from the daemon's one schedule
  *   web_server_stop()   when the daemon stops, from a loop callback: closes the listeners and
  *                       every connection so that the loop can end
  *   web_server_free()   after uv_run has returned: frees everything
@@ -47,26 +48,26 @@ struct web_options {
 
 void web_options_init(struct web_options *o);
 void web_options_free(struct web_options *o);
-/* Apply one web option by its long name ("http-port", "data-dir"...). Returns 0, -1 with a
- * message in err (without the option's name), or 1 when name is not a web option. */
-int web_options_apply(struct web_options *o, const char *name, const char *value, char *err,
-                      size_t errsize);
-/* Cross-checks: --https-cert and --https-key go together. */
-int web_options_validate(const struct web_options *o, char *err, size_t errsize);
 
-/* Returns 0 (also when both ports are 0: nothing starts), or -1 with err. */
+struct web;
+/* Starts the server on the daemon's loop: 0 with *out the server (NULL when both ports are 0:
+ * none), or -1 with err; *out may then still need web_server_free once the loop has run.
+ * opts' paths must be resolved (config_resolve_paths). */
 int web_server_start(uv_loop_t *loop, struct engine *engine, const struct web_options *opts,
-                     char *err, size_t errsize);
-void web_server_stop(void);
-void web_server_free(void);
-/* The nTap collector that /api/v1/ntap and /metrics show (NULL: none). May be called before
- * web_server_start; clear it before closing the collector. */
-void web_server_set_ntap(struct ntap_collector *c);
+                     struct web **out, char *err, size_t errsize);
+/* The web layer's once-a-second work (the live series, the session count), from the daemon's
+ * one schedule. */
+void web_server_tick(struct web *w);
+void web_server_stop(struct web *w);
+void web_server_free(struct web *w);
+/* The nTap collector that /api/v1/ntap and /metrics show (NULL: none); clear it before closing
+ * the collector. Every setter below takes w NULL (no server) and does nothing then. */
+void web_server_set_ntap(struct web *w, struct ntap_collector *c);
 struct port_pair;
 struct bypass;
 struct policy_set;
 /* The box around the engine (each may be NULL); set again after a reload or at stop. */
-void web_server_set_box(const struct port_pair *ports, struct bypass *bypass,
+void web_server_set_box(struct web *w, const struct port_pair *ports, struct bypass *bypass,
                         const struct policy_set *policy);
 
 /*
@@ -85,11 +86,7 @@ struct policy_admin {
     int (*remove)(void *ctx, const char *name, const char *who, policy_admin_done done,
                   void *call, char *err, size_t errsize);
 };
-/* NULL: the policies are read-only (the API answers 409). May be called before the start. */
-void web_server_set_policy_admin(const struct policy_admin *ops);
-
-/* The data directory when --data-dir is not given: build/data when run from the source tree,
- * /data on the box (malloc'd). Shared with the other users of the data directory (nTap keys). */
-char *web_default_data_dir(void);
+/* NULL: the policies are read-only (the API answers 409). */
+void web_server_set_policy_admin(struct web *w, const struct policy_admin *ops);
 
 #endif

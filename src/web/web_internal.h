@@ -23,8 +23,6 @@ struct web {
     struct web_view_ctx view;
     struct auth auth;
     struct web_lua *lua;          /* NULL when Lua pages could not start */
-    uv_timer_t timer;            /* 1 s: the live series */
-    bool timer_open;
     bool stopping;
     struct web_server *server;   /* h2o, listeners, TLS (NULL in unit tests) */
     struct pcap_dl *pcap_streams; /* live pcap downloads */
@@ -33,17 +31,17 @@ struct web {
     bool linger_open;
 };
 
-/* Everything but HTTP: options resolved, users loaded, series timer, Lua. Unit tests use this
- * with a loop of their own. */
+/* Everything but HTTP: options copied, users loaded, the series, Lua. Unit tests use this with
+ * a loop of their own. */
 int web_core_init(struct web *w, uv_loop_t *loop, struct engine *engine,
                   const struct web_options *opts, char *err, size_t errsize);
-void web_core_stop(struct web *w);   /* closes the timer (from the loop) */
+void web_core_stop(struct web *w);   /* ends the downloads (from the loop) */
 void web_core_fini(struct web *w);   /* after the loop has ended */
 
 /* h2o: listeners, TLS, requests (server.c). start binds the ports (a default port that is busy
  * only warns); stop closes listeners and connections; free runs after the loop has ended. */
 int web_http_start(struct web *w, char *err, size_t errsize);
-void web_http_stop(struct web *w);       /* listeners closed, no more keep-alive */
+void web_http_stop(struct web *w);       /* listeners closed, no keep-alive, downloads end */
 void web_http_drop_conns(struct web *w); /* every open connection shut down */
 void web_http_free(struct web *w);
 

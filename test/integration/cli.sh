@@ -109,9 +109,12 @@ tbx missing --once -i "$T/missing.pcap"
 expect_rc_msg "inputs: a missing pcap file -> exit 1 naming it" 1 missing "missing\.pcap" "No such file"
 
 mkdir -p "$T/locked" && cp "$CAP" "$T/locked/secret.pcap" && chmod 000 "$T/locked/secret.pcap"
+# The unprivileged user runs a copy next to the file: the clone may sit under a folder it cannot
+# traverse (a mktemp -d), where it could not even start the binary.
+install -m 755 "$TAPBOXD" "$T/locked/tapboxd"
 chmod 755 "$T" "$T/locked"
 lib_box_ns
-ip netns exec "$LIB_BOX_NS" setpriv --reuid=65534 --regid=65534 --clear-groups timeout -k 5 60 "$TAPBOXD" --once -i "$T/locked/secret.pcap" \
+ip netns exec "$LIB_BOX_NS" setpriv --reuid=65534 --regid=65534 --clear-groups timeout -k 5 60 "$T/locked/tapboxd" --once -i "$T/locked/secret.pcap" \
     >"$T/locked.out" 2>"$T/locked.err"
 RC=$?
 chmod 700 "$T"

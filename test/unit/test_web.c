@@ -15,6 +15,7 @@
 #include "web/views.h"
 #include "web/web.h"
 #include "check.h"
+#include "daemon/config.h"
 #include "packet_builder.h"
 #include "test_web.h"
 
@@ -183,21 +184,21 @@ TEST(web_options_by_name)
     char err[200];
     web_options_init(&o);
     CHECK(o.http_port == 3000 && o.https_port == 3001 && !o.http_set);
-    CHECK(web_options_apply(&o, "http-port", "127.0.0.1:8080", err, sizeof err) == 0);
+    CHECK(config_apply_web_option(&o, "http-port", "127.0.0.1:8080", err, sizeof err) == 0);
     CHECK(o.http_port == 8080 && o.http_set && strcmp(o.http_addr, "127.0.0.1") == 0);
-    CHECK(web_options_apply(&o, "https-port", "0", err, sizeof err) == 0 && o.https_port == 0);
-    CHECK(web_options_apply(&o, "data-dir", "/tmp/x", err, sizeof err) == 0);
-    CHECK(web_options_apply(&o, "data-dir", "/tmp/y", err, sizeof err) == 0);
+    CHECK(config_apply_web_option(&o, "https-port", "0", err, sizeof err) == 0 && o.https_port == 0);
+    CHECK(config_apply_web_option(&o, "data-dir", "/tmp/x", err, sizeof err) == 0);
+    CHECK(config_apply_web_option(&o, "data-dir", "/tmp/y", err, sizeof err) == 0);
     CHECK(strcmp(o.data_dir, "/tmp/y") == 0);
-    CHECK(web_options_apply(&o, "http-session-timeout", "5", err, sizeof err) < 0);
-    CHECK(web_options_apply(&o, "http-session-timeout", "600", err, sizeof err) == 0);
+    CHECK(config_apply_web_option(&o, "http-session-timeout", "5", err, sizeof err) < 0);
+    CHECK(config_apply_web_option(&o, "http-session-timeout", "600", err, sizeof err) == 0);
     CHECK(o.session_timeout_s == 600);
-    CHECK(web_options_apply(&o, "lua-budget", "x", err, sizeof err) < 0);
-    CHECK(web_options_apply(&o, "disable-login", "", err, sizeof err) == 0 && o.disable_login);
-    CHECK(web_options_apply(&o, "max-flows", "1", err, sizeof err) == 1);
-    CHECK(web_options_validate(&o, err, sizeof err) == 0);
-    CHECK(web_options_apply(&o, "https-cert", "/c.pem", err, sizeof err) == 0);
-    CHECK(web_options_validate(&o, err, sizeof err) < 0); /* the key is missing */
+    CHECK(config_apply_web_option(&o, "lua-budget", "x", err, sizeof err) < 0);
+    CHECK(config_apply_web_option(&o, "disable-login", "", err, sizeof err) == 0 && o.disable_login);
+    CHECK(config_apply_web_option(&o, "max-flows", "1", err, sizeof err) == 1);
+    CHECK(config_validate_web_options(&o, err, sizeof err) == 0);
+    CHECK(config_apply_web_option(&o, "https-cert", "/c.pem", err, sizeof err) == 0);
+    CHECK(config_validate_web_options(&o, err, sizeof err) < 0); /* the key is missing */
     web_options_free(&o);
 }
 
