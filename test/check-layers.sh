@@ -8,7 +8,8 @@
 set -u
 cd "$(dirname "$0")/.." || exit 1
 
-# Lowest first; folders on one line are one layer and may not include each other.
+# Lowest first; folders on one line are one layer and may not include each other. web sits
+# above the other consumers: it serves what they keep (history queries, alerts).
 LAYERS='core
 decode
 policy
@@ -16,7 +17,8 @@ flow
 box
 capture ntap
 query
-store alert export web
+store alert export
+web
 daemon tap'
 
 OUT=$(mktemp)

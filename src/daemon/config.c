@@ -34,6 +34,7 @@ enum option_id {
     OPT_STATS_OUT,
     OPT_REPLAY,
     OPT_LOOP,
+    OPT_HISTORY,
     OPT_IDLE_TCP,
     OPT_IDLE_TCP_CLOSED,
     OPT_IDLE_UDP,
@@ -102,6 +103,8 @@ static const struct option_spec options[] = {
     {OPT_STATS_OUT, 0, "stats-out", true, "PATH", "write the final counters as JSON to PATH at exit"},
     {OPT_REPLAY, 0, "replay", true, "realtime|max", "file replay speed (default max)"},
     {OPT_LOOP, 0, "loop", false, NULL, "replay the files forever"},
+    {OPT_HISTORY, 'F', "history", false, NULL,
+     "keep every ended flow in SQLite (DATA_DIR/history.db), queried by /api/v1/history/flows"},
     {OPT_IDLE_TCP, 0, "idle-timeout-tcp", true, "S", "idle timeout of TCP flows (default 300)"},
     {OPT_IDLE_TCP_CLOSED, 0, "idle-timeout-tcp-closed", true, "S",
      "idle timeout of closed TCP flows (default 10)"},
@@ -500,6 +503,9 @@ static int apply_option(struct tapbox_config *c, const struct option_spec *o, co
         return 0;
     case OPT_LOOP:
         c->loop = true;
+        return 0;
+    case OPT_HISTORY:
+        c->history = true;
         return 0;
     case OPT_WEB: {
         char why[300];

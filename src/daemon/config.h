@@ -45,6 +45,7 @@ struct tapbox_config {
     bool daemonize;
     bool once;
     bool loop;
+    bool history;            /* -F: ended flows into SQLite (src/store/) */
     enum replay_mode replay;
     bool show_help;
     bool show_version;

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -29,6 +30,7 @@
 #include "core/schedule.h"
 #include "core/version.h"
 #include "export/ndjson_writer.h"
+#include "store/store.h"
 #include "ntap/ntap_collector.h"
 #include "query/query_json.h"
 #include "web/web.h"
@@ -59,6 +61,8 @@ struct daemon_state {
     struct policies policies;      /* inline rules (src/daemon/policies.h) */
     struct flow_sides sides;       /* the port pair's side names, for the flow export */
     struct web *web;               /* the web server (NULL: none) */
+    struct store *history;         /* -F: ended flows into SQLite (NULL: off) */
+    struct store_stats history_stats; /* kept when it closes, for --stats-out */
     struct ntap_collector *ntap;   /* -i ntap:PORT[:PASSPHRASE] (one at most) */
     cJSON *ntap_stats;             /* its counters, kept at stop for --stats-out */
     int exit_code;
@@ -67,6 +71,8 @@ struct daemon_state {
 static void on_flow_end(void *ctx, const struct engine *e, const struct flow *f)
 {
     struct daemon_state *d = ctx;
+    if (d->history)
+        store_add_flow(d->history, e, &d->sides, f);
     if (!d->flows_out)
         return;
     cJSON *json = query_flow_json(e, &d->sides, f);
@@ -89,6 +95,15 @@ static int write_stats_file(struct daemon_state *d)
     if (getrusage(RUSAGE_SELF, &ru) == 0)
         cJSON_AddNumberToObject(status, "peak_rss_kib", (double)ru.ru_maxrss);
     cJSON_AddItemToObject(status, "l7", query_l7_json(d->engine));
+    if (d->config.history) {
+        cJSON *h = cJSON_AddObjectToObject(status, "history");
+        cJSON_AddNumberToObject(h, "rows_committed", (double)d->history_stats.rows_committed);
+        cJSON_AddNumberToObject(h, "rows_dropped", (double)d->history_stats.rows_dropped);
+        cJSON_AddNumberToObject(h, "batches_committed", (double)d->history_stats.batches_committed);
+        cJSON_AddNumberToObject(h, "writer_busy_s", (double)d->history_stats.writer_busy_us / 1e6);
+        if (d->history_stats.last_error[0])
+            cJSON_AddStringToObject(h, "last_error", d->history_stats.last_error);
+    }
     if (d->ntap_stats) {
         cJSON_AddItemToObject(status, "ntap", d->ntap_stats);
         d->ntap_stats = NULL;
@@ -113,10 +128,20 @@ static int write_stats_file(struct daemon_state *d)
     return rc;
 }
 
+/* File sources wait, and the drain at exit pauses, while the flow file or the history writer
+ * is this far behind: they lose nothing by waiting. */
 static bool export_is_behind(void *ctx)
 {
     struct daemon_state *d = ctx;
+    if (d->history && store_backlog(d->history) > STORE_DEFAULT_QUEUE_ROWS / 2)
+        return true;
     return d->flows_out && ndjson_writer_backlog(d->flows_out) > EXPORT_BACKLOG_LIMIT;
+}
+
+static void on_history_closed(void *ctx, const struct store_stats *final)
+{
+    struct daemon_state *d = ctx;
+    d->history_stats = *final;
 }
 
 static void drain_step(uv_idle_t *h)
@@ -130,6 +155,11 @@ static void drain_step(uv_idle_t *h)
     if (d->flows_out) {
         ndjson_writer_close(d->flows_out, &d->flows_out_dropped);
         d->flows_out = NULL;
+    }
+    if (d->history) {
+        /* Writes what is queued, then closes; the loop runs until that is on disk. */
+        store_close(d->history, on_history_closed, d);
+        d->history = NULL;
     }
 }
 
@@ -163,6 +193,7 @@ static void daemon_stop_inputs(struct daemon_state *d)
 {
     web_server_set_box(d->web, NULL, NULL, d->policies.set); /* the views must not see what closes below */
     web_server_set_policy_admin(d->web, NULL);
+    web_server_set_history(d->web, NULL); /* it closes once the last flows are written */
     policies_stop(&d->policies);
     if (d->ports) {
         port_pair_close(d->ports);
@@ -248,6 +279,8 @@ static void job_export(void *ctx, const struct schedule_tick *tick)
     struct daemon_state *d = ctx;
     if (d->flows_out)
         ndjson_writer_flush(d->flows_out);
+    if (d->history)
+        store_tick(d->history);
 }
 
 /* Every periodic job of tapboxd, with its period, in the order a tick runs them. */
@@ -514,6 +547,18 @@ int main(int argc, char **argv)
             return 1;
         }
     }
+    if (d.config.history) {
+        char path[PATH_MAX];
+        snprintf(path, sizeof path, "%s/%s", d.config.web.data_dir, STORE_FILE_NAME);
+        if (mkdir(d.config.web.data_dir, 0700) < 0 && errno != EEXIST)
+            log_warn("store", "cannot make %s: %s", d.config.web.data_dir, strerror(errno));
+        d.history = store_open(d.loop, &(struct store_options){.path = path});
+        if (!d.history) {
+            log_error("tapboxd", "-F: out of memory");
+            engine_destroy(d.engine);
+            return 1;
+        }
+    }
     /* The rules added over the API live in DATA_DIR/policies.conf, after the config's (not in
      * --once runs: a file replay is not the box). */
     const char *data_dir = d.config.once ? NULL : d.config.web.data_dir;
@@ -563,6 +608,7 @@ int main(int argc, char **argv)
     }
     web_server_set_box(d.web, d.ports, d.bypass, d.policies.set);
     web_server_set_ntap(d.web, d.ntap);
+    web_server_set_history(d.web, d.history);
     if (d.policies.path)
         web_server_set_policy_admin(d.web, &d.policies.admin);
     schedule_start(&d.schedule);

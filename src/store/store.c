@@ -95,6 +95,8 @@ static void after_write(uv_work_t *w, int status)
     if (status == 0 && b->rc == 0) {
         s->stats.rows_committed += b->n;
         s->stats.batches_committed++;
+        log_debug("store", "committed %zu flows (%llu in all)", b->n,
+                  (unsigned long long)s->stats.rows_committed);
         if (s->stats.last_error[0])
             log_info("store", "history writes again (%s)", s->stats.path);
         s->stats.last_error[0] = '\0';
@@ -224,14 +226,15 @@ static void close_work(uv_work_t *w)
 static void after_close(uv_work_t *w, int status)
 {
     struct store *s = w->data;
-    void (*done)(void *) = s->close_done;
+    void (*done)(void *, const struct store_stats *) = s->close_done;
     void *ctx = s->close_ctx;
+    struct store_stats final = s->stats;
+    final.open = false;
     log_info("store", "history closed: %llu flows stored, %llu dropped",
-             (unsigned long long)s->stats.rows_committed,
-             (unsigned long long)s->stats.rows_dropped);
+             (unsigned long long)final.rows_committed, (unsigned long long)final.rows_dropped);
     free(s);
     if (done)
-        done(ctx);
+        done(ctx, &final);
 }
 
 void store_close_if_idle(struct store *s)
@@ -268,7 +271,8 @@ struct store *store_open(uv_loop_t *loop, const struct store_options *o)
     return s;
 }
 
-void store_close(struct store *s, void (*done)(void *ctx), void *ctx)
+void store_close(struct store *s, void (*done)(void *ctx, const struct store_stats *final),
+                 void *ctx)
 {
     s->close_done = done;
     s->close_ctx = ctx;
@@ -278,6 +282,8 @@ void store_close(struct store *s, void (*done)(void *ctx), void *ctx)
     kick_writer(s); /* closes once the queue is written (never from inside this call: the
                      * close runs in the pool and its callback comes from the loop) */
 }
+
+uint64_t store_backlog(const struct store *s) { return s->stats.rows_queued; }
 
 void store_get_stats(const struct store *s, struct store_stats *out)
 {

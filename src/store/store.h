@@ -85,11 +85,14 @@ void store_add_flow(struct store *s, const struct engine *e, const struct flow_s
 /* From the daemon's one schedule, every second: writes the pending batch when it is due. */
 void store_tick(struct store *s);
 
-/* Writes what is queued, closes the database in the pool and frees s; done(ctx) follows on the
- * loop (not from inside this call). Rows added after this are dropped. */
-void store_close(struct store *s, void (*done)(void *ctx), void *ctx);
+/* Writes what is queued, closes the database in the pool and frees s; done(ctx, final figures)
+ * follows on the loop (not from inside this call). Rows added after this are dropped. */
+void store_close(struct store *s, void (*done)(void *ctx, const struct store_stats *final),
+                 void *ctx);
 
 void store_get_stats(const struct store *s, struct store_stats *out);
+/* Rows waiting for the writer (file sources wait while it is large: nothing is lost). */
+uint64_t store_backlog(const struct store *s);
 
 /*
  * A query of stored flows, run on the reader connection in the pool. Times in Unix seconds

@@ -7,9 +7,9 @@
 
 /* Migrations: MIGRATIONS[v] takes a database from user_version v to v + 1. Append only. */
 static const char *const MIGRATIONS[STORE_SCHEMA_VERSION] = {
-    /* 0 -> 1: flows. Addresses as 4- or 16-byte blobs, times in milliseconds. */
+    /* 0 -> 1: flows. Addresses as 4- or 16-byte blobs, times in microseconds (as captured). */
     "CREATE TABLE flows ("
-    " flow_id INTEGER NOT NULL, first_ms INTEGER NOT NULL, last_ms INTEGER NOT NULL,"
+    " flow_id INTEGER NOT NULL, first_us INTEGER NOT NULL, last_us INTEGER NOT NULL,"
     " ip_version INTEGER NOT NULL, proto INTEGER NOT NULL, vlan INTEGER NOT NULL,"
     " client_ip BLOB NOT NULL, client_port INTEGER NOT NULL,"
     " server_ip BLOB NOT NULL, server_port INTEGER NOT NULL,"
@@ -19,13 +19,13 @@ static const char *const MIGRATIONS[STORE_SCHEMA_VERSION] = {
     " l7 TEXT NOT NULL, category TEXT NOT NULL, l7_final INTEGER NOT NULL,"
     " l7_guessed INTEGER NOT NULL, tunnel_depth INTEGER NOT NULL,"
     " source TEXT NOT NULL, client_side TEXT, verdict TEXT);"
-    "CREATE INDEX flows_by_last ON flows(last_ms);"
-    "CREATE INDEX flows_by_client ON flows(client_ip, last_ms);"
-    "CREATE INDEX flows_by_server ON flows(server_ip, last_ms);",
+    "CREATE INDEX flows_by_last ON flows(last_us);"
+    "CREATE INDEX flows_by_client ON flows(client_ip, last_us);"
+    "CREATE INDEX flows_by_server ON flows(server_ip, last_us);",
 };
 
 static const char INSERT_FLOW[] =
-    "INSERT INTO flows (flow_id, first_ms, last_ms, ip_version, proto, vlan, client_ip,"
+    "INSERT INTO flows (flow_id, first_us, last_us, ip_version, proto, vlan, client_ip,"
     " client_port, server_ip, server_port, c2s_packets, c2s_bytes, s2c_packets, s2c_bytes,"
     " c2s_tcp_flags, s2c_tcp_flags, l7, category, l7_final, l7_guessed, tunnel_depth, source,"
     " client_side, verdict) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
@@ -168,8 +168,8 @@ int store_db_insert_flows(sqlite3 *db, sqlite3_stmt **insert, const struct store
         const struct store_flow *r = &rows[i];
         int c = 1;
         sqlite3_bind_int64(st, c++, (sqlite3_int64)r->id);
-        sqlite3_bind_int64(st, c++, (sqlite3_int64)(r->first_us / 1000));
-        sqlite3_bind_int64(st, c++, (sqlite3_int64)(r->last_us / 1000));
+        sqlite3_bind_int64(st, c++, (sqlite3_int64)r->first_us);
+        sqlite3_bind_int64(st, c++, (sqlite3_int64)r->last_us);
         sqlite3_bind_int(st, c++, r->ip_version);
         sqlite3_bind_int(st, c++, r->l4_proto);
         sqlite3_bind_int(st, c++, r->vlan);

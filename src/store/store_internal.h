@@ -28,7 +28,7 @@ struct store {
     struct store_batch *pending;              /* being filled */
     struct store_batch *queue_head, *queue_tail; /* sealed, waiting for the writer */
     bool opening, closing, close_started, write_in_flight;
-    void (*close_done)(void *ctx);
+    void (*close_done)(void *ctx, const struct store_stats *final);
     void *close_ctx;
     /* the writer's: touched by the worker only while a job of the writer is in flight */
     uv_work_t work;

@@ -30,20 +30,20 @@ static const char *order_column(enum store_flow_sort s)
 {
     switch (s) {
     case STORE_SORT_FIRST:
-        return "first_ms";
+        return "first_us";
     case STORE_SORT_BYTES:
         return "(c2s_bytes + s2c_bytes)";
     case STORE_SORT_PACKETS:
         return "(c2s_packets + s2c_packets)";
     default:
-        return "last_ms";
+        return "last_us";
     }
 }
 
 /* WHERE clause of q with ?NNN parameters, bound by bind_filters in the same order. */
 static void where_clause(const struct store_flow_query *q, char *out, size_t size)
 {
-    size_t n = (size_t)snprintf(out, size, " WHERE last_ms >= ?1 AND first_ms <= ?2");
+    size_t n = (size_t)snprintf(out, size, " WHERE last_us >= ?1 AND first_us <= ?2");
     if (q->has_host)
         n += (size_t)snprintf(out + n, size - n, " AND (client_ip = ?3 OR server_ip = ?3)");
     if (q->l7[0])
@@ -59,8 +59,8 @@ static void where_clause(const struct store_flow_query *q, char *out, size_t siz
 
 static void bind_filters(sqlite3_stmt *st, const struct store_flow_query *q)
 {
-    sqlite3_bind_int64(st, 1, (sqlite3_int64)(q->from_s * 1000));
-    sqlite3_bind_int64(st, 2, q->to_s ? (sqlite3_int64)(q->to_s * 1000 + 999) : INT64_MAX);
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)(q->from_s * 1000000));
+    sqlite3_bind_int64(st, 2, q->to_s ? (sqlite3_int64)(q->to_s * 1000000 + 999999) : INT64_MAX);
     if (q->has_host)
         sqlite3_bind_blob(st, 3, q->host_addr, q->host_version == 4 ? 4 : 16, SQLITE_STATIC);
     if (q->l7[0])
@@ -103,7 +103,7 @@ static void add_text(cJSON *o, const char *name, sqlite3_stmt *st, int col)
 }
 
 #define FLOW_COLUMNS                                                                              \
-    "flow_id, first_ms, last_ms, ip_version, proto, vlan, client_ip, client_port, server_ip,"    \
+    "flow_id, first_us, last_us, ip_version, proto, vlan, client_ip, client_port, server_ip,"    \
     " server_port, c2s_packets, c2s_bytes, s2c_packets, s2c_bytes, c2s_tcp_flags, s2c_tcp_flags," \
     " l7, category, l7_final, l7_guessed, tunnel_depth, source, client_side, verdict"
 
@@ -126,8 +126,8 @@ static cJSON *row_json(sqlite3_stmt *st)
                  sqlite3_column_int(st, 9));
     add_direction(o, "client_to_server", st, 10, 14, proto);
     add_direction(o, "server_to_client", st, 12, 15, proto);
-    cJSON_AddNumberToObject(o, "first_seen", (double)sqlite3_column_int64(st, 1) / 1000.0);
-    cJSON_AddNumberToObject(o, "last_seen", (double)sqlite3_column_int64(st, 2) / 1000.0);
+    cJSON_AddNumberToObject(o, "first_seen", (double)sqlite3_column_int64(st, 1) / 1e6);
+    cJSON_AddNumberToObject(o, "last_seen", (double)sqlite3_column_int64(st, 2) / 1e6);
     add_text(o, "l7", st, 16);
     add_text(o, "category", st, 17);
     cJSON_AddBoolToObject(o, "l7_final", sqlite3_column_int(st, 18));

@@ -1,5 +1,5 @@
 /*
- * What the endpoint files (api_views.c, api_box.c, api_account.c) share with the router: the
+ * What the endpoint files (api_views.c, api_history.c, api_box.c, api_account.c) share with the router: the
  * shape of an endpoint and who may call it, and the helpers every handler answers with.
  */
 #ifndef TAPBOX_WEB_ENDPOINT_H
@@ -34,8 +34,10 @@ struct endpoint {
 };
 
 /* The tables of the endpoint files, in the order the router searches them. */
-extern const struct endpoint view_endpoints[], box_endpoints[], account_endpoints[];
-extern const size_t view_endpoints_count, box_endpoints_count, account_endpoints_count;
+extern const struct endpoint view_endpoints[], history_endpoints[], box_endpoints[],
+    account_endpoints[];
+extern const size_t view_endpoints_count, history_endpoints_count, box_endpoints_count,
+    account_endpoints_count;
 
 /* A view's result (0, 400 naming c->params.bad, or another status with err) as the answer. */
 int endpoint_view_result(struct web_call *c, int rc, cJSON *json, const char *err);

@@ -1,6 +1,6 @@
 /* The router of the API: which endpoint a request goes to, who may call it (login, CSRF, the
- * forced password change, admins), the body limit. The endpoints live in api_account.c,
- * api_box.c and api_views.c. */
+ * forced password change, admins), the body limit. The endpoints live in api_views.c,
+ * api_history.c, api_box.c and api_account.c. */
 #include "web/api.h"
 
 #include <stdio.h>
@@ -15,6 +15,7 @@ static const struct {
     const size_t *count;
 } tables[] = {
     {view_endpoints, &view_endpoints_count},
+    {history_endpoints, &history_endpoints_count},
     {box_endpoints, &box_endpoints_count},
     {account_endpoints, &account_endpoints_count},
 };

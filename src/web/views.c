@@ -11,6 +11,7 @@
 
 #include "ntap/ntap_collector.h"
 #include "query/query_json.h"
+#include "store/store.h"
 
 
 #define BAD 400
@@ -58,6 +59,30 @@ static void add_config_status(cJSON *o, const char *path)
     }
 }
 
+/* "history": {"enabled": false} without -F; else the store's figures. */
+static void add_history_status(cJSON *o, const struct store *history)
+{
+    cJSON *h = cJSON_AddObjectToObject(o, "history");
+    cJSON_AddBoolToObject(h, "enabled", history != NULL);
+    if (!history)
+        return;
+    struct store_stats st;
+    store_get_stats(history, &st);
+    cJSON_AddBoolToObject(h, "open", st.open);
+    cJSON_AddStringToObject(h, "path", st.path);
+    cJSON_AddNumberToObject(h, "rows_queued", (double)st.rows_queued);
+    cJSON_AddNumberToObject(h, "rows_committed", (double)st.rows_committed);
+    cJSON_AddNumberToObject(h, "rows_dropped", (double)st.rows_dropped);
+    cJSON_AddNumberToObject(h, "batches_committed", (double)st.batches_committed);
+    cJSON_AddNumberToObject(h, "batches_failed", (double)st.batches_failed);
+    cJSON_AddNumberToObject(h, "queries", (double)st.queries);
+    cJSON_AddNumberToObject(h, "queries_failed", (double)st.queries_failed);
+    if (st.last_error[0])
+        cJSON_AddStringToObject(h, "last_error", st.last_error);
+    if (st.moved_aside[0])
+        cJSON_AddStringToObject(h, "moved_aside", st.moved_aside);
+}
+
 int web_view_status(WEB_VIEW_ARGS)
 {
     static const char *const known[] = {NULL};
@@ -80,6 +105,7 @@ int web_view_status(WEB_VIEW_ARGS)
     cJSON *mem = cJSON_GetObjectItem(o, "memory");
     if (mem)
         cJSON_AddNumberToObject(mem, "process_rss", (double)web_process_rss());
+    add_history_status(o, ctx->history);
     if (ctx->stats) {
         cJSON *w = cJSON_AddObjectToObject(o, "web");
         cJSON_AddNumberToObject(w, "requests", (double)ctx->stats->requests);
@@ -506,5 +532,63 @@ int web_view_host(const struct web_view_ctx *ctx, const char *ip, struct web_par
     cJSON_AddBoolToObject(o, "peers_complete", page.total <= page.count);
     query_page_free(&page);
     *out = o;
+    return 0;
+}
+
+int web_view_history_query(const struct web_view_ctx *ctx, struct web_params *params,
+                           struct store_flow_query *q, char *err, size_t errsize)
+{
+    static const char *const known[] = {"from", "to", "host", "l7", "port", "proto", "source",
+                                        "sort", "order", "limit", "offset", NULL};
+    static const char *const sorts[] = {"last_seen", "first_seen", "bytes", "packets", NULL};
+    static const enum store_flow_sort sort_of[] = {STORE_SORT_LAST, STORE_SORT_FIRST,
+                                                   STORE_SORT_BYTES, STORE_SORT_PACKETS};
+    memset(q, 0, sizeof *q);
+    q->port = -1;
+    int sort, order;
+    uint64_t from, to, port;
+    /* Times are Unix seconds; 0 .. 2^40 keeps the milliseconds of the query inside 64 bits. */
+    if (web_params_only(params, known, err, errsize) < 0 ||
+        web_param_uint(params, "from", 0, 1ull << 40, 0, &from, err, errsize) < 0 ||
+        web_param_uint(params, "to", 0, 1ull << 40, 0, &to, err, errsize) < 0 ||
+        web_param_choice(params, "sort", sorts, 0, &sort, err, errsize) < 0 ||
+        web_param_choice(params, "order", orders, 0, &order, err, errsize) < 0 ||
+        paging(params, &q->offset, &q->limit, err, errsize) < 0 ||
+        l4_param(params, &q->l4_proto, err, errsize) < 0)
+        return BAD;
+    if (to && from > to) {
+        snprintf(params->bad, sizeof params->bad, "to");
+        snprintf(err, errsize, "parameter 'to': %llu is before 'from' (%llu)",
+                 (unsigned long long)to, (unsigned long long)from);
+        return BAD;
+    }
+    q->from_s = from;
+    q->to_s = to;
+    q->sort = sort_of[sort];
+    q->ascending = order == 1;
+    if (web_param(params, "port")) {
+        if (web_param_uint(params, "port", 0, 65535, 0, &port, err, errsize) < 0)
+            return BAD;
+        q->port = (int)port;
+    }
+    const char *host = web_param(params, "host");
+    if (host) {
+        if (parse_ip(host, &q->host_version, q->host_addr) < 0) {
+            snprintf(params->bad, sizeof params->bad, "host");
+            snprintf(err, errsize, "parameter 'host': '%.64s' is not an IPv4 or IPv6 address",
+                     host);
+            return BAD;
+        }
+        q->has_host = true;
+    }
+    const char *l7 = web_param(params, "l7"), *source = web_param(params, "source");
+    if ((l7 && strlen(l7) >= sizeof q->l7) || (source && strlen(source) >= sizeof q->source)) {
+        snprintf(params->bad, sizeof params->bad, "%s", l7 && strlen(l7) >= sizeof q->l7 ? "l7" : "source");
+        snprintf(err, errsize, "parameter '%s': too long", params->bad);
+        return BAD;
+    }
+    snprintf(q->l7, sizeof q->l7, "%s", l7 ? l7 : "");
+    snprintf(q->source, sizeof q->source, "%s", source ? source : "");
+    (void)ctx;
     return 0;
 }

@@ -28,6 +28,7 @@ struct web_stats {
 
 struct ntap_collector;
 struct policy_admin;
+struct store;
 
 struct web_view_ctx {
     struct engine *engine;
@@ -36,6 +37,7 @@ struct web_view_ctx {
     struct bypass *bypass;             /* relay and watchdog, or NULL (POST changes its mode) */
     const struct policy_set *policy;   /* inline rules, or NULL */
     const struct policy_admin *policy_admin; /* edits them (web.h), or NULL: read-only */
+    struct store *history;             /* -F: the history store, or NULL (queries go to it) */
     const struct series *series;
     const struct web_stats *stats;
     const uint64_t *loop_stalls;   /* the daemon's counter, or NULL */
@@ -63,6 +65,12 @@ int web_view_policies(WEB_VIEW_ARGS);
  * (vlan, flows = how many flows, peers = how many peers). */
 int web_view_host(const struct web_view_ctx *ctx, const char *ip, struct web_params *params,
                   cJSON **out, char *err, size_t errsize);
+
+/* The parameters of GET /api/v1/history/flows (from, to, host, l7, port, proto, source, sort,
+ * order, limit, offset) as a store query: 0, or 400 with err and params->bad. */
+struct store_flow_query;
+int web_view_history_query(const struct web_view_ctx *ctx, struct web_params *params,
+                           struct store_flow_query *q, char *err, size_t errsize);
 
 /* Resident memory of the process in bytes (0 if unknown). */
 uint64_t web_process_rss(void);

@@ -129,6 +129,12 @@ void web_server_set_ntap(struct web *w, struct ntap_collector *c)
         w->view.ntap = c;
 }
 
+void web_server_set_history(struct web *w, struct store *history)
+{
+    if (w)
+        w->view.history = history;
+}
+
 void web_server_set_box(struct web *w, const struct port_pair *ports, struct bypass *bypass,
                         const struct policy_set *policy)
 {

@@ -66,6 +66,10 @@ void web_server_set_ntap(struct web *w, struct ntap_collector *c);
 struct port_pair;
 struct bypass;
 struct policy_set;
+struct store;
+/* The history store (-F) that /api/v1/history/flows queries (NULL: none); clear it before the
+ * store closes. */
+void web_server_set_history(struct web *w, struct store *history);
 /* The box around the engine (each may be NULL); set again after a reload or at stop. */
 void web_server_set_box(struct web *w, const struct port_pair *ports, struct bypass *bypass,
                         const struct policy_set *policy);

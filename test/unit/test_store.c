@@ -75,7 +75,7 @@ static void add_flows(struct rig *r, int n)
             pb_bytes(&p, "hello", 5);
             pb_finish(&p);
             engine_process_packet(r->e, 0, DLT_EN10MB,
-                                  1700000000000000ull + (uint64_t)i * 100000000ull + (uint64_t)k * 1000,
+                                  1700000000000000ull + (uint64_t)i * 100000000ull + (uint64_t)k * 7,
                                   p.buf, (uint32_t)p.len, (uint32_t)p.len);
         }
     }
@@ -118,7 +118,11 @@ static void on_page(void *ctx, cJSON *page, const char *err)
     r->query_done++;
 }
 
-static void on_closed(void *ctx) { ((struct rig *)ctx)->closed++; }
+static void on_closed(void *ctx, const struct store_stats *final)
+{
+    (void)final;
+    ((struct rig *)ctx)->closed++;
+}
 
 static void rig_end(struct rig *r)
 {

@@ -1,0 +1,42 @@
+/* The history endpoints (-F): stored flows, queried in the thread pool and answered when the
+ * store hands the page back, so that no query holds the loop. */
+#include <stdio.h>
+#include <string.h>
+
+#include "store/store.h"
+#include "web/endpoint.h"
+#include "web/web_internal.h"
+
+static void flows_answered(void *ctx, cJSON *page, const char *err)
+{
+    struct web_call *c = ctx;
+    if (page)
+        web_respond_json(&c->res, 200, page);
+    else
+        web_respond_error(&c->res, 503, "history query failed: %s", err);
+    endpoint_finish(c);
+}
+
+static int get_history_flows(struct web_call *c, const char *arg)
+{
+    (void)arg;
+    struct store *history = c->web->view.history;
+    if (!history) {
+        web_respond_error(&c->res, 409, "history is off (start tapboxd with -F / --history)");
+        return 0;
+    }
+    struct store_flow_query q;
+    char err[300] = "";
+    if (web_view_history_query(&c->web->view, &c->params, &q, err, sizeof err) != 0)
+        return endpoint_view_result(c, 400, NULL, err);
+    if (store_query_flows(history, &q, flows_answered, c) < 0) {
+        web_respond_error(&c->res, 503, "too many history queries waiting; try again");
+        return 0;
+    }
+    return 1; /* flows_answered finishes the call */
+}
+
+const struct endpoint history_endpoints[] = {
+    {"GET", API "/history/flows", false, VIEWER, get_history_flows},
+};
+const size_t history_endpoints_count = sizeof history_endpoints / sizeof history_endpoints[0];

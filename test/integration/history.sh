@@ -1,0 +1,116 @@
+#!/bin/bash
+# history.sh TAPBOXD - -F / --history against a real tapboxd: every ended flow of a capture we
+# record ourselves is stored, /api/v1/history/flows answers the same flows with the same
+# counters as the NDJSON export of that run, its filters and bad parameters, kill -9 during
+# writes leaves an intact database with every committed row, and a corrupt file is moved aside.
+source "$(dirname "$0")/lib.sh" "$@"
+
+CAP=$T/cap.pcap
+if ! record_capture "$CAP" 5 2>"$T/record.err"; then
+    fail "setup: record a capture with tcpdump" "$(tr '\n' ' ' <"$T/record.err")"
+    finish; exit
+fi
+pass "setup: record a capture with tcpdump ($CAP_PACKETS packets)"
+DEMO=$(cd "$(dirname "$0")/../.." && pwd)/rootfs/usr/share/tapbox/demo.pcap
+
+# ---- a run stores what it exports ----
+tbx once --once -F -i "$CAP" -i "$DEMO" -d "$T/data" --flows-out "$T/once.flows" --stats-out "$T/once.stats"
+expect_rc "once -F: exit 0" 0 once
+N=$(wc -l <"$T/once.flows")
+FLOWS=$T/once.flows STATS=$T/once.stats jcheck "once -F: every exported flow committed, none dropped" \
+    "stats['history']['rows_committed'] == $N > 0 and stats['history']['rows_dropped'] == 0" \
+    "stats.get('history')"
+
+# ---- the stored flows over REST (a box with no traffic of its own: an nTap port) ----
+H=http://127.0.0.1:3010
+tbx_bg web - -F -i ntap:47990 -d "$T/data" --http-port 3010 --https-port 0 --disable-login
+if ! wait_grep "HTTP on \* port 3010" "$T/web.err" 20; then
+    fail "start: tapboxd -F listens" "$(lib_why "$T/web.err")"
+    finish; exit 1
+fi
+CURL=$(command -v curl)
+get() { # get NAME WANT_STATUS PATH?QUERY: the body goes to $T/body
+    local got
+    got=$(ip netns exec "$LIB_BOX_NS" "$CURL" -s -o "$T/body" -w '%{http_code}' --max-time 10 "$H$3")
+    if [ "$got" = "$2" ]; then pass "$1"; else fail "$1" "HTTP $got, expected $2: $(head -c 300 "$T/body")"; fi
+}
+body_check() { # body_check NAME PY_BOOL: j is the body, flows the NDJSON export of the run
+    local out
+    out=$(python3 - "$2" "$T/body" "$T/once.flows" <<'EOF' 2>&1
+import json, sys
+expr, body, export = sys.argv[1:4]
+j = json.load(open(body))
+flows = [json.loads(l) for l in open(export)]
+sys.exit(0 if eval(expr) else 1)
+EOF
+) && pass "$1" || fail "$1" "$(head -c 300 "$T/body") $out"
+}
+get "history/flows: 200" 200 "/api/v1/history/flows?limit=1000&sort=first_seen&order=asc"
+body_check "history/flows: the same flows with the same fields and counters as the export" \
+    'j["total"] == len(flows) and sorted(j["flows"], key=lambda f: f["id"]) == sorted(flows, key=lambda f: f["id"])'
+IP=$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())["client"]["ip"])' "$T/once.flows")
+get "history/flows: host=" 200 "/api/v1/history/flows?host=$IP&limit=1000"
+body_check "history/flows: host= gives that host's flows, as many as exported" \
+    "j['total'] == sum('$IP' in (f['client']['ip'], f['server']['ip']) for f in flows) > 0 and all('$IP' in (f['client']['ip'], f['server']['ip']) for f in j['flows'])"
+get "history/flows: l7=DNS and proto=udp" 200 "/api/v1/history/flows?l7=DNS&proto=udp&limit=1000"
+body_check "history/flows: only DNS over UDP" \
+    'j["total"] > 0 and all("DNS" in f["l7"] and f["protocol"] == "UDP" for f in j["flows"])'
+get "history/flows: port=53, a page of 2" 200 "/api/v1/history/flows?port=53&limit=2&offset=1"
+body_check "history/flows: paging keeps the total" \
+    'j["total"] == sum(53 in (f["client"]["port"], f["server"]["port"]) for f in flows) and len(j["flows"]) == min(2, j["total"] - 1)'
+get "history/flows: a range without data is empty" 200 "/api/v1/history/flows?from=1&to=2"
+body_check "history/flows: empty range, total 0" 'j["total"] == 0 and j["flows"] == []'
+get "bad input: to before from -> 400" 400 "/api/v1/history/flows?from=20&to=10"
+body_check "bad input: the error names 'to'" 'j["parameter"] == "to"'
+get "bad input: a malformed time -> 400" 400 "/api/v1/history/flows?from=yesterday"
+get "bad input: a host that is no address -> 400" 400 "/api/v1/history/flows?host=x.y"
+get "bad input: a huge limit -> 400" 400 "/api/v1/history/flows?limit=99999999"
+get "bad input: an unknown parameter -> 400" 400 "/api/v1/history/flows?colour=red"
+get "status: the history's figures" 200 "/api/v1/status"
+body_check "status: history enabled, open, nothing dropped" \
+    'j["history"]["enabled"] and j["history"]["open"] and j["history"]["rows_dropped"] == 0'
+kill -TERM "$BG_PID"; tbx_wait_exit "$BG_PID" web 20
+
+# Without -F the endpoint says so.
+tbx_bg off - -i ntap:47991 -d "$T/data2" --http-port 3011 --https-port 0 --disable-login
+if wait_grep "HTTP on \* port 3011" "$T/off.err" 20; then
+    H=http://127.0.0.1:3011 get "history off: 409" 409 "/api/v1/history/flows"
+fi
+kill -TERM "$BG_PID"; tbx_wait_exit "$BG_PID" off 20
+
+# ---- kill -9 during heavy writes: the file opens, is intact, and holds every committed row ----
+# A looping replay at full speed with short idle timeouts ends flows all the time; -v makes the
+# writer log the total it has committed after each batch. After kill -9 the file must pass
+# integrity_check and hold at least the last total logged (a batch logged is on disk).
+ok=0 why=""
+for i in 1 2 3 4 5; do
+    rm -rf "$T/k"; mkdir -p "$T/k"
+    tbx_bg kill9 - -F -v -i "$DEMO" --loop -d "$T/k" -w 0 -W 0 --idle-timeout-udp=1 \
+        --idle-timeout-tcp=1 --idle-timeout-other=1
+    wait_count "store: committed" "$T/kill9.err" 3 20
+    kill -KILL "$BG_PID"; wait "$BG_PID" 2>/dev/null
+    logged=$(grep -o 'store: committed [0-9]* flows ([0-9]* in all)' "$T/kill9.err" | tail -1 | sed 's/.*(\([0-9]*\) in all)/\1/')
+    if out=$(python3 - "$T/k/history.db" "${logged:-0}" <<'EOF' 2>&1
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+check = db.execute("PRAGMA integrity_check").fetchone()[0]
+n = db.execute("SELECT count(*) FROM flows").fetchone()[0]
+logged = int(sys.argv[2])
+print("integrity %s, %d rows, %d logged committed" % (check, n, logged))
+sys.exit(0 if check == "ok" and logged > 0 and n >= logged else 1)
+EOF
+    ); then ok=$((ok + 1)); else why="$why run $i: $out;"; fi
+done
+[ "$ok" = 5 ] && pass "kill -9 while writing (5 times): intact, every batch logged as committed is there" \
+    || fail "kill -9 while writing" "$ok of 5:$why"
+
+# ---- a corrupt file is moved aside, the box comes up with a fresh one ----
+mkdir -p "$T/c" && head -c 20000 /dev/urandom >"$T/c/history.db"
+tbx corrupt --once -F -i "$CAP" -d "$T/c" --stats-out "$T/corrupt.stats"
+expect_rc "corrupt history.db: the run still works (exit 0)" 0 corrupt
+if ls "$T"/c/history.db.corrupt-* >/dev/null 2>&1 && grep -q "moved aside" "$T/corrupt.err"; then
+    pass "corrupt history.db: moved aside (named in the log), a new one made"
+else
+    fail "corrupt history.db: moved aside" "$(lib_why "$T/corrupt.err")"
+fi
+finish
