@@ -73,7 +73,7 @@ build/asan/unit_tests: $(UNIT_SRCS:%.c=build/asan/%.o) build/asan/libtapbox.a
 run: build/tapboxd
 	@echo "tapboxd replays $(DEMO_PCAP) at capture speed, in a loop; ended flows print as JSON lines."
 	@echo "Web UI: http://localhost:3000/ (first login admin/admin, then choose a password). Ctrl-C stops."
-	build/tapboxd -i $(DEMO_PCAP) --replay=realtime --loop --flows-out=-
+	build/tapboxd -i $(DEMO_PCAP) --replay=realtime --loop --history --flows-out=-
 
 test: $(PROGRAMS:%=build/asan/%) build/asan/unit_tests $(PROGRAMS:%=build/%)
 	@test/run-tests.sh
