@@ -35,6 +35,7 @@ enum option_id {
     OPT_REPLAY,
     OPT_LOOP,
     OPT_HISTORY,
+    OPT_HISTORY_MAX_MB,
     OPT_IDLE_TCP,
     OPT_IDLE_TCP_CLOSED,
     OPT_IDLE_UDP,
@@ -105,6 +106,8 @@ static const struct option_spec options[] = {
     {OPT_LOOP, 0, "loop", false, NULL, "replay the files forever"},
     {OPT_HISTORY, 'F', "history", false, NULL,
      "keep every ended flow in SQLite (DATA_DIR/history.db), queried by /api/v1/history/flows"},
+    {OPT_HISTORY_MAX_MB, 0, "history-max-mb", true, "MB",
+     "size cap of the history; the oldest flows go first (default half the free space)"},
     {OPT_IDLE_TCP, 0, "idle-timeout-tcp", true, "S", "idle timeout of TCP flows (default 300)"},
     {OPT_IDLE_TCP_CLOSED, 0, "idle-timeout-tcp-closed", true, "S",
      "idle timeout of closed TCP flows (default 10)"},
@@ -506,6 +509,13 @@ static int apply_option(struct tapbox_config *c, const struct option_spec *o, co
         return 0;
     case OPT_HISTORY:
         c->history = true;
+        return 0;
+    case OPT_HISTORY_MAX_MB:
+        if (parse_number(value, 1, 1000000, &n) < 0) {
+            snprintf(err, errsize, "%s: '%s' is not a number of MB from 1 to 1000000", where, value);
+            return -1;
+        }
+        c->history_max_mb = (unsigned)n;
         return 0;
     case OPT_WEB: {
         char why[300];

@@ -46,6 +46,7 @@ struct tapbox_config {
     bool once;
     bool loop;
     bool history;            /* -F: ended flows into SQLite (src/store/) */
+    unsigned history_max_mb; /* --history-max-mb (0: half the free space) */
     enum replay_mode replay;
     bool show_help;
     bool show_version;

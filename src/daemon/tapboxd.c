@@ -552,7 +552,9 @@ int main(int argc, char **argv)
         snprintf(path, sizeof path, "%s/%s", d.config.web.data_dir, STORE_FILE_NAME);
         if (mkdir(d.config.web.data_dir, 0700) < 0 && errno != EEXIST)
             log_warn("store", "cannot make %s: %s", d.config.web.data_dir, strerror(errno));
-        d.history = store_open(d.loop, &(struct store_options){.path = path});
+        d.history = store_open(d.loop, &(struct store_options){
+                                           .path = path,
+                                           .max_bytes = (uint64_t)d.config.history_max_mb << 20});
         if (!d.history) {
             log_error("tapboxd", "-F: out of memory");
             engine_destroy(d.engine);

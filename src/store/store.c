@@ -79,7 +79,18 @@ static void write_work(uv_work_t *w)
     struct store_batch *b = s->writing;
     uint64_t start = uv_hrtime();
     b->rc = store_db_insert_flows(s->wdb, &s->insert, b->rows, b->n, b->err, sizeof b->err);
+    if (b->rc == 0)
+        b->rc = store_db_retain(s->wdb, s->max_bytes, &b->fig, b->err, sizeof b->err);
     b->busy_us = (uv_hrtime() - start) / 1000;
+}
+
+static void note_figures(struct store *s, const struct store_db_figures *f)
+{
+    s->stats.used_bytes = f->used_bytes;
+    s->stats.rows_stored = f->rows;
+    s->stats.rows_expired += f->expired;
+    s->stats.oldest_us = f->oldest_us;
+    s->stats.newest_us = f->newest_us;
 }
 
 static void kick_writer(struct store *s);
@@ -95,6 +106,7 @@ static void after_write(uv_work_t *w, int status)
     if (status == 0 && b->rc == 0) {
         s->stats.rows_committed += b->n;
         s->stats.batches_committed++;
+        note_figures(s, &b->fig);
         log_debug("store", "committed %zu flows (%llu in all)", b->n,
                   (unsigned long long)s->stats.rows_committed);
         if (s->stats.last_error[0])
@@ -196,18 +208,27 @@ static void open_work(uv_work_t *w)
     struct store *s = w->data;
     s->open_rc = store_db_open(s->stats.path, &s->wdb, &s->rdb, &s->insert, s->stats.moved_aside,
                                sizeof s->stats.moved_aside, s->open_err, sizeof s->open_err);
+    if (!s->max_bytes)
+        s->max_bytes = store_db_default_cap(s->stats.path);
+    if (s->open_rc == 0)
+        s->open_rc = store_db_retain(s->wdb, s->max_bytes, &s->open_fig, s->open_err,
+                                     sizeof s->open_err);
 }
 
 static void after_open(uv_work_t *w, int status)
 {
     struct store *s = w->data;
     s->opening = false;
+    s->stats.max_bytes = s->max_bytes;
     if (status == 0 && s->open_rc == 0) {
         s->stats.open = true;
+        note_figures(s, &s->open_fig);
         if (s->stats.moved_aside[0])
             log_warn("store", "%s was not a usable database: moved aside to %s, a new one made",
                      s->stats.path, s->stats.moved_aside);
-        log_info("store", "history in %s (schema %d)", s->stats.path, STORE_SCHEMA_VERSION);
+        log_info("store", "history in %s (schema %d): %llu flows, %.1f of %.1f MiB", s->stats.path,
+                 STORE_SCHEMA_VERSION, (unsigned long long)s->stats.rows_stored,
+                 (double)s->stats.used_bytes / 1048576.0, (double)s->max_bytes / 1048576.0);
     } else {
         snprintf(s->stats.last_error, sizeof s->stats.last_error, "%s",
                  status ? uv_strerror(status) : s->open_err);
@@ -262,6 +283,7 @@ struct store *store_open(uv_loop_t *loop, const struct store_options *o)
     if (s->batch_rows > s->queue_rows)
         s->batch_rows = s->queue_rows;
     s->flush_ms = o->flush_ms ? o->flush_ms : STORE_DEFAULT_FLUSH_MS;
+    s->max_bytes = o->max_bytes;
     s->opening = true;
     s->work.data = s;
     if (uv_queue_work(loop, &s->work, open_work, after_open) < 0) {

@@ -30,6 +30,9 @@
 #define STORE_DEFAULT_BATCH_ROWS 4096    /* a batch is written at this many rows... */
 #define STORE_DEFAULT_FLUSH_MS 5000      /* ...or when its oldest row is this old */
 #define STORE_FILE_NAME "history.db"
+#define STORE_DEFAULT_MAX_SHARE 0.5   /* of the file system's free space, when no cap is given */
+#define STORE_MIN_MAX_BYTES (16ull << 20)
+#define STORE_RETENTION_STEP 2000     /* oldest flows deleted per step when over the cap */
 
 /* One ended flow, as stored: a copy made on the loop thread, owned by the batch. */
 struct store_flow {
@@ -52,6 +55,8 @@ struct store_flow {
 struct store_options {
     const char *path;        /* the database file */
     size_t queue_rows;       /* 0: STORE_DEFAULT_QUEUE_ROWS */
+    uint64_t max_bytes;      /* the database's size cap; 0: STORE_DEFAULT_MAX_SHARE of the free
+                              * space of its file system at open (at least 16 MiB) */
     size_t batch_rows;       /* 0: STORE_DEFAULT_BATCH_ROWS */
     unsigned flush_ms;       /* 0: STORE_DEFAULT_FLUSH_MS */
 };
@@ -67,6 +72,11 @@ struct store_stats {
     uint64_t batches_committed, batches_failed;
     uint64_t writer_busy_us; /* time the writer spent in SQLite */
     uint64_t queries, queries_failed;
+    uint64_t max_bytes;      /* the cap in force */
+    uint64_t used_bytes;     /* pages in use (the file may hold up to one batch more, free) */
+    uint64_t rows_stored;    /* in the database now */
+    uint64_t rows_expired;   /* deleted, oldest first, to stay under the cap */
+    uint64_t oldest_us, newest_us; /* first_seen of the oldest stored flow, last_seen of the newest */
 };
 
 struct store;

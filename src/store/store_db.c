@@ -1,5 +1,8 @@
 /* The SQLite side of the store: schema and migrations, the batch insert. Pool threads only. */
+#include <libgen.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <sys/statvfs.h>
 #include <string.h>
 #include <time.h>
 
@@ -215,4 +218,69 @@ void store_db_close(sqlite3 **wdb, sqlite3 **rdb, sqlite3_stmt **insert)
     sqlite3_close(*rdb);
     sqlite3_close(*wdb); /* the last connection: checkpoints the WAL into the file */
     *rdb = *wdb = NULL;
+}
+
+static int pragma_u64(sqlite3 *db, const char *sql, uint64_t *out)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    int rc = sqlite3_step(st) == SQLITE_ROW ? 0 : -1;
+    *out = (uint64_t)sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int used_bytes(sqlite3 *db, uint64_t *out)
+{
+    uint64_t pages, free_pages, page_size;
+    if (pragma_u64(db, "PRAGMA page_count", &pages) < 0 ||
+        pragma_u64(db, "PRAGMA freelist_count", &free_pages) < 0 ||
+        pragma_u64(db, "PRAGMA page_size", &page_size) < 0)
+        return -1;
+    *out = (pages - free_pages) * page_size;
+    return 0;
+}
+
+int store_db_retain(sqlite3 *db, uint64_t max_bytes, struct store_db_figures *fig, char *err,
+                    size_t errsize)
+{
+    /* Freed pages are reused by the next inserts: the file stops growing at the cap (plus at
+     * most a batch), and deleting in small steps keeps each transaction short. */
+    char sql[160];
+    snprintf(sql, sizeof sql, "DELETE FROM flows WHERE rowid IN (SELECT rowid FROM flows ORDER BY "
+             "rowid LIMIT %d)", STORE_RETENTION_STEP);
+    for (int step = 0; step < 1000; step++) {
+        if (used_bytes(db, &fig->used_bytes) < 0)
+            return fail(db, "measuring the database", err, errsize);
+        if (fig->used_bytes <= max_bytes)
+            break;
+        if (exec(db, sql, err, errsize) < 0)
+            return -1;
+        int gone = sqlite3_changes(db);
+        fig->expired += (uint64_t)gone;
+        if (gone == 0)
+            break; /* nothing left to delete: the indexes and schema alone are over the cap */
+    }
+    /* The oldest row by rowid (insertion order), the newest by the last_us index. */
+    if (pragma_u64(db, "SELECT count(*) FROM flows", &fig->rows) < 0 ||
+        pragma_u64(db, "SELECT coalesce((SELECT first_us FROM flows ORDER BY rowid LIMIT 1), 0)",
+                   &fig->oldest_us) < 0 ||
+        pragma_u64(db, "SELECT coalesce(max(last_us), 0) FROM flows", &fig->newest_us) < 0)
+        return fail(db, "measuring the database", err, errsize);
+    return 0;
+}
+
+uint64_t store_db_default_cap(const char *path)
+{
+    char *copy = strdup(path);
+    struct statvfs fs;
+    uint64_t cap = STORE_MIN_MAX_BYTES;
+    if (copy && statvfs(dirname(copy), &fs) == 0) {
+        uint64_t share = (uint64_t)((double)fs.f_bavail * (double)fs.f_frsize * STORE_DEFAULT_MAX_SHARE);
+        if (share > cap)
+            cap = share;
+    }
+    free(copy);
+    return cap;
 }

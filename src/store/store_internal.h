@@ -6,6 +6,11 @@
 
 #include "store/store.h"
 
+/* What the writer measures after each batch (pool thread), handed back with it. */
+struct store_db_figures {
+    uint64_t used_bytes, rows, expired, oldest_us, newest_us;
+};
+
 struct store_batch {
     struct store_flow *rows;
     size_t n, cap;
@@ -13,6 +18,7 @@ struct store_batch {
     struct store_batch *next;
     /* filled by the worker */
     int rc;
+    struct store_db_figures fig;
     uint64_t busy_us;
     char err[200];
 };
@@ -36,6 +42,8 @@ struct store {
     sqlite3 *wdb;
     sqlite3_stmt *insert;
     int open_rc;
+    uint64_t max_bytes;                       /* given, or set by open_work */
+    struct store_db_figures open_fig;
     char open_err[256];
     /* the reader's: touched by the worker only while a query is in flight */
     sqlite3 *rdb;
@@ -54,6 +62,11 @@ int store_db_open(const char *path, sqlite3 **wdb, sqlite3 **rdb, sqlite3_stmt *
 int store_db_insert_flows(sqlite3 *db, sqlite3_stmt **insert, const struct store_flow *rows,
                           size_t n, char *err, size_t errsize);
 void store_db_close(sqlite3 **wdb, sqlite3 **rdb, sqlite3_stmt **insert);
+/* Deletes the oldest flows in steps until the pages in use fit max_bytes, and measures. */
+int store_db_retain(sqlite3 *db, uint64_t max_bytes, struct store_db_figures *fig, char *err,
+                    size_t errsize);
+/* The cap to use for path when none is given (statvfs of its folder). */
+uint64_t store_db_default_cap(const char *path);
 
 /* store.c (loop thread): once closing and nothing is queued or in flight, close in the pool. */
 void store_close_if_idle(struct store *s);

@@ -77,6 +77,12 @@ static void add_history_status(cJSON *o, const struct store *history)
     cJSON_AddNumberToObject(h, "batches_failed", (double)st.batches_failed);
     cJSON_AddNumberToObject(h, "queries", (double)st.queries);
     cJSON_AddNumberToObject(h, "queries_failed", (double)st.queries_failed);
+    cJSON_AddNumberToObject(h, "max_bytes", (double)st.max_bytes);
+    cJSON_AddNumberToObject(h, "used_bytes", (double)st.used_bytes);
+    cJSON_AddNumberToObject(h, "rows_stored", (double)st.rows_stored);
+    cJSON_AddNumberToObject(h, "rows_expired", (double)st.rows_expired);
+    cJSON_AddNumberToObject(h, "oldest", (double)st.oldest_us / 1e6);
+    cJSON_AddNumberToObject(h, "newest", (double)st.newest_us / 1e6);
     if (st.last_error[0])
         cJSON_AddStringToObject(h, "last_error", st.last_error);
     if (st.moved_aside[0])
