@@ -94,6 +94,15 @@ static int write_stats_file(struct daemon_state *d)
     struct rusage ru;
     if (getrusage(RUSAGE_SELF, &ru) == 0)
         cJSON_AddNumberToObject(status, "peak_rss_kib", (double)ru.ru_maxrss);
+    /* Bytes this process made the kernel write to block devices (the SD card's wear). */
+    FILE *io = fopen("/proc/self/io", "r");
+    char line[128];
+    unsigned long long wb;
+    while (io && fgets(line, sizeof line, io))
+        if (sscanf(line, "write_bytes: %llu", &wb) == 1)
+            cJSON_AddNumberToObject(status, "write_bytes", (double)wb);
+    if (io)
+        fclose(io);
     cJSON_AddItemToObject(status, "l7", query_l7_json(d->engine));
     if (d->config.history) {
         cJSON *h = cJSON_AddObjectToObject(status, "history");
