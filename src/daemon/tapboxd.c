@@ -283,6 +283,14 @@ static void job_web(void *ctx, const struct schedule_tick *tick)
     web_server_tick(d->web);
 }
 
+/* The minute's time-series points of the history. */
+static void job_history_minute(void *ctx, const struct schedule_tick *tick)
+{
+    struct daemon_state *d = ctx;
+    if (d->history)
+        store_sample_minute(d->history, d->engine, (uint64_t)time(NULL));
+}
+
 static void job_export(void *ctx, const struct schedule_tick *tick)
 {
     struct daemon_state *d = ctx;
@@ -300,6 +308,7 @@ static void schedule_jobs(struct daemon_state *d)
     schedule_every(&d->schedule, "capture", SCHEDULE_SECOND, job_capture, d);
     schedule_every(&d->schedule, "export", SCHEDULE_SECOND, job_export, d);
     schedule_every(&d->schedule, "web", SCHEDULE_SECOND, job_web, d);
+    schedule_every(&d->schedule, "history-minute", SCHEDULE_MINUTE, job_history_minute, d);
 }
 
 /* A new rule set is in force (a reload, a change over the API): the views follow it. */
@@ -569,6 +578,7 @@ int main(int argc, char **argv)
             engine_destroy(d.engine);
             return 1;
         }
+        store_sample_minute(d.history, d.engine, (uint64_t)time(NULL)); /* the baseline */
     }
     /* The rules added over the API live in DATA_DIR/policies.conf, after the config's (not in
      * --once runs: a file replay is not the box). */

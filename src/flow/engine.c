@@ -470,8 +470,11 @@ engine_insert_flow(struct engine *e, const struct flow_key *key, uint32_t hash,
                                   : d->l4_proto == 17 ? FLOW_TIMEOUT_UDP
                                                       : FLOW_TIMEOUT_OTHER;
     struct flow *f = flow_table_insert(&e->flows, key, hash, cls);
-    if (f)
+    if (f) {
         engine_new_flow(e, f, d, src_is_lo, source, port, ts_us);
+        e->totals.flows++;
+        e->sources[source].counters.flows++; /* source < source_count: checked per frame */
+    }
     return f;
 }
 

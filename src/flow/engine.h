@@ -45,6 +45,7 @@ struct traffic_counters {
     uint64_t malformed;        /* sum of malformed_by_reason */
     uint64_t malformed_by_reason[DECODE_STATUS_COUNT];
     uint64_t unaccounted;      /* decoded but refused by the flow cap */
+    uint64_t flows;            /* flows begun by a frame of this source (of any, in totals) */
     /* Per-second rates, updated once a second of engine time. */
     double packets_per_s;
     double bits_per_s;

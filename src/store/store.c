@@ -11,6 +11,7 @@
 
 #include "core/log.h"
 #include "flow/engine.h"
+#include "flow/l7.h"
 #include "policy/policy.h"
 #include "store/store_internal.h"
 
@@ -66,8 +67,10 @@ static struct store_batch *batch_new(size_t cap)
 
 static void batch_free(struct store_batch *b)
 {
-    if (b)
+    if (b) {
         free(b->rows);
+        free(b->samples);
+    }
     free(b);
 }
 
@@ -78,7 +81,10 @@ static void write_work(uv_work_t *w)
     struct store *s = w->data;
     struct store_batch *b = s->writing;
     uint64_t start = uv_hrtime();
-    b->rc = store_db_insert_flows(s->wdb, &s->insert, b->rows, b->n, b->err, sizeof b->err);
+    b->rc = b->n ? store_db_insert_flows(s->wdb, &s->insert, b->rows, b->n, b->err, sizeof b->err)
+                 : 0;
+    if (b->rc == 0 && b->nsamples)
+        b->rc = store_db_insert_samples(s->wdb, b->samples, b->nsamples, b->err, sizeof b->err);
     if (b->rc == 0)
         b->rc = store_db_retain(s->wdb, s->max_bytes, &b->fig, b->err, sizeof b->err);
     b->busy_us = (uv_hrtime() - start) / 1000;
@@ -105,6 +111,7 @@ static void after_write(uv_work_t *w, int status)
     s->stats.rows_queued -= b->n;
     if (status == 0 && b->rc == 0) {
         s->stats.rows_committed += b->n;
+        s->stats.samples_committed += b->nsamples;
         s->stats.batches_committed++;
         note_figures(s, &b->fig);
         log_debug("store", "committed %zu flows (%llu in all)", b->n,
@@ -114,6 +121,7 @@ static void after_write(uv_work_t *w, int status)
         s->stats.last_error[0] = '\0';
     } else {
         s->stats.rows_dropped += b->n;
+        s->stats.samples_dropped += b->nsamples;
         s->stats.batches_failed++;
         const char *why = status ? uv_strerror(status) : b->err;
         /* Once per distinct error (a full card fails every batch the same way). */
@@ -201,6 +209,108 @@ void store_tick(struct store *s)
         seal_pending(s);
 }
 
+/* ---- time series (loop thread) ---- */
+
+static void add_sample(struct store_batch *b, uint64_t minute_s, enum store_series_kind kind,
+                       const char *key, const uint64_t now[4], const uint64_t then[4],
+                       uint64_t *dropped)
+{
+    uint64_t d[4];
+    bool any = false;
+    for (int i = 0; i < 4; i++) {
+        d[i] = now[i] >= then[i] ? now[i] - then[i] : 0; /* a source reset restarts at 0 */
+        any |= d[i] != 0;
+    }
+    if (!any)
+        return; /* an idle series writes nothing */
+    if (b->nsamples == STORE_MAX_SAMPLES) {
+        (*dropped)++;
+        return;
+    }
+    struct store_sample *x = &b->samples[b->nsamples++];
+    *x = (struct store_sample){.minute_s = minute_s, .kind = kind, .bytes = d[0],
+                               .packets = d[1], .flows = d[2], .drops = d[3]};
+    snprintf(x->key, sizeof x->key, "%s", key);
+}
+
+static void source_figures(const struct source_info *src, uint64_t out[4])
+{
+    out[0] = src->counters.bytes;
+    out[1] = src->counters.packets;
+    out[2] = src->counters.flows;
+    out[3] = src->capture_drops + src->interface_drops;
+}
+
+void store_sample_minute(struct store *s, const struct engine *e, uint64_t unix_s)
+{
+    struct store_baseline *base = &s->base;
+    uint16_t l7_size;
+    const struct l7_counter *l7 = engine_l7_counters(e, &l7_size);
+    if (!base->l7 && l7_size)
+        base->l7 = calloc(l7_size, 3 * sizeof *base->l7);
+    if (l7_size && !base->l7)
+        return;
+    base->l7_size = l7_size;
+    unsigned sources = engine_source_count(e);
+    const struct traffic_counters *tot = engine_totals(e);
+    uint64_t total[4] = {tot->bytes, tot->packets, tot->flows, 0};
+    for (unsigned i = 0; i < sources; i++) {
+        uint64_t f[4];
+        source_figures(engine_source(e, i), f);
+        total[3] += f[3];
+    }
+    struct store_batch *b = NULL;
+    if (base->taken && !s->closing && s->stats.rows_queued < s->queue_rows &&
+        (b = batch_new(1)) && !(b->samples = calloc(STORE_MAX_SAMPLES, sizeof *b->samples))) {
+        batch_free(b);
+        b = NULL;
+    }
+    uint64_t minute = (unix_s - unix_s % 60) - 60; /* the minute that just ended */
+    uint64_t dropped = 0;
+    if (b) {
+        add_sample(b, minute, STORE_SERIES_TOTAL, "", total, base->total, &dropped);
+        for (unsigned i = 0; i < sources; i++) {
+            uint64_t f[4];
+            source_figures(engine_source(e, i), f);
+            add_sample(b, minute, STORE_SERIES_SOURCE, engine_source(e, i)->name, f,
+                       i < base->sources ? base->source[i] : (uint64_t[4]){0}, &dropped);
+        }
+        for (uint16_t id = 0; id < l7_size; id++) {
+            uint64_t now[4] = {l7[id].bytes, l7[id].packets, l7[id].flows, 0};
+            uint64_t then[4] = {base->l7[id * 3], base->l7[id * 3 + 1], base->l7[id * 3 + 2], 0};
+            add_sample(b, minute, STORE_SERIES_L7, l7_protocol_name(engine_l7(e), id), now, then,
+                       &dropped);
+        }
+    } else if (base->taken) {
+        dropped = 1; /* the writer is too far behind: this minute is lost */
+    }
+    s->stats.samples_dropped += dropped;
+    /* The new baseline. */
+    memcpy(base->total, total, sizeof total);
+    for (unsigned i = 0; i < sources; i++)
+        source_figures(engine_source(e, i), base->source[i]);
+    base->sources = sources;
+    for (uint16_t id = 0; id < l7_size; id++) {
+        base->l7[id * 3] = l7[id].bytes;
+        base->l7[id * 3 + 1] = l7[id].packets;
+        base->l7[id * 3 + 2] = l7[id].flows;
+    }
+    base->taken = true;
+    if (!b)
+        return;
+    if (b->nsamples == 0) {
+        batch_free(b);
+        return;
+    }
+    b->started_ms = uv_now(s->loop);
+    if (s->queue_tail)
+        s->queue_tail->next = b;
+    else
+        s->queue_head = b;
+    s->queue_tail = b;
+    kick_writer(s);
+}
+
 /* ---- open and close (pool) ---- */
 
 static void open_work(uv_work_t *w)
@@ -253,6 +363,7 @@ static void after_close(uv_work_t *w, int status)
     final.open = false;
     log_info("store", "history closed: %llu flows stored, %llu dropped",
              (unsigned long long)final.rows_committed, (unsigned long long)final.rows_dropped);
+    free(s->base.l7);
     free(s);
     if (done)
         done(ctx, &final);

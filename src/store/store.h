@@ -25,7 +25,7 @@
 
 #include "query/query_json.h"
 
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 #define STORE_DEFAULT_QUEUE_ROWS 32768   /* rows waiting for the writer (~8 MiB) */
 #define STORE_DEFAULT_BATCH_ROWS 4096    /* a batch is written at this many rows... */
 #define STORE_DEFAULT_FLUSH_MS 5000      /* ...or when its oldest row is this old */
@@ -52,6 +52,20 @@ struct store_flow {
     char client_side[QUERY_SIDE_NAME];
 };
 
+/* One point of a time series: what a series (the box, one source, one L7 protocol) did in one
+ * minute. Rolled up into hours and days as it is written. */
+enum store_series_kind { STORE_SERIES_TOTAL, STORE_SERIES_SOURCE, STORE_SERIES_L7 };
+struct store_sample {
+    uint64_t minute_s;         /* Unix time of the minute's start */
+    enum store_series_kind kind;
+    char key[96];              /* "" for the total, the source or protocol name */
+    uint64_t bytes, packets, flows, drops;
+};
+#define STORE_MINUTE_DAYS 7    /* minute points kept this long; hours 90 days; days 5 years */
+#define STORE_HOUR_DAYS 90
+#define STORE_DAY_DAYS 1830
+#define STORE_MAX_SAMPLES 512  /* series points a minute at most (the rest counted dropped) */
+
 struct store_options {
     const char *path;        /* the database file */
     size_t queue_rows;       /* 0: STORE_DEFAULT_QUEUE_ROWS */
@@ -69,6 +83,7 @@ struct store_stats {
     uint64_t rows_queued;    /* waiting for the writer now */
     uint64_t rows_committed; /* in committed transactions since start */
     uint64_t rows_dropped;   /* refused by the full queue, or in a batch that failed */
+    uint64_t samples_committed, samples_dropped; /* time-series points */
     uint64_t batches_committed, batches_failed;
     uint64_t writer_busy_us; /* time the writer spent in SQLite */
     uint64_t queries, queries_failed;
@@ -94,6 +109,11 @@ void store_add_flow(struct store *s, const struct engine *e, const struct flow_s
 
 /* From the daemon's one schedule, every second: writes the pending batch when it is due. */
 void store_tick(struct store *s);
+
+/* From the daemon's one schedule, every minute: the engine's counters since the last call become
+ * the minute's points (total, each source, each L7 protocol); series without traffic write
+ * nothing. The first call only takes the counters as its baseline. */
+void store_sample_minute(struct store *s, const struct engine *e, uint64_t unix_s);
 
 /* Writes what is queued, closes the database in the pool and frees s; done(ctx, final figures)
  * follows on the loop (not from inside this call). Rows added after this are dropped. */
@@ -123,10 +143,24 @@ struct store_flow_query {
     bool ascending;
     size_t limit, offset;
 };
+/* A series over a time range: metric (bytes, packets, flows, drops) of kind/key from from_s to
+ * to_s; the resolution comes from the range (a minute up to a day, an hour up to 60 days, else a
+ * day). The answer: {"resolution_s", "time": [...], "values": [...]}, every bucket of the range
+ * present (0 where nothing was written). */
+enum store_metric { STORE_METRIC_BYTES, STORE_METRIC_PACKETS, STORE_METRIC_FLOWS,
+                    STORE_METRIC_DROPS };
+struct store_series_query {
+    enum store_metric metric;
+    enum store_series_kind kind;
+    char key[96];
+    uint64_t from_s, to_s;
+};
 struct cJSON;
 typedef void (*store_query_done)(void *ctx, struct cJSON *page, const char *err);
 /* -1 when the store is closing or too many queries wait (the caller answers 503). */
 int store_query_flows(struct store *s, const struct store_flow_query *q, store_query_done done,
                       void *ctx);
+int store_query_series(struct store *s, const struct store_series_query *q,
+                       store_query_done done, void *ctx);
 
 #endif

@@ -25,6 +25,11 @@ static const char *const MIGRATIONS[STORE_SCHEMA_VERSION] = {
     "CREATE INDEX flows_by_last ON flows(last_us);"
     "CREATE INDEX flows_by_client ON flows(client_ip, last_us);"
     "CREATE INDEX flows_by_server ON flows(server_ip, last_us);",
+    /* 1 -> 2: time series, one row per resolution (60, 3600, 86400 s), bucket and series. */
+    "CREATE TABLE series ("
+    " res INTEGER NOT NULL, t INTEGER NOT NULL, kind INTEGER NOT NULL, key TEXT NOT NULL,"
+    " bytes INTEGER NOT NULL, packets INTEGER NOT NULL, flows INTEGER NOT NULL,"
+    " drops INTEGER NOT NULL, PRIMARY KEY (res, t, kind, key)) WITHOUT ROWID;",
 };
 
 static const char INSERT_FLOW[] =
@@ -283,4 +288,62 @@ uint64_t store_db_default_cap(const char *path)
     }
     free(copy);
     return cap;
+}
+
+static const struct {
+    unsigned res_s, keep_days;
+} RESOLUTIONS[] = {{60, STORE_MINUTE_DAYS}, {3600, STORE_HOUR_DAYS}, {86400, STORE_DAY_DAYS}};
+
+int store_db_insert_samples(sqlite3 *db, const struct store_sample *samples, size_t n,
+                            char *err, size_t errsize)
+{
+    static const char sql[] =
+        "INSERT INTO series (res, t, kind, key, bytes, packets, flows, drops)"
+        " VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (res, t, kind, key) DO UPDATE SET"
+        " bytes = bytes + excluded.bytes, packets = packets + excluded.packets,"
+        " flows = flows + excluded.flows, drops = drops + excluded.drops";
+    sqlite3_stmt *st;
+    if (exec(db, "BEGIN", err, errsize) < 0)
+        return -1;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        goto failed;
+    for (size_t i = 0; i < n; i++) {
+        const struct store_sample *x = &samples[i];
+        /* The minute, and the hour and day it rolls up into. */
+        for (size_t r = 0; r < sizeof RESOLUTIONS / sizeof RESOLUTIONS[0]; r++) {
+            unsigned res = RESOLUTIONS[r].res_s;
+            sqlite3_bind_int(st, 1, (int)res);
+            sqlite3_bind_int64(st, 2, (sqlite3_int64)(x->minute_s - x->minute_s % res));
+            sqlite3_bind_int(st, 3, (int)x->kind);
+            sqlite3_bind_text(st, 4, x->key, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(st, 5, (sqlite3_int64)x->bytes);
+            sqlite3_bind_int64(st, 6, (sqlite3_int64)x->packets);
+            sqlite3_bind_int64(st, 7, (sqlite3_int64)x->flows);
+            sqlite3_bind_int64(st, 8, (sqlite3_int64)x->drops);
+            int rc = sqlite3_step(st);
+            sqlite3_reset(st);
+            if (rc != SQLITE_DONE)
+                goto failed;
+        }
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    /* Each resolution keeps its own age. */
+    uint64_t now = n ? samples[n - 1].minute_s : 0;
+    for (size_t r = 0; r < sizeof RESOLUTIONS / sizeof RESOLUTIONS[0]; r++) {
+        char del[128];
+        uint64_t keep = (uint64_t)RESOLUTIONS[r].keep_days * 86400;
+        snprintf(del, sizeof del, "DELETE FROM series WHERE res = %u AND t < %lld",
+                 RESOLUTIONS[r].res_s, (long long)(now > keep ? now - keep : 0));
+        if (exec(db, del, err, errsize) < 0)
+            goto rollback;
+    }
+    return exec(db, "COMMIT", err, errsize);
+failed:
+    fail(db, "series", err, errsize);
+    sqlite3_finalize(st);
+rollback:;
+    char ignore[64];
+    exec(db, "ROLLBACK", ignore, sizeof ignore);
+    return -1;
 }

@@ -4,6 +4,7 @@
 
 #include <sqlite3.h>
 
+#include "flow/engine.h"
 #include "store/store.h"
 
 /* What the writer measures after each batch (pool thread), handed back with it. */
@@ -14,6 +15,8 @@ struct store_db_figures {
 struct store_batch {
     struct store_flow *rows;
     size_t n, cap;
+    struct store_sample *samples;  /* a minute's points (NULL: none) */
+    size_t nsamples;
     uint64_t started_ms;       /* uv_now of its first row */
     struct store_batch *next;
     /* filled by the worker */
@@ -25,6 +28,16 @@ struct store_batch {
 
 struct store_query;
 
+/* The counters at the last minute's sample, to make the next minute's differences. */
+struct store_baseline {
+    bool taken;
+    uint64_t total[4];                     /* bytes, packets, flows, drops */
+    uint64_t source[ENGINE_MAX_SOURCES][4];
+    unsigned sources;
+    uint64_t *l7;                          /* [id * 3]: bytes, packets, flows */
+    uint16_t l7_size;
+};
+
 struct store {
     uv_loop_t *loop;
     size_t queue_rows, batch_rows;
@@ -32,6 +45,7 @@ struct store {
     struct store_stats stats;
     /* loop thread */
     struct store_batch *pending;              /* being filled */
+    struct store_baseline base;
     struct store_batch *queue_head, *queue_tail; /* sealed, waiting for the writer */
     bool opening, closing, close_started, write_in_flight;
     void (*close_done)(void *ctx, const struct store_stats *final);
@@ -58,6 +72,9 @@ struct store {
  * renamed aside (its new name in moved) and a new one made. 0, or -1 with err. */
 int store_db_open(const char *path, sqlite3 **wdb, sqlite3 **rdb, sqlite3_stmt **insert,
                   char *moved, size_t movedsize, char *err, size_t errsize);
+/* One transaction with every point, added into its minute, hour and day; -1 with err. */
+int store_db_insert_samples(sqlite3 *db, const struct store_sample *samples, size_t n,
+                            char *err, size_t errsize);
 /* One transaction with every row; -1 with err (and rolled back) on failure. */
 int store_db_insert_flows(sqlite3 *db, sqlite3_stmt **insert, const struct store_flow *rows,
                           size_t n, char *err, size_t errsize);

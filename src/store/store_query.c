@@ -13,6 +13,8 @@
 #define QUERIES_WAITING_MAX 16
 
 struct store_query {
+    bool series;             /* a series query (sq), else flows (q) */
+    struct store_series_query sq;
     struct store_flow_query q;
     store_query_done done;
     void *ctx;
@@ -187,6 +189,65 @@ out:
     return rc;
 }
 
+#define SERIES_MAX_POINTS 2000
+
+static int run_series(sqlite3 *db, const struct store_series_query *q, cJSON **page, char *err,
+                      size_t errsize)
+{
+    static const char *const column[] = {"bytes", "packets", "flows", "drops"};
+    uint64_t to = q->to_s, from = q->from_s;
+    uint64_t span = to > from ? to - from : 0;
+    unsigned res = span <= 86400 ? 60 : span <= 60 * 86400 ? 3600 : 86400;
+    from -= from % res;
+    to -= to % res;
+    if ((to - from) / res >= SERIES_MAX_POINTS)
+        from = to - (uint64_t)(SERIES_MAX_POINTS - 1) * res; /* the newest points of a huge range */
+    size_t n = (size_t)((to - from) / res) + 1;
+    double *values = calloc(n, sizeof *values);
+    if (!values) {
+        snprintf(err, errsize, "out of memory");
+        return -1;
+    }
+    char sql[200];
+    snprintf(sql, sizeof sql, "SELECT t, %s FROM series WHERE res = ?1 AND t >= ?2 AND t <= ?3"
+             " AND kind = ?4 AND key = ?5", column[q->metric]);
+    uint64_t deadline = deadline_ms();
+    sqlite3_progress_handler(db, 1000, over_time, &deadline);
+    sqlite3_stmt *st = NULL;
+    int rc = -1, step = SQLITE_ERROR;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_int(st, 1, (int)res);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)from);
+        sqlite3_bind_int64(st, 3, (sqlite3_int64)to);
+        sqlite3_bind_int(st, 4, (int)q->kind);
+        sqlite3_bind_text(st, 5, q->key, -1, SQLITE_STATIC);
+        while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+            uint64_t t = (uint64_t)sqlite3_column_int64(st, 0);
+            values[(t - from) / res] = (double)sqlite3_column_int64(st, 1);
+        }
+    }
+    if (step == SQLITE_DONE) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "resolution_s", res);
+        cJSON *time = cJSON_AddArrayToObject(o, "time");
+        cJSON *vals = cJSON_AddArrayToObject(o, "values");
+        for (size_t i = 0; i < n; i++) {
+            cJSON_AddItemToArray(time, cJSON_CreateNumber((double)(from + i * res)));
+            cJSON_AddItemToArray(vals, cJSON_CreateNumber(values[i]));
+        }
+        *page = o;
+        rc = 0;
+    } else {
+        snprintf(err, errsize, "%s", sqlite3_errcode(db) == SQLITE_INTERRUPT
+                                         ? "the query took too long"
+                                         : sqlite3_errmsg(db));
+    }
+    sqlite3_finalize(st);
+    sqlite3_progress_handler(db, 0, NULL, NULL);
+    free(values);
+    return rc;
+}
+
 static void query_work(uv_work_t *w)
 {
     struct store *s = w->data;
@@ -195,7 +256,10 @@ static void query_work(uv_work_t *w)
         snprintf(qq->err, sizeof qq->err, "history is not open");
         return;
     }
-    run_flows(s->rdb, &qq->q, &qq->page, qq->err, sizeof qq->err);
+    if (qq->series)
+        run_series(s->rdb, &qq->sq, &qq->page, qq->err, sizeof qq->err);
+    else
+        run_flows(s->rdb, &qq->q, &qq->page, qq->err, sizeof qq->err);
 }
 
 static void after_query(uv_work_t *w, int status)
@@ -249,6 +313,8 @@ void store_query_cancel_waiting(struct store *s)
     s->query_tail = NULL;
 }
 
+static int enqueue(struct store *s, struct store_query *qq, store_query_done done, void *ctx);
+
 int store_query_flows(struct store *s, const struct store_flow_query *q, store_query_done done,
                       void *ctx)
 {
@@ -258,6 +324,24 @@ int store_query_flows(struct store *s, const struct store_flow_query *q, store_q
     if (!qq)
         return -1;
     qq->q = *q;
+    return enqueue(s, qq, done, ctx);
+}
+
+int store_query_series(struct store *s, const struct store_series_query *q,
+                       store_query_done done, void *ctx)
+{
+    if (s->closing || s->queries_waiting >= QUERIES_WAITING_MAX)
+        return -1;
+    struct store_query *qq = calloc(1, sizeof *qq);
+    if (!qq)
+        return -1;
+    qq->series = true;
+    qq->sq = *q;
+    return enqueue(s, qq, done, ctx);
+}
+
+static int enqueue(struct store *s, struct store_query *qq, store_query_done done, void *ctx)
+{
     qq->done = done;
     qq->ctx = ctx;
     if (s->query_tail)

@@ -2,12 +2,14 @@
  * store hands the page back, so that no query holds the loop. */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "store/store.h"
 #include "web/endpoint.h"
 #include "web/web_internal.h"
 
-static void flows_answered(void *ctx, cJSON *page, const char *err)
+/* A page of the store (flows or a series), or why not. */
+static void answered(void *ctx, cJSON *page, const char *err)
 {
     struct web_call *c = ctx;
     if (page)
@@ -29,14 +31,35 @@ static int get_history_flows(struct web_call *c, const char *arg)
     char err[300] = "";
     if (web_view_history_query(&c->web->view, &c->params, &q, err, sizeof err) != 0)
         return endpoint_view_result(c, 400, NULL, err);
-    if (store_query_flows(history, &q, flows_answered, c) < 0) {
+    if (store_query_flows(history, &q, answered, c) < 0) {
         web_respond_error(&c->res, 503, "too many history queries waiting; try again");
         return 0;
     }
-    return 1; /* flows_answered finishes the call */
+    return 1; /* answered finishes the call */
+}
+
+static int get_timeseries(struct web_call *c, const char *arg)
+{
+    (void)arg;
+    struct store *history = c->web->view.history;
+    if (!history) {
+        web_respond_error(&c->res, 409, "history is off (start tapboxd with -F / --history)");
+        return 0;
+    }
+    struct store_series_query q;
+    char err[300] = "";
+    if (web_view_series_query(&c->web->view, &c->params, (uint64_t)time(NULL), &q, err,
+                              sizeof err) != 0)
+        return endpoint_view_result(c, 400, NULL, err);
+    if (store_query_series(history, &q, answered, c) < 0) {
+        web_respond_error(&c->res, 503, "too many history queries waiting; try again");
+        return 0;
+    }
+    return 1;
 }
 
 const struct endpoint history_endpoints[] = {
     {"GET", API "/history/flows", false, VIEWER, get_history_flows},
+    {"GET", API "/timeseries", false, VIEWER, get_timeseries},
 };
 const size_t history_endpoints_count = sizeof history_endpoints / sizeof history_endpoints[0];

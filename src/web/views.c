@@ -77,6 +77,8 @@ static void add_history_status(cJSON *o, const struct store *history)
     cJSON_AddNumberToObject(h, "batches_failed", (double)st.batches_failed);
     cJSON_AddNumberToObject(h, "queries", (double)st.queries);
     cJSON_AddNumberToObject(h, "queries_failed", (double)st.queries_failed);
+    cJSON_AddNumberToObject(h, "samples_committed", (double)st.samples_committed);
+    cJSON_AddNumberToObject(h, "samples_dropped", (double)st.samples_dropped);
     cJSON_AddNumberToObject(h, "max_bytes", (double)st.max_bytes);
     cJSON_AddNumberToObject(h, "used_bytes", (double)st.used_bytes);
     cJSON_AddNumberToObject(h, "rows_stored", (double)st.rows_stored);
@@ -595,6 +597,48 @@ int web_view_history_query(const struct web_view_ctx *ctx, struct web_params *pa
     }
     snprintf(q->l7, sizeof q->l7, "%s", l7 ? l7 : "");
     snprintf(q->source, sizeof q->source, "%s", source ? source : "");
+    (void)ctx;
+    return 0;
+}
+
+int web_view_series_query(const struct web_view_ctx *ctx, struct web_params *params,
+                          uint64_t now_s, struct store_series_query *q, char *err,
+                          size_t errsize)
+{
+    static const char *const known[] = {"metric", "source", "l7", "from", "to", NULL};
+    static const char *const metrics[] = {"bytes", "packets", "flows", "drops", NULL};
+    memset(q, 0, sizeof *q);
+    int metric;
+    uint64_t from, to;
+    if (web_params_only(params, known, err, errsize) < 0 ||
+        web_param_choice(params, "metric", metrics, 0, &metric, err, errsize) < 0 ||
+        web_param_uint(params, "to", 1, 1ull << 40, now_s, &to, err, errsize) < 0 ||
+        web_param_uint(params, "from", 0, 1ull << 40, to > 3600 ? to - 3600 : 0, &from, err,
+                       errsize) < 0)
+        return BAD;
+    if (from > to) {
+        snprintf(params->bad, sizeof params->bad, "to");
+        snprintf(err, errsize, "parameter 'to': %llu is before 'from' (%llu)",
+                 (unsigned long long)to, (unsigned long long)from);
+        return BAD;
+    }
+    const char *source = web_param(params, "source"), *l7 = web_param(params, "l7");
+    if (source && l7) {
+        snprintf(params->bad, sizeof params->bad, "l7");
+        snprintf(err, errsize, "parameter 'l7': one series at a time (source= or l7=, not both)");
+        return BAD;
+    }
+    const char *key = source ? source : l7 ? l7 : "";
+    if (strlen(key) >= sizeof q->key) {
+        snprintf(params->bad, sizeof params->bad, "%s", source ? "source" : "l7");
+        snprintf(err, errsize, "parameter '%s': too long", params->bad);
+        return BAD;
+    }
+    q->metric = (enum store_metric)metric;
+    q->kind = source ? STORE_SERIES_SOURCE : l7 ? STORE_SERIES_L7 : STORE_SERIES_TOTAL;
+    snprintf(q->key, sizeof q->key, "%s", key);
+    q->from_s = from;
+    q->to_s = to;
     (void)ctx;
     return 0;
 }

@@ -72,6 +72,13 @@ struct store_flow_query;
 int web_view_history_query(const struct web_view_ctx *ctx, struct web_params *params,
                            struct store_flow_query *q, char *err, size_t errsize);
 
+/* The parameters of GET /api/v1/timeseries (metric, source or l7, from, to: the last hour by
+ * default) as a store query: 0, or 400 with err and params->bad. */
+struct store_series_query;
+int web_view_series_query(const struct web_view_ctx *ctx, struct web_params *params,
+                          uint64_t now_s, struct store_series_query *q, char *err,
+                          size_t errsize);
+
 /* Resident memory of the process in bytes (0 if unknown). */
 uint64_t web_process_rss(void);
 

@@ -66,6 +66,13 @@ get "bad input: a malformed time -> 400" 400 "/api/v1/history/flows?from=yesterd
 get "bad input: a host that is no address -> 400" 400 "/api/v1/history/flows?host=x.y"
 get "bad input: a huge limit -> 400" 400 "/api/v1/history/flows?limit=99999999"
 get "bad input: an unknown parameter -> 400" 400 "/api/v1/history/flows?colour=red"
+get "timeseries: 200 (the last hour by default)" 200 "/api/v1/timeseries?metric=bytes"
+body_check "timeseries: minutes, a point for every bucket" \
+    'j["resolution_s"] == 60 and len(j["time"]) == len(j["values"]) >= 60 and all(b - a == 60 for a, b in zip(j["time"], j["time"][1:]))'
+get "timeseries: a week asks for hours" 200 "/api/v1/timeseries?metric=packets&l7=DNS&from=1700000000&to=1700604800"
+body_check "timeseries: hours over a week" 'j["resolution_s"] == 3600 and len(j["values"]) == 169'
+get "bad input: an unknown metric -> 400" 400 "/api/v1/timeseries?metric=colours"
+get "bad input: source= and l7= together -> 400" 400 "/api/v1/timeseries?source=a&l7=DNS"
 get "status: the history's figures" 200 "/api/v1/status"
 body_check "status: history enabled, open, nothing dropped" \
     'j["history"]["enabled"] and j["history"]["open"] and j["history"]["rows_dropped"] == 0'
