@@ -222,7 +222,11 @@ static bool flow_matches(const struct flow *f, const struct flow_query *q)
         if (memcmp(f->key.addr_lo, q->host_addr, 16) && memcmp(f->key.addr_hi, q->host_addr, 16))
             return false;
     }
-    if (q->l7_proto >= 0 && f->l7.master != q->l7_proto && f->l7.app != q->l7_proto)
+    /* Unknown (0) is a flow with neither a master nor an application; any other id matches
+     * either level (app 0 only means "no application", which single-level protocols have). */
+    if (q->l7_proto == 0 && (f->l7.master != 0 || f->l7.app != 0))
+        return false;
+    if (q->l7_proto > 0 && f->l7.master != q->l7_proto && f->l7.app != q->l7_proto)
         return false;
     if (q->port >= 0 && f->key.port_lo != q->port && f->key.port_hi != q->port)
         return false;

@@ -171,6 +171,9 @@ req "flows: proto=tcp" 200 "${A[@]}" "$H/api/v1/flows?proto=tcp&limit=100"
 body_check "flows: only TCP" 'j["total"] > 0 and all(f["protocol"] == "TCP" for f in j["items"])'
 req "flows: l7=DNS" 200 "${A[@]}" "$H/api/v1/flows?l7=DNS&limit=100"
 body_check "flows: only DNS" 'j["total"] > 0 and all("DNS" in f["l7"] for f in j["items"])'
+req "flows: l7=Unknown" 200 "${A[@]}" "$H/api/v1/flows?l7=Unknown&limit=100"
+body_check "flows: l7=Unknown gives only flows nDPI could not name" \
+    'all(f["l7"] == "Unknown" for f in j["items"])'
 req "flows: port=53 and host=" 200 "${A[@]}" "$H/api/v1/flows?port=53&host=$TOP"
 body_check "flows: port and host filters" \
     'all(53 in (f["client"]["port"], f["server"]["port"]) and "'"$TOP"'" in (f["client"]["ip"], f["server"]["ip"]) for f in j["items"])'

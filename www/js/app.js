@@ -7,6 +7,7 @@ import * as dashboard from './pages/dashboard.js';
 import * as hosts from './pages/hosts.js';
 import * as host from './pages/host.js';
 import * as flows from './pages/flows.js';
+import * as history from './pages/history.js';
 import * as users from './pages/users.js';
 import * as taps from './pages/taps.js';
 import * as ports from './pages/ports.js';
@@ -18,6 +19,7 @@ const routes = [
   { re: /^\/hosts$/, page: hosts, nav: '/hosts' },
   { re: /^\/host\/([^/]+)$/, page: host, nav: '/hosts' },
   { re: /^\/flows$/, page: flows, nav: '/flows' },
+  { re: /^\/history$/, page: history, nav: '/history' },
   { re: /^\/protocols$/, page: protocols, nav: '/protocols' },
   { re: /^\/ports$/, page: ports, nav: '/ports' },
   { re: /^\/taps$/, page: taps, nav: '/taps' },
@@ -42,7 +44,7 @@ api.hooks.onMustChange = () => { api.session.mustChange = true; go('#/password')
 function header(active) {
   const s = api.session;
   const links = [['/', 'Dashboard'], ['/hosts', 'Hosts'], ['/flows', 'Flows'], ['/protocols', 'Protocols'],
-    ['/ports', 'Ports'], ['/taps', 'Taps']];
+    ['/ports', 'Ports'], ['/taps', 'Taps'], ['/history', 'History']];
   if (s.role === 'admin') links.push(['/users', 'Users']);
   links.push(['/settings', 'Settings']);
   nav.replaceChildren(...(s.user && !s.mustChange ? links : []).map(([p, label]) =>

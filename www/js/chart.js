@@ -11,12 +11,13 @@ function niceMax(v) {
 }
 
 export class LiveChart {
-  /** canvas: the element; format: value -> label; windowS: seconds shown. */
-  constructor(canvas, { format = String, windowS = 120, color = '#2f80ed' } = {}) {
+  /** canvas: the element; format: value -> label; windowS: seconds shown; keep: points kept. */
+  constructor(canvas, { format = String, windowS = 120, color = '#2f80ed', keep = 600 } = {}) {
     this.canvas = canvas;
     this.format = format;
     this.windowS = windowS;
     this.color = color;
+    this.keep = keep;
     this.t = [];
     this.v = [];
     this.resizer = new ResizeObserver(() => this.draw());
@@ -30,7 +31,7 @@ export class LiveChart {
       this.t.push(times[i]);
       this.v.push(values[i]);
     }
-    const keep = 600;
+    const keep = this.keep;
     if (this.t.length > keep) { this.t.splice(0, this.t.length - keep); this.v.splice(0, this.v.length - keep); }
     this.draw();
   }
