@@ -94,7 +94,7 @@ for i in 1 2 3 4 5; do
     rm -rf "$T/k"; mkdir -p "$T/k"
     tbx_bg kill9 - -F -v -i "$DEMO" --loop -d "$T/k" -w 0 -W 0 --idle-timeout-udp=1 \
         --idle-timeout-tcp=1 --idle-timeout-other=1
-    wait_count "store: committed" "$T/kill9.err" 3 20
+    wait_count "store: committed" "$T/kill9.err" 3 40
     kill -KILL "$BG_PID"; wait "$BG_PID" 2>/dev/null
     logged=$(grep -o 'store: committed [0-9]* flows ([0-9]* in all)' "$T/kill9.err" | tail -1 | sed 's/.*(\([0-9]*\) in all)/\1/')
     if out=$(python3 - "$T/k/history.db" "${logged:-0}" <<'EOF' 2>&1
