@@ -141,14 +141,45 @@ body_check "series: since= is honoured" "all(x > $LAST_T for x in j['time'])"
 req "l7: 200" 200 "${A[@]}" "$H/api/v1/l7"
 body_check "l7: protocols with traffic, largest first" \
     'j["total"] == len(j["items"]) > 0 and all(a["bytes"] >= b["bytes"] for a, b in zip(j["items"], j["items"][1:]))'
-# Paging is checked on a table that does not change between the two requests: a second box that
-# read the demo capture once, at full speed, and keeps its hosts (its clock stopped with the
-# file). The replaying box above may add a host between two pages.
+# Paging (hosts and flows) is checked on a table that does not change between requests: a
+# second box that read the demo capture once (no --loop), at full speed, and keeps its hosts and
+# flows (its clock stopped with the file). The replaying box above may add a host or a flow, or
+# end one, between two pages.
 tbx_bg still - -i "$PCAP" -d "$T/sdata" --http-port=3004 --https-port=0 --disable-login
-if ! wait_grep "all inputs finished" "$T/still.err" 30; then
-    fail "paging: a box with a finished load" "$(lib_why "$T/still.err")"
-fi
+STILL_PID=$BG_PID
 HS=http://127.0.0.1:3004
+# still_counts: "STATES HOSTS FLOWS PACKETS" of the second box, or nothing if it does not answer.
+still_counts() {
+    local f
+    for f in sources hosts flows; do
+        curl -s -o "$T/still-$f.json" --max-time 5 "$HS/api/v1/$f?$([ $f = sources ] || echo limit=1)" || return 1
+    done
+    python3 - "$T/still-sources.json" "$T/still-hosts.json" "$T/still-flows.json" <<'PY' 2>/dev/null
+import json, sys
+s, h, f = (json.load(open(p)) for p in sys.argv[1:])
+print(",".join(i["state"] for i in s["items"]), h["total"], f["total"],
+      sum(i["counters"]["packets"] for i in s["items"]))
+PY
+}
+# The load is finished when the source reports done and two readings 0.5 s apart are equal.
+still_ready() {
+    local i prev="" now
+    wait_grep "all inputs finished" "$T/still.err" 30 || return 1
+    for ((i = 0; i < 60; i++)); do
+        now=$(still_counts)
+        case $now in
+            "done "*) [ "$now" = "$prev" ] && return 0 ;;
+        esac
+        prev=$now
+        sleep 0.5
+    done
+    return 1
+}
+if still_ready; then
+    pass "paging: a box with a finished load (source done, counts stable: $(still_counts))"
+else
+    fail "paging: a box with a finished load" "counts '$(still_counts)'; $(lib_why "$T/still.err")"
+fi
 req "hosts: 200 with total and a page" 200 "$HS/api/v1/hosts?limit=3&sort=ip&order=asc"
 body_check "hosts: limit 3 of total" 'j["total"] >= 4 and len(j["items"]) == 3 and j["limit"] == 3 and j["offset"] == 0'
 cp "$T/body" "$T/page1"
@@ -177,8 +208,11 @@ body_check "flows: l7=Unknown gives only flows nDPI could not name" \
 req "flows: port=53 and host=" 200 "${A[@]}" "$H/api/v1/flows?port=53&host=$TOP"
 body_check "flows: port and host filters" \
     'all(53 in (f["client"]["port"], f["server"]["port"]) and "'"$TOP"'" in (f["client"]["ip"], f["server"]["ip"]) for f in j["items"])'
-req "flows: paging keeps the total" 200 "${A[@]}" "$H/api/v1/flows?limit=1&offset=1"
+req "flows: paging keeps the total" 200 "$HS/api/v1/flows?limit=1&offset=1"
 body_check "flows: total and one item" 'j["total"] >= 2 and len(j["items"]) == 1'
+kill -TERM "$STILL_PID"
+tbx_wait_exit "$STILL_PID" still 10
+expect_rc "paging: the box with the finished load stops cleanly" 0 still
 
 # ---- the nTap collector (public-key mode) ----
 # One garbage datagram to the collector: refused and counted, never answered.
