@@ -127,13 +127,18 @@ PY
 # Every header compiles on its own (a header includes what it uses).
 CFLAGS="-std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fsyntax-only -Isrc $(pkg-config --cflags libuv libpcap libndpi libsodium lua5.4 sqlite3 libcjson libh2o libssl 2>/dev/null)"
 export CFLAGS
-bad=$(find src -name '*.h' | sort | xargs -P2 -I{} sh -c \
-    'printf "#include \"%s\"\n" "${1#src/}" | ${CC:-cc} $CFLAGS -x c - -o /dev/null 2>/dev/null || echo "$1"' _ {})
-n=$(find src -name '*.h' | wc -l)
+# NUL-separated names (any file name); each failure prints "header: first error line".
+ERRS=$(mktemp -d); export ERRS
+bad=$(find src -name '*.h' -print0 | sort -z | xargs -0 -r -P2 -n1 sh -c \
+    'printf "#include \"%s\"\n" "${1#src/}" | ${CC:-cc} $CFLAGS -x c - -o /dev/null 2>"$ERRS/$$" \
+        || printf "%s: %s\n" "$1" "$(grep -m1 error "$ERRS/$$")"' _)
+rm -rf "$ERRS"
+n=$(find src -name '*.h' -print0 | tr -cd '\0' | wc -c)
 if [ -z "$bad" ]; then
     echo "ok   headers: all $n compile on their own" | tee -a "$OUT"
 else
-    echo "FAIL headers: these do not compile on their own: $(echo $bad)" | tee -a "$OUT"
+    echo "FAIL headers: $(printf '%s\n' "$bad" | wc -l) of $n do not compile on their own:" | tee -a "$OUT"
+    printf '%s\n' "$bad" | sed 's/^/    /'
 fi
 passed=$(grep -c '^ok ' "$OUT")
 failed=$(grep -c '^FAIL ' "$OUT")
