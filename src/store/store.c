@@ -167,6 +167,17 @@ static void kick_writer(struct store *s)
     }
 }
 
+/* A sealed batch joins the writer's queue. */
+static void enqueue_batch(struct store *s, struct store_batch *b)
+{
+    if (s->queue_tail)
+        s->queue_tail->next = b;
+    else
+        s->queue_head = b;
+    s->queue_tail = b;
+    kick_writer(s);
+}
+
 /* The batch being filled joins the queue. */
 static void seal_pending(struct store *s)
 {
@@ -174,12 +185,7 @@ static void seal_pending(struct store *s)
     if (!b || b->n == 0)
         return;
     s->pending = NULL;
-    if (s->queue_tail)
-        s->queue_tail->next = b;
-    else
-        s->queue_head = b;
-    s->queue_tail = b;
-    kick_writer(s);
+    enqueue_batch(s, b);
 }
 
 void store_add_flow(struct store *s, const struct engine *e, const struct flow_sides *sides,
@@ -303,12 +309,7 @@ void store_sample_minute(struct store *s, const struct engine *e, uint64_t unix_
         return;
     }
     b->started_ms = uv_now(s->loop);
-    if (s->queue_tail)
-        s->queue_tail->next = b;
-    else
-        s->queue_head = b;
-    s->queue_tail = b;
-    kick_writer(s);
+    enqueue_batch(s, b);
 }
 
 /* ---- open and close (pool) ---- */

@@ -19,14 +19,20 @@ static void answered(void *ctx, cJSON *page, const char *err)
     endpoint_finish(c);
 }
 
+/* The store, or NULL after answering 409 (tapboxd runs without -F). */
+static struct store *history_or_409(struct web_call *c)
+{
+    if (!c->web->view.history)
+        web_respond_error(&c->res, 409, "history is off (start tapboxd with -F / --history)");
+    return c->web->view.history;
+}
+
 static int get_history_flows(struct web_call *c, const char *arg)
 {
     (void)arg;
-    struct store *history = c->web->view.history;
-    if (!history) {
-        web_respond_error(&c->res, 409, "history is off (start tapboxd with -F / --history)");
+    struct store *history = history_or_409(c);
+    if (!history)
         return 0;
-    }
     struct store_flow_query q;
     char err[300] = "";
     if (web_view_history_query(&c->web->view, &c->params, &q, err, sizeof err) != 0)
@@ -41,11 +47,9 @@ static int get_history_flows(struct web_call *c, const char *arg)
 static int get_timeseries(struct web_call *c, const char *arg)
 {
     (void)arg;
-    struct store *history = c->web->view.history;
-    if (!history) {
-        web_respond_error(&c->res, 409, "history is off (start tapboxd with -F / --history)");
+    struct store *history = history_or_409(c);
+    if (!history)
         return 0;
-    }
     struct store_series_query q;
     char err[300] = "";
     if (web_view_series_query(&c->web->view, &c->params, (uint64_t)time(NULL), &q, err,
