@@ -611,8 +611,10 @@ int main(int argc, char **argv)
     /* The web server starts before privileges drop (it may bind a low port). With --once it
      * only starts when a port is given explicitly. */
     d.config.web.loop_stalls = &schedule_stalls(&d.schedule)->count;
-    if ((!d.config.once || d.config.web.http_set || d.config.web.https_set) &&
-        web_server_start(d.loop, d.engine, &d.config.web, &d.web, err, sizeof err) < 0) {
+    err[0] = '\0';
+    if (!d.config.once || d.config.web.http_set || d.config.web.https_set)
+        d.web = web_server_start(d.loop, d.engine, &d.config.web, err, sizeof err);
+    if (!d.web && err[0]) {
         log_error("web", "%s", err);
         daemon_stop(&d, "the web server cannot start");
         uv_run(d.loop, UV_RUN_DEFAULT);

@@ -198,12 +198,16 @@ int auth_init(struct auth *a, uv_loop_t *loop, const char *data_dir, unsigned se
         if (a->user_count == 0)
             factory_state(a);
     }
+    return 0;
+}
+
+void auth_start(struct auth *a)
+{
     /* A hash to verify against for unknown users, so that they cost the same time. */
     char pw[33];
     random_hex(pw, 16);
     auth_hash_async(a, pw, job_hash_done, a);
     sodium_memzero(pw, sizeof pw);
-    return 0;
 }
 
 void auth_fini(struct auth *a)

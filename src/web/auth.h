@@ -110,9 +110,12 @@ struct auth {
 };
 
 /* Load DATA_DIR/users.json (absent: factory state). A file that cannot be read or parsed is an
- * error: falling back to admin/admin would open the box. */
+ * error: falling back to admin/admin would open the box. Nothing is queued yet: auth_fini may
+ * follow at once. */
 int auth_init(struct auth *a, uv_loop_t *loop, const char *data_dir, unsigned session_timeout_s,
               bool disabled, char *err, size_t errsize);
+/* The first work in the thread pool: the hash that unknown users are checked against. */
+void auth_start(struct auth *a);
 void auth_fini(struct auth *a);
 
 /* Who sent this request: a Bearer token, the session cookie, or anyone with --disable-login.

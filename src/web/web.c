@@ -82,6 +82,7 @@ int web_core_init(struct web *w, uv_loop_t *loop, struct engine *engine,
     }
     if (auth_init(&w->auth, loop, w->opts.data_dir, w->opts.session_timeout_s,
                   w->opts.disable_login, err, errsize) < 0) {
+        auth_fini(&w->auth);
         web_options_free(&w->opts);
         return -1;
     }
@@ -109,6 +110,8 @@ int web_core_init(struct web *w, uv_loop_t *loop, struct engine *engine,
         log_warn("web", "login disabled (--disable-login): anyone reaching the port is admin");
     return 0;
 }
+
+void web_core_start(struct web *w) { auth_start(&w->auth); }
 
 void web_core_stop(struct web *w) { w->stopping = true; }
 
@@ -151,30 +154,32 @@ void web_server_set_policy_admin(struct web *w, const struct policy_admin *ops)
         w->view.policy_admin = ops;
 }
 
-int web_server_start(uv_loop_t *loop, struct engine *engine, const struct web_options *opts,
-                     struct web **out, char *err, size_t errsize)
+struct web *web_server_start(uv_loop_t *loop, struct engine *engine,
+                             const struct web_options *opts, char *err, size_t errsize)
 {
-    *out = NULL;
+    if (errsize)
+        err[0] = '\0';
     if (opts->http_port == 0 && opts->https_port == 0)
-        return 0;
+        return NULL;
     struct web *w = calloc(1, sizeof *w);
     if (!w) {
         snprintf(err, errsize, "out of memory");
-        return -1;
+        return NULL;
     }
     if (web_core_init(w, loop, engine, opts, err, errsize) < 0) {
         free(w);
-        return -1;
+        return NULL;
     }
-    *out = w;
     if (web_http_start(w, err, errsize) < 0) {
-        /* Nothing was accepted yet: close what opened; the caller's loop run finishes it and
-         * web_server_free frees it after. */
+        /* Nothing was accepted or queued yet: close what opened and free it at once (h2o's
+         * dispose runs the loop once for the closes). */
         web_http_stop(w);
         web_core_stop(w);
-        return -1;
+        web_server_free(w);
+        return NULL;
     }
-    return 0;
+    web_core_start(w);
+    return w;
 }
 
 #define STOP_LINGER_MS 300 /* for the last piece of a download ended by the stop */

@@ -50,11 +50,12 @@ void web_options_init(struct web_options *o);
 void web_options_free(struct web_options *o);
 
 struct web;
-/* Starts the server on the daemon's loop: 0 with *out the server (NULL when both ports are 0:
- * none), or -1 with err; *out may then still need web_server_free once the loop has run.
- * opts' paths must be resolved (config_resolve_paths). */
-int web_server_start(uv_loop_t *loop, struct engine *engine, const struct web_options *opts,
-                     struct web **out, char *err, size_t errsize);
+/* Starts the server on the daemon's loop (binds the ports, loads users). NULL with err on
+ * failure; both ports 0: NULL with err[0] == '\0' (no server, not an error). Call it outside
+ * uv_run: a failed start releases what it opened, which runs the loop once. opts' paths must be
+ * resolved (config_resolve_paths). */
+struct web *web_server_start(uv_loop_t *loop, struct engine *engine,
+                             const struct web_options *opts, char *err, size_t errsize);
 /* The web layer's once-a-second work (the live series, the session count), from the daemon's
  * one schedule. */
 void web_server_tick(struct web *w);

@@ -1,4 +1,4 @@
-/* The web layer's shared state (one instance per process), seen by its own modules only. */
+/* The web layer's shared state (one per server handle), seen by its own modules only. */
 #ifndef TAPBOX_WEB_INTERNAL_H
 #define TAPBOX_WEB_INTERNAL_H
 
@@ -31,21 +31,22 @@ struct web {
     bool linger_open;
 };
 
-/* Everything but HTTP: options copied, users loaded, the series, Lua. Unit tests use this with
- * a loop of their own. */
+/* Everything but HTTP: options copied, users loaded, the series, Lua; nothing is queued yet,
+ * so web_core_fini may follow at once. start queues the first work (auth's). Unit tests use
+ * these with a loop of their own. */
 int web_core_init(struct web *w, uv_loop_t *loop, struct engine *engine,
                   const struct web_options *opts, char *err, size_t errsize);
+void web_core_start(struct web *w);
 void web_core_stop(struct web *w);   /* ends the downloads (from the loop) */
 void web_core_fini(struct web *w);   /* after the loop has ended */
 
-/* h2o: listeners, TLS, requests (server.c). start binds the ports (a default port that is busy
- * only warns); stop closes listeners and connections; free runs after the loop has ended. */
+/* h2o: listeners, TLS, requests (server.c). Declared here, not in a server.h: server.c needs
+ * web.h (the options), and web.c calls these. start binds the ports (a default port that is
+ * busy only warns); stop closes listeners and connections; free runs after the loop has ended
+ * (h2o's dispose runs the loop once). */
 int web_http_start(struct web *w, char *err, size_t errsize);
 void web_http_stop(struct web *w);       /* listeners closed, no keep-alive, downloads end */
 void web_http_drop_conns(struct web *w); /* every open connection shut down */
 void web_http_free(struct web *w);
-
-/* Prometheus text exposition of the counters; malloc'd, NULL when out of memory. */
-char *web_metrics_text(struct web *w, size_t *len);
 
 #endif

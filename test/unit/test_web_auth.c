@@ -39,6 +39,7 @@ TEST(web_auth_rate_limit_per_address)
     uv_loop_init(&loop);
     CHECK(mkdtemp(dir) != NULL);
     CHECK(auth_init(&a, &loop, dir, 60, false, err, sizeof err) == 0);
+    auth_start(&a);
     unsigned retry;
     for (int i = 0; i < AUTH_LOGIN_FAILURES; i++) {
         CHECK(auth_rate_check(&a, "198.51.100.1", 1000 + (uint64_t)i, &retry));
@@ -69,6 +70,7 @@ TEST(web_auth_sessions_expire_and_tokens_check)
     uv_loop_init(&loop);
     CHECK(mkdtemp(dir) != NULL);
     CHECK(auth_init(&a, &loop, dir, 60, false, err, sizeof err) == 0);
+    auth_start(&a);
     CHECK(a.user_count == 1 && a.users[0].factory); /* no file: factory state */
     CHECK(auth_user_add(&a, "ann", AUTH_VIEWER, "$argon2id$x", false, err, sizeof err) == 0);
     CHECK(auth_user_add(&a, "ann", AUTH_VIEWER, "$argon2id$x", false, err, sizeof err) < 0);

@@ -72,13 +72,15 @@ int web_test_start(struct web_test *t, int hosts, bool disable_login, const char
     web_options_free(&o);
     if (rc < 0)
         fprintf(stderr, "  web_core_init: %s\n", err);
+    else
+        web_core_start(&t->web);
     return rc;
 }
 
 void web_test_finish(struct web_test *t)
 {
     web_core_stop(&t->web);
-    uv_run(&t->loop, UV_RUN_DEFAULT); /* pending hashes and saves, the timer's close */
+    uv_run(&t->loop, UV_RUN_DEFAULT); /* pending hashes and saves */
     web_core_fini(&t->web);
     uv_loop_close(&t->loop);
     if (t->engine)
