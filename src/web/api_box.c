@@ -7,6 +7,7 @@
 #include "core/log.h"
 #include "web/endpoint.h"
 #include "web/lua.h"
+#include "web/metrics.h"
 #include "web/pcap_stream.h"
 #include "web/web_internal.h"
 

@@ -1,4 +1,6 @@
 /* /metrics: the counters in Prometheus' text exposition format (version 0.0.4). */
+#include "web/metrics.h"
+
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
