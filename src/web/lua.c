@@ -1,5 +1,5 @@
 /*
- * Lua pages in one lua_State on the loop thread (see script.h).
+ * Lua pages in one lua_State on the loop thread (see lua.h).
  *
  * Safety: only base (without dofile, loadfile, load, require, collectgarbage, rawset, print),
  * string (without dump), table, math, utf8, coroutine and os.time/clock/date/difftime are
