@@ -81,12 +81,11 @@ static void write_work(uv_work_t *w)
     struct store *s = w->data;
     struct store_batch *b = s->writing;
     uint64_t start = uv_hrtime();
-    b->rc = b->n ? store_db_insert_flows(s->wdb, &s->insert, b->rows, b->n, b->err, sizeof b->err)
-                 : 0;
+    b->rc = b->n ? store_db_insert_flows(&s->writer, b->rows, b->n, b->err, sizeof b->err) : 0;
     if (b->rc == 0 && b->nsamples)
-        b->rc = store_db_insert_samples(s->wdb, b->samples, b->nsamples, b->err, sizeof b->err);
+        b->rc = store_db_insert_samples(s->writer.db, b->samples, b->nsamples, b->err, sizeof b->err);
     if (b->rc == 0)
-        b->rc = store_db_retain(s->wdb, s->max_bytes, &b->fig, b->err, sizeof b->err);
+        b->rc = store_db_retain(&s->writer, s->max_bytes, &b->fig, b->err, sizeof b->err);
     b->busy_us = (uv_hrtime() - start) / 1000;
 }
 
@@ -141,7 +140,7 @@ static void kick_writer(struct store *s)
         return;
     }
     struct store_batch *b = s->queue_head;
-    if (!s->wdb) { /* the database could not be opened: what waits is lost */
+    if (!s->writer.db) { /* the database could not be opened: what waits is lost */
         s->queue_head = b->next;
         if (!s->queue_head)
             s->queue_tail = NULL;
@@ -317,12 +316,12 @@ void store_sample_minute(struct store *s, const struct engine *e, uint64_t unix_
 static void open_work(uv_work_t *w)
 {
     struct store *s = w->data;
-    s->open_rc = store_db_open(s->stats.path, &s->wdb, &s->rdb, &s->insert, s->stats.moved_aside,
+    s->open_rc = store_db_open(s->stats.path, &s->writer, &s->rdb, s->stats.moved_aside,
                                sizeof s->stats.moved_aside, s->open_err, sizeof s->open_err);
     if (!s->max_bytes)
         s->max_bytes = store_db_default_cap(s->stats.path);
     if (s->open_rc == 0)
-        s->open_rc = store_db_retain(s->wdb, s->max_bytes, &s->open_fig, s->open_err,
+        s->open_rc = store_db_retain(&s->writer, s->max_bytes, &s->open_fig, s->open_err,
                                      sizeof s->open_err);
 }
 
@@ -352,7 +351,7 @@ static void after_open(uv_work_t *w, int status)
 static void close_work(uv_work_t *w)
 {
     struct store *s = w->data;
-    store_db_close(&s->wdb, &s->rdb, &s->insert);
+    store_db_close(&s->writer, &s->rdb);
 }
 
 static void after_close(uv_work_t *w, int status)

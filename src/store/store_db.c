@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "store/store_bloom.h"
 #include "store/store_internal.h"
 
 /* Migrations: MIGRATIONS[v] takes a database from user_version v to v + 1. Append only. */
@@ -30,7 +31,47 @@ static const char *const MIGRATIONS[STORE_SCHEMA_VERSION] = {
     " res INTEGER NOT NULL, t INTEGER NOT NULL, kind INTEGER NOT NULL, key TEXT NOT NULL,"
     " bytes INTEGER NOT NULL, packets INTEGER NOT NULL, flows INTEGER NOT NULL,"
     " drops INTEGER NOT NULL, PRIMARY KEY (res, t, kind, key)) WITHOUT ROWID;",
+    /* 2 -> 3: what an SD card can afford. The indexes went: each batch rewrote pages all over
+     * them (even last_us comes out of order: flows end in any order), several times the bytes
+     * of the rows. A chunk per batch (its row range, time span and a Bloom filter of its hosts)
+     * finds the rows of a time range or a host instead; names are ids into a names table. Rows
+     * keep their rowids. */
+    "CREATE TABLE names (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);"
+    "INSERT OR IGNORE INTO names (name) SELECT l7 FROM flows UNION SELECT category FROM flows"
+    " UNION SELECT source FROM flows UNION SELECT client_side FROM flows WHERE client_side IS NOT"
+    " NULL UNION SELECT verdict FROM flows WHERE verdict IS NOT NULL;"
+    "DELETE FROM names WHERE name = '';"
+    "CREATE TABLE flows_v3 ("
+    " flow_id INTEGER NOT NULL, first_us INTEGER NOT NULL, last_us INTEGER NOT NULL,"
+    " ip_version INTEGER NOT NULL, proto INTEGER NOT NULL, vlan INTEGER NOT NULL,"
+    " client_ip BLOB NOT NULL, client_port INTEGER NOT NULL,"
+    " server_ip BLOB NOT NULL, server_port INTEGER NOT NULL,"
+    " c2s_packets INTEGER NOT NULL, c2s_bytes INTEGER NOT NULL,"
+    " s2c_packets INTEGER NOT NULL, s2c_bytes INTEGER NOT NULL,"
+    " c2s_tcp_flags INTEGER NOT NULL, s2c_tcp_flags INTEGER NOT NULL,"
+    " l7 INTEGER, category INTEGER, l7_final INTEGER NOT NULL,"
+    " l7_guessed INTEGER NOT NULL, tunnel_depth INTEGER NOT NULL,"
+    " source INTEGER, client_side INTEGER, verdict INTEGER);"
+    "INSERT INTO flows_v3 (rowid, flow_id, first_us, last_us, ip_version, proto, vlan, client_ip,"
+    " client_port, server_ip, server_port, c2s_packets, c2s_bytes, s2c_packets, s2c_bytes,"
+    " c2s_tcp_flags, s2c_tcp_flags, l7, category, l7_final, l7_guessed, tunnel_depth, source,"
+    " client_side, verdict) SELECT f.rowid, flow_id, first_us, last_us, ip_version, proto, vlan,"
+    " client_ip, client_port, server_ip, server_port, c2s_packets, c2s_bytes, s2c_packets,"
+    " s2c_bytes, c2s_tcp_flags, s2c_tcp_flags, (SELECT id FROM names WHERE name = f.l7),"
+    " (SELECT id FROM names WHERE name = f.category), l7_final, l7_guessed, tunnel_depth,"
+    " (SELECT id FROM names WHERE name = f.source),"
+    " (SELECT id FROM names WHERE name = f.client_side),"
+    " (SELECT id FROM names WHERE name = f.verdict) FROM flows f ORDER BY f.rowid;"
+    "DROP TABLE flows;"
+    "ALTER TABLE flows_v3 RENAME TO flows;"
+    "CREATE TABLE chunks (id INTEGER PRIMARY KEY, lo INTEGER NOT NULL, hi INTEGER NOT NULL,"
+    " first_us INTEGER NOT NULL, last_us INTEGER NOT NULL, hosts BLOB);"
+    "INSERT INTO chunks (lo, hi, first_us, last_us, hosts) SELECT min(rowid), max(rowid),"
+    " min(first_us), max(last_us), NULL FROM flows HAVING count(*) > 0;",
 };
+
+static const char INSERT_CHUNK[] =
+    "INSERT INTO chunks (lo, hi, first_us, last_us, hosts) VALUES (?,?,?,?,?)";
 
 static const char INSERT_FLOW[] =
     "INSERT INTO flows (flow_id, first_us, last_us, ip_version, proto, vlan, client_ip,"
@@ -105,11 +146,14 @@ static int open_one(const char *path, int flags, sqlite3 **db)
     return rc;
 }
 
-int store_db_open(const char *path, sqlite3 **wdb, sqlite3 **rdb, sqlite3_stmt **insert,
-                  char *moved, size_t movedsize, char *err, size_t errsize)
+static int count_rows(sqlite3 *db, uint64_t *out);
+
+int store_db_open(const char *path, struct store_writer *w, sqlite3 **rdb, char *moved,
+                  size_t movedsize, char *err, size_t errsize)
 {
-    *wdb = *rdb = NULL;
-    *insert = NULL;
+    memset(w, 0, sizeof *w);
+    sqlite3 **wdb = &w->db;
+    *rdb = NULL;
     moved[0] = '\0';
     if (open_one(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, wdb) != SQLITE_OK)
         goto failed;
@@ -136,9 +180,15 @@ int store_db_open(const char *path, sqlite3 **wdb, sqlite3 **rdb, sqlite3_stmt *
     if (exec(*wdb, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", err, errsize) < 0 ||
         migrate(*wdb, err, errsize) < 0)
         goto closing;
-    if (sqlite3_prepare_v3(*wdb, INSERT_FLOW, -1, SQLITE_PREPARE_PERSISTENT, insert, NULL) !=
-        SQLITE_OK) {
-        fail(*wdb, "preparing the insert", err, errsize);
+    if (sqlite3_prepare_v3(*wdb, INSERT_FLOW, -1, SQLITE_PREPARE_PERSISTENT, &w->insert_flow,
+                           NULL) != SQLITE_OK ||
+        sqlite3_prepare_v3(*wdb, INSERT_CHUNK, -1, SQLITE_PREPARE_PERSISTENT, &w->insert_chunk,
+                           NULL) != SQLITE_OK) {
+        fail(*wdb, "preparing the inserts", err, errsize);
+        goto closing;
+    }
+    if (store_names_load(&w->names, *wdb) < 0 || count_rows(*wdb, &w->rows) < 0) {
+        fail(*wdb, "reading the names and flows", err, errsize);
         goto closing;
     }
     if (open_one(path, SQLITE_OPEN_READONLY, rdb) != SQLITE_OK) {
@@ -149,7 +199,7 @@ int store_db_open(const char *path, sqlite3 **wdb, sqlite3 **rdb, sqlite3_stmt *
 failed:
     fail(*wdb, "cannot open", err, errsize);
 closing:
-    store_db_close(wdb, rdb, insert);
+    store_db_close(w, rdb);
     return -1;
 }
 
@@ -158,22 +208,95 @@ static void bind_addr(sqlite3_stmt *st, int col, uint8_t version, const uint8_t 
     sqlite3_bind_blob(st, col, addr, version == 4 ? 4 : 16, SQLITE_TRANSIENT);
 }
 
-static void bind_text_or_null(sqlite3_stmt *st, int col, const char *s)
+static void bind_name(sqlite3_stmt *st, int col, int64_t id)
 {
-    if (s[0])
-        sqlite3_bind_text(st, col, s, -1, SQLITE_TRANSIENT);
+    if (id > 0)
+        sqlite3_bind_int64(st, col, id);
     else
         sqlite3_bind_null(st, col);
 }
 
-int store_db_insert_flows(sqlite3 *db, sqlite3_stmt **insert, const struct store_flow *rows,
-                          size_t n, char *err, size_t errsize)
+/* Orders addresses (version first) so that a batch's distinct hosts can be counted. */
+struct host_addr {
+    uint8_t len, addr[16];
+};
+
+static int addr_cmp(const void *a, const void *b)
 {
+    const struct host_addr *x = a, *y = b;
+    if (x->len != y->len)
+        return x->len < y->len ? -1 : 1;
+    return memcmp(x->addr, y->addr, x->len);
+}
+
+/* The chunk of rows lo..hi: their time span and the Bloom filter of their distinct hosts. */
+static int insert_chunk(struct store_writer *w, const struct store_flow *rows, size_t n,
+                        sqlite3_int64 lo, sqlite3_int64 hi)
+{
+    struct host_addr *hosts = malloc(2 * n * sizeof *hosts);
+    uint8_t *bits = NULL;
+    size_t distinct = 0, size = 0;
+    uint64_t first = UINT64_MAX, last = 0;
+    for (size_t i = 0; i < n; i++) {
+        first = rows[i].first_us < first ? rows[i].first_us : first;
+        last = rows[i].last_us > last ? rows[i].last_us : last;
+    }
+    if (hosts) {
+        for (size_t i = 0; i < n; i++) {
+            uint8_t len = rows[i].ip_version == 4 ? 4 : 16;
+            hosts[2 * i].len = hosts[2 * i + 1].len = len;
+            memcpy(hosts[2 * i].addr, rows[i].client_addr, 16);
+            memcpy(hosts[2 * i + 1].addr, rows[i].server_addr, 16);
+        }
+        qsort(hosts, 2 * n, sizeof *hosts, addr_cmp);
+        for (size_t i = 0; i < 2 * n; i++)
+            distinct += i == 0 || addr_cmp(&hosts[i - 1], &hosts[i]) != 0;
+        size = store_bloom_size(distinct);
+        if ((bits = calloc(1, size)))
+            for (size_t i = 0; i < 2 * n; i++)
+                store_bloom_add(bits, size, hosts[i].addr, hosts[i].len);
+    }
+    /* Without memory for a filter the chunk has none: every host query scans it. */
+    sqlite3_stmt *st = w->insert_chunk;
+    sqlite3_bind_int64(st, 1, lo);
+    sqlite3_bind_int64(st, 2, hi);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)first);
+    sqlite3_bind_int64(st, 4, (sqlite3_int64)last);
+    if (bits)
+        sqlite3_bind_blob(st, 5, bits, (int)size, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 5);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    free(bits);
+    free(hosts);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* The ids of a row's names (new names are inserted in the batch's transaction). */
+static int name_ids(struct store_writer *w, const struct store_flow *r, int64_t id[5])
+{
+    const char *names[5] = {r->l7, r->category, r->source, r->client_side, r->verdict};
+    for (int i = 0; i < 5; i++)
+        if ((id[i] = store_names_id(&w->names, w->db, names[i])) < 0)
+            return -1;
+    return 0;
+}
+
+int store_db_insert_flows(struct store_writer *w, const struct store_flow *rows, size_t n,
+                          char *err, size_t errsize)
+{
+    sqlite3 *db = w->db;
     if (exec(db, "BEGIN", err, errsize) < 0)
         return -1;
-    sqlite3_stmt *st = *insert;
+    sqlite3_stmt *st = w->insert_flow;
+    sqlite3_int64 lo = 0, hi = 0;
     for (size_t i = 0; i < n; i++) {
         const struct store_flow *r = &rows[i];
+        int64_t name[5];
+        if (name_ids(w, r, name) < 0)
+            goto failed;
         int c = 1;
         sqlite3_bind_int64(st, c++, (sqlite3_int64)r->id);
         sqlite3_bind_int64(st, c++, (sqlite3_int64)r->first_us);
@@ -191,38 +314,46 @@ int store_db_insert_flows(sqlite3 *db, sqlite3_stmt **insert, const struct store
         }
         sqlite3_bind_int(st, c++, r->tcp_flags[0]);
         sqlite3_bind_int(st, c++, r->tcp_flags[1]);
-        sqlite3_bind_text(st, c++, r->l7, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, c++, r->category, -1, SQLITE_TRANSIENT);
+        bind_name(st, c++, name[0]);
+        bind_name(st, c++, name[1]);
         sqlite3_bind_int(st, c++, r->l7_final);
         sqlite3_bind_int(st, c++, r->l7_guessed);
         sqlite3_bind_int(st, c++, r->tunnel_depth);
-        sqlite3_bind_text(st, c++, r->source, -1, SQLITE_TRANSIENT);
-        bind_text_or_null(st, c++, r->client_side);
-        bind_text_or_null(st, c++, r->verdict);
+        bind_name(st, c++, name[2]);
+        bind_name(st, c++, name[3]);
+        bind_name(st, c++, name[4]);
         int rc = sqlite3_step(st);
         sqlite3_reset(st);
-        if (rc != SQLITE_DONE) {
-            fail(db, "insert", err, errsize);
-            char ignore[64];
-            exec(db, "ROLLBACK", ignore, sizeof ignore);
-            return -1;
-        }
+        if (rc != SQLITE_DONE)
+            goto failed;
+        hi = sqlite3_last_insert_rowid(db);
+        if (i == 0)
+            lo = hi;
     }
-    if (exec(db, "COMMIT", err, errsize) < 0) {
-        char ignore[64];
-        exec(db, "ROLLBACK", ignore, sizeof ignore);
-        return -1;
-    }
+    if (n && insert_chunk(w, rows, n, lo, hi) < 0)
+        goto failed;
+    if (exec(db, "COMMIT", err, errsize) < 0)
+        goto rollback;
+    w->rows += n;
     return 0;
+failed:
+    fail(db, "insert", err, errsize);
+rollback:;
+    char ignore[64];
+    exec(db, "ROLLBACK", ignore, sizeof ignore);
+    store_names_load(&w->names, db); /* names of the batch went with the rollback */
+    return -1;
 }
 
-void store_db_close(sqlite3 **wdb, sqlite3 **rdb, sqlite3_stmt **insert)
+void store_db_close(struct store_writer *w, sqlite3 **rdb)
 {
-    sqlite3_finalize(*insert);
-    *insert = NULL;
+    sqlite3_finalize(w->insert_flow);
+    sqlite3_finalize(w->insert_chunk);
+    w->insert_flow = w->insert_chunk = NULL;
+    store_names_free(&w->names);
     sqlite3_close(*rdb);
-    sqlite3_close(*wdb); /* the last connection: checkpoints the WAL into the file */
-    *rdb = *wdb = NULL;
+    sqlite3_close(w->db); /* the last connection: checkpoints the WAL into the file */
+    *rdb = w->db = NULL;
 }
 
 static int pragma_u64(sqlite3 *db, const char *sql, uint64_t *out)
@@ -247,31 +378,51 @@ static int used_bytes(sqlite3 *db, uint64_t *out)
     return 0;
 }
 
-int store_db_retain(sqlite3 *db, uint64_t max_bytes, struct store_db_figures *fig, char *err,
-                    size_t errsize)
+static int count_rows(sqlite3 *db, uint64_t *out)
+{
+    return pragma_u64(db, "SELECT count(*) FROM flows", out);
+}
+
+int store_db_retain(struct store_writer *w, uint64_t max_bytes, struct store_db_figures *fig,
+                    char *err, size_t errsize)
 {
     /* Freed pages are reused by the next inserts: the file stops growing at the cap (plus at
-     * most a batch), and deleting in small steps keeps each transaction short. */
+     * most a batch), and deleting in small steps keeps each transaction short. Chunks whose
+     * rows are all gone go with them. */
+    sqlite3 *db = w->db;
     char sql[160];
     snprintf(sql, sizeof sql, "DELETE FROM flows WHERE rowid IN (SELECT rowid FROM flows ORDER BY "
              "rowid LIMIT %d)", STORE_RETENTION_STEP);
+    static const char chunks_gone[] =
+        "DELETE FROM chunks WHERE hi < coalesce((SELECT min(rowid) FROM flows), 1 << 62)";
     for (int step = 0; step < 1000; step++) {
         if (used_bytes(db, &fig->used_bytes) < 0)
             return fail(db, "measuring the database", err, errsize);
         if (fig->used_bytes <= max_bytes)
             break;
-        if (exec(db, sql, err, errsize) < 0)
+        char ignore[64];
+        if (exec(db, "BEGIN", err, errsize) < 0)
             return -1;
-        int gone = sqlite3_changes(db);
-        fig->expired += (uint64_t)gone;
+        if (exec(db, sql, err, errsize) < 0) {
+            exec(db, "ROLLBACK", ignore, sizeof ignore);
+            return -1;
+        }
+        uint64_t gone = (uint64_t)sqlite3_changes(db);
+        if (exec(db, chunks_gone, err, errsize) < 0 || exec(db, "COMMIT", err, errsize) < 0) {
+            exec(db, "ROLLBACK", ignore, sizeof ignore);
+            return -1;
+        }
+        w->rows = w->rows > gone ? w->rows - gone : 0;
+        fig->expired += gone;
         if (gone == 0)
             break; /* nothing left to delete: the indexes and schema alone are over the cap */
     }
-    /* The oldest row by rowid (insertion order), the newest by the last_us index. */
-    if (pragma_u64(db, "SELECT count(*) FROM flows", &fig->rows) < 0 ||
-        pragma_u64(db, "SELECT coalesce((SELECT first_us FROM flows ORDER BY rowid LIMIT 1), 0)",
+    fig->rows = w->rows;
+    /* The oldest row by rowid (insertion order), the newest from the chunks (no index on
+     * flows' times: a scan of the flows would read the whole table). */
+    if (pragma_u64(db, "SELECT coalesce((SELECT first_us FROM flows ORDER BY rowid LIMIT 1), 0)",
                    &fig->oldest_us) < 0 ||
-        pragma_u64(db, "SELECT coalesce(max(last_us), 0) FROM flows", &fig->newest_us) < 0)
+        pragma_u64(db, "SELECT coalesce(max(last_us), 0) FROM chunks", &fig->newest_us) < 0)
         return fail(db, "measuring the database", err, errsize);
     return 0;
 }

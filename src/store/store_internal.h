@@ -6,6 +6,7 @@
 
 #include "flow/engine.h"
 #include "store/store.h"
+#include "store/store_names.h"
 
 /* What the writer measures after each batch (pool thread), handed back with it. */
 struct store_db_figures {
@@ -27,6 +28,14 @@ struct store_batch {
 };
 
 struct store_query;
+
+/* The writer's connection and what it keeps between batches (pool: the writer job only). */
+struct store_writer {
+    sqlite3 *db;
+    sqlite3_stmt *insert_flow, *insert_chunk;
+    struct store_names names;
+    uint64_t rows;           /* flows in the database: counted at open, then kept up to date */
+};
 
 /* The counters at the last minute's sample, to make the next minute's differences. */
 struct store_baseline {
@@ -53,8 +62,7 @@ struct store {
     /* the writer's: touched by the worker only while a job of the writer is in flight */
     uv_work_t work;
     struct store_batch *writing;
-    sqlite3 *wdb;
-    sqlite3_stmt *insert;
+    struct store_writer writer;
     int open_rc;
     uint64_t max_bytes;                       /* given, or set by open_work */
     struct store_db_figures open_fig;
@@ -70,18 +78,19 @@ struct store {
 /* store_db.c (pool threads). Open: the writer and reader connections of path, with the schema
  * migrated to STORE_SCHEMA_VERSION; a file that is not a database (or fails its quick check) is
  * renamed aside (its new name in moved) and a new one made. 0, or -1 with err. */
-int store_db_open(const char *path, sqlite3 **wdb, sqlite3 **rdb, sqlite3_stmt **insert,
-                  char *moved, size_t movedsize, char *err, size_t errsize);
+int store_db_open(const char *path, struct store_writer *w, sqlite3 **rdb, char *moved,
+                  size_t movedsize, char *err, size_t errsize);
 /* One transaction with every point, added into its minute, hour and day; -1 with err. */
 int store_db_insert_samples(sqlite3 *db, const struct store_sample *samples, size_t n,
                             char *err, size_t errsize);
-/* One transaction with every row; -1 with err (and rolled back) on failure. */
-int store_db_insert_flows(sqlite3 *db, sqlite3_stmt **insert, const struct store_flow *rows,
-                          size_t n, char *err, size_t errsize);
-void store_db_close(sqlite3 **wdb, sqlite3 **rdb, sqlite3_stmt **insert);
+/* One transaction with every row and the chunk that finds them; -1 with err (and rolled back)
+ * on failure. */
+int store_db_insert_flows(struct store_writer *w, const struct store_flow *rows, size_t n,
+                          char *err, size_t errsize);
+void store_db_close(struct store_writer *w, sqlite3 **rdb);
 /* Deletes the oldest flows in steps until the pages in use fit max_bytes, and measures. */
-int store_db_retain(sqlite3 *db, uint64_t max_bytes, struct store_db_figures *fig, char *err,
-                    size_t errsize);
+int store_db_retain(struct store_writer *w, uint64_t max_bytes, struct store_db_figures *fig,
+                    char *err, size_t errsize);
 /* The cap to use for path when none is given (statvfs of its folder). */
 uint64_t store_db_default_cap(const char *path);
 

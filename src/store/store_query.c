@@ -7,6 +7,7 @@
 #include <cjson/cJSON.h>
 
 #include "query/query.h"
+#include "store/store_bloom.h"
 #include "store/store_internal.h"
 
 #define QUERY_TIME_LIMIT_MS 2000 /* a query still running then is interrupted */
@@ -32,31 +33,44 @@ static const char *order_column(enum store_flow_sort s)
 {
     switch (s) {
     case STORE_SORT_FIRST:
-        return "first_us";
+        return "f.first_us";
     case STORE_SORT_BYTES:
-        return "(c2s_bytes + s2c_bytes)";
+        return "(f.c2s_bytes + f.s2c_bytes)";
     case STORE_SORT_PACKETS:
-        return "(c2s_packets + s2c_packets)";
+        return "(f.c2s_packets + f.s2c_packets)";
     default:
-        return "last_us";
+        return "f.last_us";
     }
 }
 
-/* WHERE clause of q with ?NNN parameters, bound by bind_filters in the same order. */
-static void where_clause(const struct store_flow_query *q, char *out, size_t size)
+/* Row ranges (of chunks) that may hold the flows of a query. */
+struct row_range {
+    sqlite3_int64 lo, hi;
+};
+#define ROW_RANGES_MAX 48 /* more are merged across their smallest gaps (a longer scan) */
+
+/* WHERE clause of q with ?NNN parameters, bound by bind_filters in the same order: the rows of
+ * the chunks' ranges (the flows table has no index but its rowid), then the filters. */
+static void where_clause(const struct store_flow_query *q, const struct row_range *ranges,
+                         size_t nranges, char *out, size_t size)
 {
-    size_t n = (size_t)snprintf(out, size, " WHERE last_us >= ?1 AND first_us <= ?2");
-    if (q->has_host)
-        n += (size_t)snprintf(out + n, size - n, " AND (client_ip = ?3 OR server_ip = ?3)");
-    if (q->l7[0])
-        n += (size_t)snprintf(out + n, size - n, " AND (l7 = ?4 OR l7 LIKE ?4 || '.%%' OR l7 LIKE "
-                              "'%%.' || ?4)");
-    if (q->port >= 0)
-        n += (size_t)snprintf(out + n, size - n, " AND (client_port = ?5 OR server_port = ?5)");
-    if (q->l4_proto >= 0)
-        n += (size_t)snprintf(out + n, size - n, " AND proto = ?6");
-    if (q->source[0])
-        snprintf(out + n, size - n, " AND source = ?7");
+    size_t n = (size_t)snprintf(out, size, " WHERE (");
+    for (size_t i = 0; i < nranges && n < size; i++)
+        n += (size_t)snprintf(out + n, size - n, "%sf.rowid BETWEEN %lld AND %lld",
+                              i ? " OR " : "", (long long)ranges[i].lo, (long long)ranges[i].hi);
+    if (n < size)
+        n += (size_t)snprintf(out + n, size - n, ") AND f.last_us >= ?1 AND f.first_us <= ?2");
+    if (q->has_host && n < size)
+        n += (size_t)snprintf(out + n, size - n, " AND (f.client_ip = ?3 OR f.server_ip = ?3)");
+    if (q->l7[0] && n < size)
+        n += (size_t)snprintf(out + n, size - n, " AND f.l7 IN (SELECT id FROM names WHERE name"
+                              " = ?4 OR name LIKE ?4 || '.%%' OR name LIKE '%%.' || ?4)");
+    if (q->port >= 0 && n < size)
+        n += (size_t)snprintf(out + n, size - n, " AND (f.client_port = ?5 OR f.server_port = ?5)");
+    if (q->l4_proto >= 0 && n < size)
+        n += (size_t)snprintf(out + n, size - n, " AND f.proto = ?6");
+    if (q->source[0] && n < size)
+        snprintf(out + n, size - n, " AND f.source = (SELECT id FROM names WHERE name = ?7)");
 }
 
 static void bind_filters(sqlite3_stmt *st, const struct store_flow_query *q)
@@ -73,6 +87,65 @@ static void bind_filters(sqlite3_stmt *st, const struct store_flow_query *q)
         sqlite3_bind_int(st, 6, q->l4_proto);
     if (q->source[0])
         sqlite3_bind_text(st, 7, q->source, -1, SQLITE_STATIC);
+}
+
+/* The chunks of the time range (whose filter may hold the host, when the query has one), as at
+ * most ROW_RANGES_MAX row ranges; 0 ranges: no stored flow can match. -1 on a database error. */
+static int chunk_ranges(sqlite3 *db, const struct store_flow_query *q, struct row_range *out,
+                       size_t *nout)
+{
+    sqlite3_stmt *st;
+    *nout = 0;
+    if (sqlite3_prepare_v2(db, "SELECT lo, hi, hosts FROM chunks WHERE last_us >= ?1 AND "
+                           "first_us <= ?2 ORDER BY lo", -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)(q->from_s * 1000000));
+    sqlite3_bind_int64(st, 2, q->to_s ? (sqlite3_int64)(q->to_s * 1000000 + 999999) : INT64_MAX);
+    struct row_range *r = NULL;
+    size_t n = 0, cap = 0;
+    int step;
+    size_t len = q->host_version == 4 ? 4 : 16;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        const void *bits = sqlite3_column_blob(st, 2);
+        size_t size = (size_t)sqlite3_column_bytes(st, 2);
+        if (q->has_host && bits && !store_bloom_may_have(bits, size, q->host_addr, len))
+            continue;
+        sqlite3_int64 lo = sqlite3_column_int64(st, 0), hi = sqlite3_column_int64(st, 1);
+        if (n && r[n - 1].hi + 1 >= lo) { /* the next chunk: one range */
+            r[n - 1].hi = hi > r[n - 1].hi ? hi : r[n - 1].hi;
+            continue;
+        }
+        if (n == cap) {
+            struct row_range *more = realloc(r, (cap = cap ? cap * 2 : 64) * sizeof *r);
+            if (!more) {
+                step = SQLITE_NOMEM;
+                break;
+            }
+            r = more;
+        }
+        r[n++] = (struct row_range){lo, hi};
+    }
+    sqlite3_finalize(st);
+    if (step != SQLITE_DONE) {
+        free(r);
+        return -1;
+    }
+    /* Too many ranges for one statement: join the closest neighbours (their gap is scanned
+     * too, and the address terms still decide). */
+    while (n > ROW_RANGES_MAX) {
+        size_t best = 0;
+        for (size_t i = 1; i + 1 < n; i++)
+            if (r[i + 1].lo - r[i].hi < r[best + 1].lo - r[best].hi)
+                best = i;
+        r[best].hi = r[best + 1].hi;
+        memmove(&r[best + 1], &r[best + 2], (n - best - 2) * sizeof *r);
+        n--;
+    }
+    if (n)
+        memcpy(out, r, n * sizeof *r);
+    *nout = n;
+    free(r);
+    return 0;
 }
 
 static void add_endpoint(cJSON *o, const char *name, int version, const void *blob, int len,
@@ -104,10 +177,17 @@ static void add_text(cJSON *o, const char *name, sqlite3_stmt *st, int col)
         cJSON_AddStringToObject(o, name, (const char *)t);
 }
 
+/* The columns row_json reads, names resolved. */
 #define FLOW_COLUMNS                                                                              \
-    "flow_id, first_us, last_us, ip_version, proto, vlan, client_ip, client_port, server_ip,"    \
-    " server_port, c2s_packets, c2s_bytes, s2c_packets, s2c_bytes, c2s_tcp_flags, s2c_tcp_flags," \
-    " l7, category, l7_final, l7_guessed, tunnel_depth, source, client_side, verdict"
+    "f.flow_id, f.first_us, f.last_us, f.ip_version, f.proto, f.vlan, f.client_ip,"              \
+    " f.client_port, f.server_ip, f.server_port, f.c2s_packets, f.c2s_bytes, f.s2c_packets,"      \
+    " f.s2c_bytes, f.c2s_tcp_flags, f.s2c_tcp_flags, coalesce(nl.name, ''),"                      \
+    " coalesce(nc.name, ''), f.l7_final, f.l7_guessed, f.tunnel_depth, coalesce(ns.name, ''),"    \
+    " nd.name, nv.name"
+#define FLOW_NAMES                                                                                \
+    " LEFT JOIN names nl ON nl.id = f.l7 LEFT JOIN names nc ON nc.id = f.category"                \
+    " LEFT JOIN names ns ON ns.id = f.source LEFT JOIN names nd ON nd.id = f.client_side"         \
+    " LEFT JOIN names nv ON nv.id = f.verdict"
 
 /* One row as --flows-out writes a flow. */
 static cJSON *row_json(sqlite3_stmt *st)
@@ -141,17 +221,36 @@ static cJSON *row_json(sqlite3_stmt *st)
     return o;
 }
 
+static cJSON *page_start(const struct store_flow_query *q, sqlite3_int64 total)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "total", (double)total);
+    cJSON_AddNumberToObject(o, "offset", (double)q->offset);
+    cJSON_AddNumberToObject(o, "limit", (double)q->limit);
+    cJSON_AddArrayToObject(o, "flows");
+    return o;
+}
+
 static int run_flows(sqlite3 *db, const struct store_flow_query *q, cJSON **page, char *err,
                      size_t errsize)
 {
-    char where[512], sql[1024];
-    where_clause(q, where, sizeof where);
+    char where[4096], sql[5120];
+    struct row_range ranges[ROW_RANGES_MAX];
+    size_t nranges = 0;
     uint64_t deadline = deadline_ms();
     sqlite3_progress_handler(db, 1000, over_time, &deadline);
     sqlite3_stmt *st = NULL;
     int rc = -1;
     sqlite3_int64 total = 0;
-    snprintf(sql, sizeof sql, "SELECT count(*) FROM flows%s", where);
+    if (chunk_ranges(db, q, ranges, &nranges) < 0)
+        goto out;
+    if (nranges == 0) { /* no chunk of the range (with the host): nothing to scan */
+        *page = page_start(q, 0);
+        rc = 0;
+        goto out;
+    }
+    where_clause(q, ranges, nranges, where, sizeof where);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM flows f%s", where);
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
         goto out;
     bind_filters(st, q);
@@ -159,17 +258,13 @@ static int run_flows(sqlite3 *db, const struct store_flow_query *q, cJSON **page
         goto out;
     total = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
-    snprintf(sql, sizeof sql, "SELECT " FLOW_COLUMNS " FROM flows%s ORDER BY %s %s LIMIT %zu "
-             "OFFSET %zu", where, order_column(q->sort), q->ascending ? "ASC" : "DESC", q->limit,
-             q->offset);
+    snprintf(sql, sizeof sql, "SELECT " FLOW_COLUMNS " FROM flows f" FLOW_NAMES "%s ORDER BY %s %s"
+             " LIMIT %zu OFFSET %zu", where, order_column(q->sort),
+             q->ascending ? "ASC" : "DESC", q->limit, q->offset);
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
         goto out;
     bind_filters(st, q);
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "total", (double)total);
-    cJSON_AddNumberToObject(o, "offset", (double)q->offset);
-    cJSON_AddNumberToObject(o, "limit", (double)q->limit);
-    cJSON *flows = cJSON_AddArrayToObject(o, "flows");
+    cJSON *o = page_start(q, total), *flows = cJSON_GetObjectItem(o, "flows");
     int step;
     while ((step = sqlite3_step(st)) == SQLITE_ROW)
         cJSON_AddItemToArray(flows, row_json(st));

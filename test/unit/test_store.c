@@ -16,6 +16,7 @@
 #include "packet_builder.h"
 #include "query/query_json.h"
 #include "store/store.h"
+#include "store/store_bloom.h"
 
 struct rig {
     char dir[64], path[128];
@@ -35,13 +36,17 @@ static void on_flow_end(void *ctx, const struct engine *e, const struct flow *f)
     store_add_flow(r->s, e, NULL, f);
 }
 
-static bool rig_begin(struct rig *r, const struct store_options *base)
+/* prepare (may be NULL) makes the database file before the store opens it. */
+static bool rig_begin_with(struct rig *r, const struct store_options *base,
+                           void (*prepare)(const char *path))
 {
     memset(r, 0, sizeof *r);
     snprintf(r->dir, sizeof r->dir, "/tmp/tapbox-store.XXXXXX");
     if (!mkdtemp(r->dir))
         return false;
     snprintf(r->path, sizeof r->path, "%s/history.db", r->dir);
+    if (prepare)
+        prepare(r->path);
     uv_loop_init(&r->loop);
     struct engine_config c;
     char err[256];
@@ -58,6 +63,11 @@ static bool rig_begin(struct rig *r, const struct store_options *base)
     r->s = store_open(&r->loop, &o);
     CHECK(r->s != NULL);
     return r->s != NULL;
+}
+
+static bool rig_begin(struct rig *r, const struct store_options *base)
+{
+    return rig_begin_with(r, base, NULL);
 }
 
 /* n flows: 10.1.0.i:2000+i -> 192.0.2.9:53 (UDP), i+1 packets each, 100 s apart in time. */
@@ -309,19 +319,20 @@ TEST(store_moves_a_corrupt_file_aside_and_refuses_a_newer_schema)
 TEST(store_stays_under_its_cap)
 {
     struct rig r;
-    /* 1 MiB: a few thousand flows; 3000 of them in batches of 500 must push the oldest out. */
+    /* 1 MiB: about ten thousand flows; 15000 of them in batches of 500 must push the oldest
+     * out. */
     struct store_options o = {.batch_rows = 500, .flush_ms = 1, .max_bytes = 1u << 20};
     if (!rig_begin(&r, &o))
         return;
-    add_flows(&r, 3000);
-    run_until(&r, all_written);
-    add_flows(&r, 3000);
-    run_until(&r, all_written);
+    for (int round = 0; round < 5; round++) {
+        add_flows(&r, 3000);
+        run_until(&r, all_written);
+    }
     struct store_stats st;
     store_get_stats(r.s, &st);
-    CHECK_EQ_U(st.rows_committed, 6000);
+    CHECK_EQ_U(st.rows_committed, 15000);
     CHECK(st.rows_expired > 0);
-    CHECK_EQ_U(st.rows_stored + st.rows_expired, 6000);
+    CHECK_EQ_U(st.rows_stored + st.rows_expired, 15000);
     CHECK(st.used_bytes <= st.max_bytes && st.max_bytes == 1u << 20);
     struct stat sb;
     /* The file holds the cap and at most one batch of free pages more (~130 B a row). */
@@ -395,5 +406,161 @@ TEST(store_minute_series_and_roll_ups)
     for (int i = 0; v && i < cJSON_GetArraySize(v); i++)
         sum += cJSON_GetArrayItem(v, i)->valuedouble;
     CHECK(sum == (double)bytes);
+    rig_end(&r);
+}
+
+TEST(store_bloom_has_no_false_negatives_and_few_false_positives)
+{
+    size_t size = store_bloom_size(5000);
+    CHECK(size >= 5000 * STORE_BLOOM_BITS_EACH / 8 && (size & (size - 1)) == 0);
+    CHECK(store_bloom_size(0) == STORE_BLOOM_MIN_BYTES);
+    CHECK(store_bloom_size(SIZE_MAX / 64) == STORE_BLOOM_MAX_BYTES);
+    uint8_t *bits = calloc(1, size);
+    CHECK(bits != NULL);
+    if (!bits)
+        return;
+    for (uint32_t i = 0; i < 5000; i++) {
+        uint8_t a[4] = {10, (uint8_t)(i >> 16), (uint8_t)(i >> 8), (uint8_t)i};
+        store_bloom_add(bits, size, a, 4);
+    }
+    int missing = 0, false_positive = 0;
+    for (uint32_t i = 0; i < 5000; i++) {
+        uint8_t a[4] = {10, (uint8_t)(i >> 16), (uint8_t)(i >> 8), (uint8_t)i};
+        missing += !store_bloom_may_have(bits, size, a, 4);
+    }
+    for (uint32_t i = 0; i < 100000; i++) {
+        uint8_t a[4] = {172, (uint8_t)(i >> 16), (uint8_t)(i >> 8), (uint8_t)i};
+        false_positive += store_bloom_may_have(bits, size, a, 4);
+    }
+    CHECK_EQ_U(missing, 0);
+    CHECK(false_positive < 3000); /* ~1 % expected with 10 bits an address */
+    /* An IPv6 address with the same first bytes is another key. */
+    uint8_t v6[16] = {10, 0, 0, 1};
+    CHECK(!store_bloom_may_have(bits, size, v6, 16) || false_positive > 0);
+    /* A damaged filter (a size that is no power of two) hides nothing. */
+    CHECK(store_bloom_may_have(bits, size - 1, (uint8_t[]){1, 2, 3, 4}, 4));
+    CHECK(store_bloom_may_have(NULL, 0, (uint8_t[]){1, 2, 3, 4}, 4));
+    free(bits);
+}
+
+static double page_total(struct rig *r)
+{
+    cJSON *t = r->page ? cJSON_GetObjectItem(r->page, "total") : NULL;
+    return t ? t->valuedouble : -1;
+}
+
+TEST(store_host_queries_read_only_the_chunks_that_may_hold_the_host)
+{
+    struct rig r;
+    struct store_options o = {.batch_rows = 50, .flush_ms = 1};
+    if (!rig_begin(&r, &o))
+        return;
+    add_flows(&r, 600); /* 12 chunks; 10.1.0.7 is in the first, 10.1.2.150 in the ninth */
+    run_until(&r, all_written);
+    struct store_flow_query q = all_flows();
+    q.has_host = true;
+    q.host_version = 4;
+    memcpy(q.host_addr, (uint8_t[]){10, 1, 0, 7}, 4);
+    query(&r, &q);
+    CHECK(page_total(&r) == 1);
+    memcpy(q.host_addr, (uint8_t[]){10, 1, 2, 150}, 4);
+    query(&r, &q);
+    CHECK(page_total(&r) == 1);
+    cJSON *f = r.page ? cJSON_GetArrayItem(cJSON_GetObjectItem(r.page, "flows"), 0) : NULL;
+    cJSON *client = f ? cJSON_GetObjectItem(f, "client") : NULL;
+    CHECK(client && strcmp(cJSON_GetObjectItem(client, "ip")->valuestring, "10.1.2.150") == 0);
+    /* The server is in every chunk: all of them, in order, paged. */
+    memcpy(q.host_addr, (uint8_t[]){192, 0, 2, 9}, 4);
+    q.limit = 7;
+    q.offset = 590;
+    query(&r, &q);
+    CHECK(page_total(&r) == 600);
+    CHECK(r.page && cJSON_GetArraySize(cJSON_GetObjectItem(r.page, "flows")) == 7);
+    /* A host in no chunk, and one outside the time range. */
+    q = all_flows();
+    q.has_host = true;
+    q.host_version = 4;
+    memcpy(q.host_addr, (uint8_t[]){10, 9, 9, 9}, 4);
+    query(&r, &q);
+    CHECK(page_total(&r) == 0);
+    memcpy(q.host_addr, (uint8_t[]){10, 1, 0, 7}, 4);
+    q.from_s = 1700000000 + 100 * 300;
+    query(&r, &q);
+    CHECK(page_total(&r) == 0);
+    /* Names: the source and the protocol resolve through the names table. */
+    q = all_flows();
+    snprintf(q.source, sizeof q.source, "store-test");
+    query(&r, &q);
+    CHECK(page_total(&r) == 600);
+    snprintf(q.source, sizeof q.source, "no-such-source");
+    query(&r, &q);
+    CHECK(page_total(&r) == 0);
+    rig_end(&r);
+}
+
+/* A database as schema 2 wrote it: text names, address indexes, one flow. */
+static void make_schema_2(const char *path)
+{
+    sqlite3 *db;
+    CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+    CHECK(sqlite3_exec(db,
+        "CREATE TABLE flows (flow_id INTEGER NOT NULL, first_us INTEGER NOT NULL, last_us INTEGER"
+        " NOT NULL, ip_version INTEGER NOT NULL, proto INTEGER NOT NULL, vlan INTEGER NOT NULL,"
+        " client_ip BLOB NOT NULL, client_port INTEGER NOT NULL, server_ip BLOB NOT NULL,"
+        " server_port INTEGER NOT NULL, c2s_packets INTEGER NOT NULL, c2s_bytes INTEGER NOT NULL,"
+        " s2c_packets INTEGER NOT NULL, s2c_bytes INTEGER NOT NULL, c2s_tcp_flags INTEGER NOT"
+        " NULL, s2c_tcp_flags INTEGER NOT NULL, l7 TEXT NOT NULL, category TEXT NOT NULL,"
+        " l7_final INTEGER NOT NULL, l7_guessed INTEGER NOT NULL, tunnel_depth INTEGER NOT NULL,"
+        " source TEXT NOT NULL, client_side TEXT, verdict TEXT);"
+        "CREATE INDEX flows_by_last ON flows(last_us);"
+        "CREATE INDEX flows_by_client ON flows(client_ip, last_us);"
+        "CREATE INDEX flows_by_server ON flows(server_ip, last_us);"
+        "CREATE TABLE series (res INTEGER NOT NULL, t INTEGER NOT NULL, kind INTEGER NOT NULL,"
+        " key TEXT NOT NULL, bytes INTEGER NOT NULL, packets INTEGER NOT NULL, flows INTEGER NOT"
+        " NULL, drops INTEGER NOT NULL, PRIMARY KEY (res, t, kind, key)) WITHOUT ROWID;"
+        "INSERT INTO flows VALUES (42, 1700000000000000, 1700000001000000, 4, 6, 0,"
+        " x'0a000001', 40000, x'c0000201', 443, 5, 500, 4, 4000, 27, 26, 'TLS.Google', 'Web',"
+        " 1, 0, 0, 'eth0', 'inside', 'drop');"
+        "PRAGMA user_version = 2;", NULL, NULL, NULL) == SQLITE_OK);
+    sqlite3_close(db);
+}
+
+TEST(store_migrates_schema_2_keeping_its_flows)
+{
+    struct rig r;
+    if (!rig_begin_with(&r, NULL, make_schema_2))
+        return;
+    struct store_flow_query q = all_flows();
+    q.has_host = true;
+    q.host_version = 4;
+    memcpy(q.host_addr, (uint8_t[]){192, 0, 2, 1}, 4);
+    snprintf(q.l7, sizeof q.l7, "Google");
+    query(&r, &q);
+    CHECK(page_total(&r) == 1);
+    cJSON *f = r.page ? cJSON_GetArrayItem(cJSON_GetObjectItem(r.page, "flows"), 0) : NULL;
+    CHECK(f && cJSON_GetObjectItem(f, "id")->valuedouble == 42);
+    CHECK(f && strcmp(cJSON_GetObjectItem(f, "l7")->valuestring, "TLS.Google") == 0);
+    CHECK(f && strcmp(cJSON_GetObjectItem(f, "category")->valuestring, "Web") == 0);
+    CHECK(f && strcmp(cJSON_GetObjectItem(f, "source")->valuestring, "eth0") == 0);
+    CHECK(f && strcmp(cJSON_GetObjectItem(f, "client_side")->valuestring, "inside") == 0);
+    CHECK(f && strcmp(cJSON_GetObjectItem(f, "verdict")->valuestring, "drop") == 0);
+    /* New rows go on after the migrated one, with the same names. */
+    add_flows(&r, 10);
+    run_until(&r, all_written);
+    q = all_flows();
+    query(&r, &q);
+    CHECK(page_total(&r) == 11);
+    store_close(r.s, on_closed, &r);
+    run_until(&r, closed);
+    sqlite3 *db;
+    CHECK(sqlite3_open(r.path, &db) == SQLITE_OK);
+    sqlite3_stmt *st;
+    CHECK(sqlite3_prepare_v2(db, "SELECT (SELECT count(*) FROM sqlite_master WHERE name LIKE"
+                             " 'flows_by_client'), (SELECT user_version FROM pragma_user_version)",
+                             -1, &st, NULL) == SQLITE_OK);
+    CHECK(sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) == 0 &&
+          sqlite3_column_int(st, 1) == STORE_SCHEMA_VERSION);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
     rig_end(&r);
 }
