@@ -36,6 +36,7 @@ enum option_id {
     OPT_LOOP,
     OPT_HISTORY,
     OPT_HISTORY_MAX_MB,
+    OPT_HISTORY_SAVE_S,
     OPT_IDLE_TCP,
     OPT_IDLE_TCP_CLOSED,
     OPT_IDLE_UDP,
@@ -108,6 +109,8 @@ static const struct option_spec options[] = {
      "keep every ended flow in SQLite (DATA_DIR/history.db), queried by /api/v1/history/flows"},
     {OPT_HISTORY_MAX_MB, 0, "history-max-mb", true, "MB",
      "size cap of the history; the oldest flows go first (default half the free space)"},
+    {OPT_HISTORY_SAVE_S, 0, "history-save-s", true, "SECONDS",
+     "how often hosts and counters are saved for the next start (default 300; also at a stop)"},
     {OPT_IDLE_TCP, 0, "idle-timeout-tcp", true, "S", "idle timeout of TCP flows (default 300)"},
     {OPT_IDLE_TCP_CLOSED, 0, "idle-timeout-tcp-closed", true, "S",
      "idle timeout of closed TCP flows (default 10)"},
@@ -516,6 +519,14 @@ static int apply_option(struct tapbox_config *c, const struct option_spec *o, co
             return -1;
         }
         c->history_max_mb = (unsigned)n;
+        return 0;
+    case OPT_HISTORY_SAVE_S:
+        if (parse_number(value, 10, 3600, &n) < 0) {
+            snprintf(err, errsize, "%s: '%s' is not a number of seconds from 10 to 3600", where,
+                     value);
+            return -1;
+        }
+        c->history_save_s = (unsigned)n;
         return 0;
     case OPT_WEB: {
         char why[300];

@@ -47,6 +47,7 @@ struct tapbox_config {
     bool loop;
     bool history;            /* -F: ended flows into SQLite (src/store/) */
     unsigned history_max_mb; /* --history-max-mb (0: half the free space) */
+    unsigned history_save_s; /* --history-save-s (0: STORE_STATE_S) */
     enum replay_mode replay;
     bool show_help;
     bool show_version;

@@ -494,6 +494,24 @@ int policies_reload(struct policies *ps, struct tapbox_config *fresh, char *err,
 
 void policies_stop(struct policies *ps) { ps->stopping = true; }
 
+bool policies_restore_counters(struct policies *ps, const struct policy_rule_stats *saved)
+{
+    return ps->set && policy_set_restore_counters(ps->set, saved);
+}
+
+size_t policies_counters(const struct policies *ps, struct policy_rule_stats *out, size_t cap)
+{
+    size_t n = 0;
+    if (!ps->set)
+        return 0;
+    for (size_t i = 0; i < policy_rule_count(ps->set) && n < cap; i++)
+        out[n++] = *policy_rule_stats(ps->set, i);
+    bool undetected_drop;
+    if (n < cap)
+        policy_default_stats(ps->set, &out[n++], &undetected_drop);
+    return n;
+}
+
 void policies_fini(struct policies *ps)
 {
     if (ps->set)

@@ -13,6 +13,7 @@
 #include <uv.h>
 
 #include "flow/engine.h"
+#include "policy/policy.h"
 #include "web/web.h"
 #include "daemon/config.h"
 
@@ -47,6 +48,10 @@ int policies_start(struct policies *ps, uv_loop_t *loop, struct engine *e,
  * file again. -1 with err: the running set stays. */
 int policies_reload(struct policies *ps, struct tapbox_config *fresh, char *err, size_t errsize);
 void policies_stop(struct policies *ps);
+/* History across restarts: the counters saved before, added to the rule with the same name and
+ * text (false: no such rule now); every rule's counters and the default bucket's, into out. */
+bool policies_restore_counters(struct policies *ps, const struct policy_rule_stats *saved);
+size_t policies_counters(const struct policies *ps, struct policy_rule_stats *out, size_t cap);
 void policies_fini(struct policies *ps);
 
 #endif

@@ -68,6 +68,13 @@ struct daemon_state {
     int exit_code;
 };
 
+static void on_host_end(void *ctx, const struct engine_host_record *r)
+{
+    struct daemon_state *d = ctx;
+    if (d->history)
+        store_add_host(d->history, r);
+}
+
 static void on_flow_end(void *ctx, const struct engine *e, const struct flow *f)
 {
     struct daemon_state *d = ctx;
@@ -110,6 +117,8 @@ static int write_stats_file(struct daemon_state *d)
         cJSON_AddNumberToObject(h, "rows_dropped", (double)d->history_stats.rows_dropped);
         cJSON_AddNumberToObject(h, "batches_committed", (double)d->history_stats.batches_committed);
         cJSON_AddNumberToObject(h, "writer_busy_s", (double)d->history_stats.writer_busy_us / 1e6);
+        cJSON_AddNumberToObject(h, "state_saves", (double)d->history_stats.state_saves);
+        cJSON_AddNumberToObject(h, "hosts_saved", (double)d->history_stats.hosts_saved);
         if (d->history_stats.last_error[0])
             cJSON_AddStringToObject(h, "last_error", d->history_stats.last_error);
     }
@@ -153,6 +162,8 @@ static void on_history_closed(void *ctx, const struct store_stats *final)
     d->history_stats = *final;
 }
 
+static void history_save_state(struct daemon_state *d);
+
 static void drain_step(uv_idle_t *h)
 {
     struct daemon_state *d = h->data;
@@ -167,6 +178,7 @@ static void drain_step(uv_idle_t *h)
     }
     if (d->history) {
         /* Writes what is queued, then closes; the loop runs until that is on disk. */
+        history_save_state(d);
         store_close(d->history, on_history_closed, d);
         d->history = NULL;
     }
@@ -283,12 +295,99 @@ static void job_web(void *ctx, const struct schedule_tick *tick)
     web_server_tick(d->web);
 }
 
+/* What the pair's ports received and lost, for the history's per-port series. */
+static size_t history_port_figures(const struct daemon_state *d,
+                                   struct store_port_figures out[STORE_MAX_PORTS])
+{
+    if (!d->ports)
+        return 0;
+    for (int side = 0; side < STORE_MAX_PORTS; side++) {
+        struct port_status st;
+        port_pair_status(d->ports, side, &st);
+        snprintf(out[side].name, sizeof out[side].name, "%s", st.name);
+        out[side].bytes = st.c.rx_bytes;
+        out[side].packets = st.c.rx_packets;
+        out[side].drops = st.c.queue_drops + st.c.tx_errors + st.c.kernel_drops;
+    }
+    return STORE_MAX_PORTS;
+}
+
 /* The minute's time-series points of the history. */
 static void job_history_minute(void *ctx, const struct schedule_tick *tick)
 {
     struct daemon_state *d = ctx;
+    struct store_port_figures ports[STORE_MAX_PORTS];
+    size_t nports = history_port_figures(d, ports);
     if (d->history)
-        store_sample_minute(d->history, d->engine, (uint64_t)time(NULL));
+        store_sample_minute(d->history, d->engine, ports, nports, (uint64_t)time(NULL));
+}
+
+/* Hosts that changed and every counter (sources, rules) into the history, for the next start. */
+static void history_save_state(struct daemon_state *d)
+{
+    if (!d->history)
+        return;
+    enum { MAX_COUNTERS = ENGINE_MAX_SOURCES + POLICY_MAX_RULES + 1 };
+    struct store_counter *c = calloc(MAX_COUNTERS, sizeof *c);
+    struct policy_rule_stats *rules = calloc(POLICY_MAX_RULES + 1, sizeof *rules);
+    size_t n = 0;
+    if (c && rules) {
+        for (unsigned i = 0; i < engine_source_count(d->engine); i++) {
+            const struct source_info *src = engine_source(d->engine, i);
+            c[n] = (struct store_counter){.kind = STORE_COUNTER_SOURCE,
+                                          .flows = src->counters.flows,
+                                          .packets = src->counters.packets,
+                                          .bytes = src->counters.bytes};
+            snprintf(c[n++].name, sizeof c->name, "%s", src->name);
+        }
+        size_t nrules = policies_counters(&d->policies, rules, POLICY_MAX_RULES + 1);
+        for (size_t i = 0; i < nrules; i++) {
+            c[n] = (struct store_counter){.kind = STORE_COUNTER_RULE, .flows = rules[i].flows,
+                                          .packets = rules[i].packets, .bytes = rules[i].bytes};
+            snprintf(c[n].name, sizeof c->name, "%s", rules[i].name);
+            snprintf(c[n++].text, sizeof c->text, "%s", rules[i].text);
+        }
+        engine_sync(d->engine);
+        store_save_state(d->history, d->engine, c, n, (uint64_t)time(NULL));
+    }
+    free(c);
+    free(rules);
+}
+
+static void job_history_state(void *ctx, const struct schedule_tick *tick)
+{
+    history_save_state(ctx);
+}
+
+/* What the history saved before this start: hosts (first seen, totals), sources' and rules'
+ * counters. The minute's series start again from the restored counters. */
+static void on_history_restored(void *ctx, const struct store_restore *r)
+{
+    struct daemon_state *d = ctx;
+    size_t hosts = 0, counters = 0;
+    for (size_t i = 0; i < r->nhosts; i++)
+        hosts += engine_restore_host(d->engine, &r->hosts[i]) == 0;
+    for (size_t i = 0; i < r->ncounters; i++) {
+        const struct store_counter *c = &r->counters[i];
+        if (c->kind == STORE_COUNTER_SOURCE) {
+            int id = engine_source_find(d->engine, c->name);
+            if (id >= 0)
+                engine_restore_source_counters(d->engine, (unsigned)id, c->packets, c->bytes,
+                                               c->flows);
+            counters += id >= 0;
+        } else {
+            struct policy_rule_stats saved = {.flows = c->flows, .packets = c->packets,
+                                              .bytes = c->bytes};
+            snprintf(saved.name, sizeof saved.name, "%s", c->name);
+            snprintf(saved.text, sizeof saved.text, "%s", c->text);
+            counters += policies_restore_counters(&d->policies, &saved);
+        }
+    }
+    log_info("tapboxd", "history: %zu of %zu hosts and %zu of %zu counters restored", hosts,
+             r->nhosts, counters, r->ncounters);
+    struct store_port_figures ports[STORE_MAX_PORTS];
+    size_t nports = history_port_figures(d, ports);
+    store_sample_rebase(d->history, d->engine, ports, nports, (uint64_t)time(NULL));
 }
 
 static void job_export(void *ctx, const struct schedule_tick *tick)
@@ -309,6 +408,10 @@ static void schedule_jobs(struct daemon_state *d)
     schedule_every(&d->schedule, "export", SCHEDULE_SECOND, job_export, d);
     schedule_every(&d->schedule, "web", SCHEDULE_SECOND, job_web, d);
     schedule_every(&d->schedule, "history-minute", SCHEDULE_MINUTE, job_history_minute, d);
+    schedule_every(&d->schedule, "history-state",
+                   (d->config.history_save_s ? d->config.history_save_s : STORE_STATE_S) *
+                       SCHEDULE_SECOND,
+                   job_history_state, d);
 }
 
 /* A new rule set is in force (a reload, a change over the API): the views follow it. */
@@ -557,6 +660,7 @@ int main(int argc, char **argv)
         return 1;
     }
     engine_set_flow_end(d.engine, on_flow_end, &d);
+    engine_set_host_end(d.engine, on_host_end, &d);
     if (d.config.flows_out) {
         d.flows_out = ndjson_writer_open(d.loop, d.config.flows_out, err, sizeof err);
         if (!d.flows_out) {
@@ -570,15 +674,19 @@ int main(int argc, char **argv)
         snprintf(path, sizeof path, "%s/%s", d.config.web.data_dir, STORE_FILE_NAME);
         if (mkdir(d.config.web.data_dir, 0700) < 0 && errno != EEXIST)
             log_warn("store", "cannot make %s: %s", d.config.web.data_dir, strerror(errno));
+        /* A file replay (--once) is not the box: it saves what it saw, restores nothing. */
         d.history = store_open(d.loop, &(struct store_options){
                                            .path = path,
-                                           .max_bytes = (uint64_t)d.config.history_max_mb << 20});
+                                           .max_bytes = (uint64_t)d.config.history_max_mb << 20,
+                                           .restored = d.config.once ? NULL : on_history_restored,
+                                           .restored_ctx = &d,
+                                           .restore_hosts = d.config.engine.max_hosts / 2});
         if (!d.history) {
             log_error("tapboxd", "-F: out of memory");
             engine_destroy(d.engine);
             return 1;
         }
-        store_sample_minute(d.history, d.engine, (uint64_t)time(NULL)); /* the baseline */
+        store_sample_minute(d.history, d.engine, NULL, 0, (uint64_t)time(NULL)); /* the baseline */
     }
     /* The rules added over the API live in DATA_DIR/policies.conf, after the config's (not in
      * --once runs: a file replay is not the box). */

@@ -205,6 +205,30 @@ void engine_set_flow_end(struct engine *e, engine_flow_end_fn fn, void *ctx)
     e->on_flow_end_ctx = ctx;
 }
 
+void engine_set_host_end(struct engine *e, engine_host_end_fn fn, void *ctx)
+{
+    e->on_host_end = fn;
+    e->on_host_end_ctx = ctx;
+}
+
+static void host_record(const struct host *h, struct engine_host_record *out)
+{
+    *out = (struct engine_host_record){
+        .key = h->key, .local = h->local, .first_us = h->first_us, .last_us = h->last_us,
+        .packets_sent = h->packets_sent, .packets_rcvd = h->packets_rcvd,
+        .bytes_sent = h->bytes_sent, .bytes_rcvd = h->bytes_rcvd, .flows_total = h->flows_total};
+}
+
+static void host_purged(void *ctx, const struct host *h)
+{
+    struct engine *e = ctx;
+    if (!h->changed || !e->on_host_end)
+        return;
+    struct engine_host_record r;
+    host_record(h, &r);
+    e->on_host_end(e->on_host_end_ctx, &r);
+}
+
 uint16_t engine_l7_stat_id(const struct l7_result *r) { return r->app ? r->app : r->master; }
 
 static void dpi_unlink(struct engine *e, struct flow *f)
@@ -298,6 +322,7 @@ static struct host *engine_flow_host(struct engine *e, uint16_t vlan, uint8_t ip
     }
     h->flows_total++;
     h->flows_active++;
+    h->changed = true;
     return h;
 }
 
@@ -664,12 +689,14 @@ static void engine_sync_flow(struct engine *e, struct flow *f)
     for (int dir = 0; dir < 2; dir++) {
         struct host *sender = f->hosts[dir], *receiver = f->hosts[!dir];
         if (sender) {
+            sender->changed = true;
             sender->packets_sent += f->pending_packets[dir];
             sender->bytes_sent += f->pending_bytes[dir];
             if (f->last_us > sender->last_us)
                 sender->last_us = f->last_us;
         }
         if (receiver) {
+            receiver->changed = true;
             receiver->packets_rcvd += f->pending_packets[dir];
             receiver->bytes_rcvd += f->pending_bytes[dir];
             if (f->last_us > receiver->last_us)
@@ -761,7 +788,8 @@ void engine_advance(struct engine *e, uint64_t now_us)
     engine_expire_idle(e);
     engine_note_memory_peak(e);
     if (now_us >= e->next_host_purge_us) {
-        e->hosts_purged += host_table_purge(&e->hosts, now_us, e->config.host_idle_timeout_us);
+        e->hosts_purged += host_table_purge(&e->hosts, now_us, e->config.host_idle_timeout_us,
+                                            host_purged, e);
         e->next_host_purge_us = now_us + HOST_PURGE_PERIOD_US;
     }
 }
@@ -787,4 +815,52 @@ size_t engine_memory(const struct engine *e)
 {
     return sizeof *e + flow_table_memory(&e->flows) + host_table_memory(&e->hosts) +
            e->l7_stats_size * sizeof *e->l7_stats + l7_memory_in_use();
+}
+
+size_t engine_take_changed_hosts(struct engine *e, struct engine_host_record *out, size_t cap)
+{
+    size_t n = 0;
+    for (uint32_t i = 0; i <= e->hosts.bucket_mask && n < cap; i++)
+        for (struct host *h = e->hosts.buckets[i]; h && n < cap; h = h->hash_next) {
+            if (!h->changed)
+                continue;
+            h->changed = false;
+            host_record(h, &out[n++]);
+        }
+    return n;
+}
+
+int engine_restore_host(struct engine *e, const struct engine_host_record *r)
+{
+    bool created;
+    struct host *h = host_table_get(&e->hosts, &r->key, &created);
+    if (!h)
+        return -1;
+    if (created) {
+        h->local = netlist_contains(&e->config.local_networks, r->key.ip_version, r->key.addr);
+        h->first_us = r->first_us;
+        h->last_us = r->last_us;
+    } else {
+        h->first_us = r->first_us < h->first_us ? r->first_us : h->first_us;
+        h->last_us = r->last_us > h->last_us ? r->last_us : h->last_us;
+    }
+    h->packets_sent += r->packets_sent;
+    h->packets_rcvd += r->packets_rcvd;
+    h->bytes_sent += r->bytes_sent;
+    h->bytes_rcvd += r->bytes_rcvd;
+    h->flows_total += r->flows_total;
+    return 0;
+}
+
+void engine_restore_source_counters(struct engine *e, unsigned id, uint64_t packets,
+                                    uint64_t bytes, uint64_t flows)
+{
+    if (id >= e->source_count)
+        return;
+    struct traffic_counters *c[2] = {&e->sources[id].counters, &e->totals};
+    for (int i = 0; i < 2; i++) {
+        c[i]->packets += packets;
+        c[i]->bytes += bytes;
+        c[i]->flows += flows;
+    }
 }

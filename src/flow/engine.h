@@ -75,8 +75,18 @@ struct l7_counter {
     uint64_t bytes;
 };
 
+/* A host as history keeps it: an owned copy. */
+struct engine_host_record {
+    struct host_key key;
+    bool local;
+    uint64_t first_us, last_us;
+    uint64_t packets_sent, packets_rcvd, bytes_sent, bytes_rcvd, flows_total;
+};
+
 struct engine;
 typedef void (*engine_flow_end_fn)(void *ctx, const struct engine *e, const struct flow *f);
+/* A host whose counters moved since engine_take_changed_hosts is purged: its last figures. */
+typedef void (*engine_host_end_fn)(void *ctx, const struct engine_host_record *r);
 
 /* Written by engine.c only: the other modules call the functions below or read a snapshot
  * (engine_snapshot, engine_source). The struct is visible for the inline hot-path helpers. */
@@ -109,6 +119,8 @@ struct engine {
     uint64_t policy_flows_dropped;
     engine_flow_end_fn on_flow_end;
     void *on_flow_end_ctx;
+    engine_host_end_fn on_host_end;
+    void *on_host_end_ctx;
 #if defined(__arm__)
     uint64_t dpi_buffer[65536 / 8]; /* aligned copy of an IP packet for nDPI (Cortex-A8) */
 #endif
@@ -137,6 +149,10 @@ void engine_source_set_drops(struct engine *e, unsigned id, uint64_t capture_dro
 
 /* Read side: the sources registered so far (ids 0 .. count-1), one by id (NULL if none), one by
  * name (its id, or -1). */
+/* A source's counters from before a restart (history), added to its own and the box's
+ * totals: packets, bytes and flows. */
+void engine_restore_source_counters(struct engine *e, unsigned id, uint64_t packets,
+                                    uint64_t bytes, uint64_t flows);
 unsigned engine_source_count(const struct engine *e);
 const struct source_info *engine_source(const struct engine *e, unsigned id);
 int engine_source_find(const struct engine *e, const char *name);
@@ -219,6 +235,7 @@ void engine_process_frames(struct engine *e, unsigned source, int linktype,
 
 /* Who hears of each flow that ends (expired, evicted or at exit): one callback, or NULL. */
 void engine_set_flow_end(struct engine *e, engine_flow_end_fn fn, void *ctx);
+void engine_set_host_end(struct engine *e, engine_host_end_fn fn, void *ctx);
 
 /* Use a policy set from now on (NULL: none): every flow is decided again under it. */
 void engine_set_policy(struct engine *e, struct policy_set *policy);
@@ -242,5 +259,13 @@ size_t engine_memory(const struct engine *e);
 
 /* The id used for L7 statistics: the application if known, else the master. */
 uint16_t engine_l7_stat_id(const struct l7_result *r);
+
+/* History's hand-over (call after engine_sync): copies up to cap hosts whose counters moved
+ * since the last call into out and clears their mark; the rest keep it for the next call. */
+size_t engine_take_changed_hosts(struct engine *e, struct engine_host_record *out, size_t cap);
+/* A host history knew before a restart: made with its first seen and totals (unmarked), or,
+ * when traffic made it already, its first seen moved back and the totals added. -1 when the
+ * host table is full (counted as refused). */
+int engine_restore_host(struct engine *e, const struct engine_host_record *r);
 
 #endif

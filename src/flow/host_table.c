@@ -102,7 +102,8 @@ struct host *host_table_get(struct host_table *t, const struct host_key *key, bo
     return h;
 }
 
-size_t host_table_purge(struct host_table *t, uint64_t now_us, uint64_t timeout_us)
+size_t host_table_purge(struct host_table *t, uint64_t now_us, uint64_t timeout_us,
+                        void (*gone)(void *ctx, const struct host *h), void *ctx)
 {
     size_t removed = 0;
     for (uint32_t i = 0; i <= t->bucket_mask; i++) {
@@ -111,6 +112,8 @@ size_t host_table_purge(struct host_table *t, uint64_t now_us, uint64_t timeout_
             struct host *h = *pp;
             if (h->flows_active == 0 && now_us >= h->last_us + timeout_us) {
                 *pp = h->hash_next;
+                if (gone)
+                    gone(ctx, h);
                 host_free(t, h);
                 t->count--;
                 removed++;

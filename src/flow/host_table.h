@@ -36,6 +36,7 @@ struct host {
     uint32_t flows_active;
     uint32_t hash;
     bool local;
+    bool changed;                    /* counters moved since engine_take_changed_hosts */
     uint8_t l7_used;
     struct host_l7 *l7;              /* HOST_L7_SLOTS entries, local hosts only, on first use */
     uint64_t l7_other_bytes;         /* bytes of protocols beyond the slots */
@@ -61,8 +62,10 @@ struct host *const *host_table_bucket(const struct host_table *t, const struct h
 /* Find or create; NULL (and a refusal counted) when full. */
 struct host *host_table_get(struct host_table *t, const struct host_key *key, bool *created);
 struct host *host_table_find(const struct host_table *t, const struct host_key *key);
-/* Remove hosts with no active flow idle for timeout_us; returns how many. */
-size_t host_table_purge(struct host_table *t, uint64_t now_us, uint64_t timeout_us);
+/* Remove hosts with no active flow idle for timeout_us; returns how many. gone (may be NULL)
+ * sees each one just before it is freed. */
+size_t host_table_purge(struct host_table *t, uint64_t now_us, uint64_t timeout_us,
+                        void (*gone)(void *ctx, const struct host *h), void *ctx);
 /* Add to a local host's L7 breakdown. */
 void host_add_l7(struct host_table *t, struct host *h, uint16_t proto, uint32_t flows,
                  uint64_t packets, uint64_t bytes);

@@ -566,6 +566,24 @@ void policy_set_carry_counters(struct policy_set *dst, const struct policy_set *
     }
 }
 
+bool policy_set_restore_counters(struct policy_set *s, const struct policy_rule_stats *saved)
+{
+    struct policy_rule_stats *to = NULL;
+    for (size_t i = 0; i < s->count && !to; i++)
+        if (strcmp(s->rules[i].st.name, saved->name) == 0 &&
+            strcmp(s->rules[i].st.text, saved->text) == 0)
+            to = &s->rules[i].st;
+    if (!to && strcmp(saved->name, "default") == 0 &&
+        strcmp(saved->text, s->undetected_drop ? "undetected=drop" : "undetected=pass") == 0)
+        to = &s->def;
+    if (!to)
+        return false;
+    to->flows += saved->flows;
+    to->packets += saved->packets;
+    to->bytes += saved->bytes;
+    return true;
+}
+
 int policy_set_map_rule(const struct policy_set *dst, const struct policy_set *src, int src_rule)
 {
     if (!dst || !src)

@@ -118,6 +118,9 @@ void policy_set_carry_counters(struct policy_set *dst, const struct policy_set *
  * the default bucket, when its meaning is unchanged), or POLICY_RULE_NONE. A flow decided again
  * by that same rule is not counted twice. */
 #define POLICY_RULE_NONE (-2)
+/* Counters from before a restart (history), added to the rule with the same name and text (or
+ * the default bucket: "default" with the same undetected setting); false when none matches. */
+bool policy_set_restore_counters(struct policy_set *s, const struct policy_rule_stats *saved);
 int policy_set_map_rule(const struct policy_set *dst, const struct policy_set *src, int src_rule);
 
 #endif

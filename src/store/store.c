@@ -53,7 +53,7 @@ static void copy_flow(struct store_flow *r, const struct engine *e, const struct
         snprintf(r->client_side, sizeof r->client_side, "%s", sides->name[f->client_port]);
 }
 
-static struct store_batch *batch_new(size_t cap)
+struct store_batch *store_batch_new(size_t cap)
 {
     struct store_batch *b = calloc(1, sizeof *b);
     if (b && !(b->rows = malloc(cap * sizeof *b->rows))) {
@@ -65,11 +65,13 @@ static struct store_batch *batch_new(size_t cap)
     return b;
 }
 
-static void batch_free(struct store_batch *b)
+void store_batch_free(struct store_batch *b)
 {
     if (b) {
         free(b->rows);
         free(b->samples);
+        free(b->hosts);
+        free(b->counters);
     }
     free(b);
 }
@@ -84,6 +86,8 @@ static void write_work(uv_work_t *w)
     b->rc = b->n ? store_db_insert_flows(&s->writer, b->rows, b->n, b->err, sizeof b->err) : 0;
     if (b->rc == 0 && b->nsamples)
         b->rc = store_db_insert_samples(s->writer.db, b->samples, b->nsamples, b->err, sizeof b->err);
+    if (b->rc == 0 && b->state)
+        b->rc = store_db_save_state(s->writer.db, b, b->err, sizeof b->err);
     if (b->rc == 0)
         b->rc = store_db_retain(&s->writer, s->max_bytes, &b->fig, b->err, sizeof b->err);
     b->busy_us = (uv_hrtime() - start) / 1000;
@@ -112,6 +116,10 @@ static void after_write(uv_work_t *w, int status)
         s->stats.rows_committed += b->n;
         s->stats.samples_committed += b->nsamples;
         s->stats.batches_committed++;
+        if (b->state) {
+            s->stats.state_saves++;
+            s->stats.hosts_saved += b->nhosts;
+        }
         note_figures(s, &b->fig);
         log_debug("store", "committed %zu flows (%llu in all)", b->n,
                   (unsigned long long)s->stats.rows_committed);
@@ -129,7 +137,7 @@ static void after_write(uv_work_t *w, int status)
                       "tries again", s->stats.path, b->n, why);
         snprintf(s->stats.last_error, sizeof s->stats.last_error, "%s", why);
     }
-    batch_free(b);
+    store_batch_free(b);
     kick_writer(s);
 }
 
@@ -146,7 +154,7 @@ static void kick_writer(struct store *s)
             s->queue_tail = NULL;
         s->stats.rows_queued -= b->n;
         s->stats.rows_dropped += b->n;
-        batch_free(b);
+        store_batch_free(b);
         kick_writer(s);
         return;
     }
@@ -162,12 +170,11 @@ static void kick_writer(struct store *s)
         s->write_in_flight = false;
         s->stats.rows_queued -= b->n;
         s->stats.rows_dropped += b->n;
-        batch_free(b);
+        store_batch_free(b);
     }
 }
 
-/* A sealed batch joins the writer's queue. */
-static void enqueue_batch(struct store *s, struct store_batch *b)
+void store_enqueue_batch(struct store *s, struct store_batch *b)
 {
     if (s->queue_tail)
         s->queue_tail->next = b;
@@ -184,7 +191,7 @@ static void seal_pending(struct store *s)
     if (!b || b->n == 0)
         return;
     s->pending = NULL;
-    enqueue_batch(s, b);
+    store_enqueue_batch(s, b);
 }
 
 void store_add_flow(struct store *s, const struct engine *e, const struct flow_sides *sides,
@@ -195,7 +202,7 @@ void store_add_flow(struct store *s, const struct engine *e, const struct flow_s
         return;
     }
     if (!s->pending) {
-        s->pending = batch_new(s->batch_rows);
+        s->pending = store_batch_new(s->batch_rows);
         if (!s->pending) {
             s->stats.rows_dropped++;
             return;
@@ -246,7 +253,26 @@ static void source_figures(const struct source_info *src, uint64_t out[4])
     out[3] = src->capture_drops + src->interface_drops;
 }
 
-void store_sample_minute(struct store *s, const struct engine *e, uint64_t unix_s)
+static void port_figures(const struct store_port_figures *p, uint64_t out[4])
+{
+    out[0] = p->bytes;
+    out[1] = p->packets;
+    out[2] = 0; /* flows belong to the pair's source, not to one port */
+    out[3] = p->drops;
+}
+
+/* A remote tap's series key: its id, which stays when the tap moves ("ntap:ID@ADDR"). */
+static bool tap_key(const struct source_info *src, char *out, size_t size)
+{
+    if (strcmp(src->kind, "ntap") != 0 || strncmp(src->name, "ntap:", 5) != 0)
+        return false;
+    size_t n = strcspn(src->name + 5, "@");
+    snprintf(out, size, "%.*s", (int)n, src->name + 5);
+    return true;
+}
+
+void store_sample_minute(struct store *s, const struct engine *e,
+                         const struct store_port_figures *ports, size_t nports, uint64_t unix_s)
 {
     struct store_baseline *base = &s->base;
     uint16_t l7_size;
@@ -256,6 +282,7 @@ void store_sample_minute(struct store *s, const struct engine *e, uint64_t unix_
     if (l7_size && !base->l7)
         return;
     base->l7_size = l7_size;
+    nports = nports > STORE_MAX_PORTS ? STORE_MAX_PORTS : nports;
     unsigned sources = engine_source_count(e);
     const struct traffic_counters *tot = engine_totals(e);
     uint64_t total[4] = {tot->bytes, tot->packets, tot->flows, 0};
@@ -266,19 +293,30 @@ void store_sample_minute(struct store *s, const struct engine *e, uint64_t unix_
     }
     struct store_batch *b = NULL;
     if (base->taken && !s->closing && s->stats.rows_queued < s->queue_rows &&
-        (b = batch_new(1)) && !(b->samples = calloc(STORE_MAX_SAMPLES, sizeof *b->samples))) {
-        batch_free(b);
+        (b = store_batch_new(1)) && !(b->samples = calloc(STORE_MAX_SAMPLES, sizeof *b->samples))) {
+        store_batch_free(b);
         b = NULL;
     }
     uint64_t minute = (unix_s - unix_s % 60) - 60; /* the minute that just ended */
     uint64_t dropped = 0;
+    static const uint64_t zero[4] = {0};
     if (b) {
         add_sample(b, minute, STORE_SERIES_TOTAL, "", total, base->total, &dropped);
         for (unsigned i = 0; i < sources; i++) {
+            const struct source_info *src = engine_source(e, i);
             uint64_t f[4];
-            source_figures(engine_source(e, i), f);
-            add_sample(b, minute, STORE_SERIES_SOURCE, engine_source(e, i)->name, f,
-                       i < base->sources ? base->source[i] : (uint64_t[4]){0}, &dropped);
+            char tap[32];
+            source_figures(src, f);
+            const uint64_t *then = i < base->sources ? base->source[i] : zero;
+            add_sample(b, minute, STORE_SERIES_SOURCE, src->name, f, then, &dropped);
+            if (tap_key(src, tap, sizeof tap))
+                add_sample(b, minute, STORE_SERIES_TAP, tap, f, then, &dropped);
+        }
+        for (size_t i = 0; i < nports; i++) {
+            uint64_t f[4];
+            port_figures(&ports[i], f);
+            add_sample(b, minute, STORE_SERIES_PORT, ports[i].name, f,
+                       i < base->ports ? base->port[i] : zero, &dropped);
         }
         for (uint16_t id = 0; id < l7_size; id++) {
             uint64_t now[4] = {l7[id].bytes, l7[id].packets, l7[id].flows, 0};
@@ -295,6 +333,9 @@ void store_sample_minute(struct store *s, const struct engine *e, uint64_t unix_
     for (unsigned i = 0; i < sources; i++)
         source_figures(engine_source(e, i), base->source[i]);
     base->sources = sources;
+    for (size_t i = 0; i < nports; i++)
+        port_figures(&ports[i], base->port[i]);
+    base->ports = nports;
     for (uint16_t id = 0; id < l7_size; id++) {
         base->l7[id * 3] = l7[id].bytes;
         base->l7[id * 3 + 1] = l7[id].packets;
@@ -304,11 +345,18 @@ void store_sample_minute(struct store *s, const struct engine *e, uint64_t unix_
     if (!b)
         return;
     if (b->nsamples == 0) {
-        batch_free(b);
+        store_batch_free(b);
         return;
     }
     b->started_ms = uv_now(s->loop);
-    enqueue_batch(s, b);
+    store_enqueue_batch(s, b);
+}
+
+void store_sample_rebase(struct store *s, const struct engine *e,
+                         const struct store_port_figures *ports, size_t nports, uint64_t unix_s)
+{
+    s->base.taken = false;
+    store_sample_minute(s, e, ports, nports, unix_s);
 }
 
 /* ---- open and close (pool) ---- */
@@ -323,6 +371,11 @@ static void open_work(uv_work_t *w)
     if (s->open_rc == 0)
         s->open_rc = store_db_retain(&s->writer, s->max_bytes, &s->open_fig, s->open_err,
                                      sizeof s->open_err);
+    /* Not being able to read the saved state is no reason to keep history off. */
+    if (s->open_rc == 0 && s->restored &&
+        store_db_load_state(s->writer.db, s->restore_hosts, &s->restore, s->restore_err,
+                            sizeof s->restore_err) < 0)
+        s->restore.nhosts = s->restore.ncounters = 0;
 }
 
 static void after_open(uv_work_t *w, int status)
@@ -339,11 +392,24 @@ static void after_open(uv_work_t *w, int status)
         log_info("store", "history in %s (schema %d): %llu flows, %.1f of %.1f MiB", s->stats.path,
                  STORE_SCHEMA_VERSION, (unsigned long long)s->stats.rows_stored,
                  (double)s->stats.used_bytes / 1048576.0, (double)s->max_bytes / 1048576.0);
+        if (s->restore_err[0])
+            log_warn("store", "%s: %s; hosts and counters start from zero", s->stats.path,
+                     s->restore_err);
+        if (s->restored) {
+            s->stats.hosts_restored = s->restore.nhosts;
+            s->stats.counters_restored = s->restore.ncounters;
+            log_info("store", "restoring %zu hosts and %zu counters saved before", s->restore.nhosts,
+                     s->restore.ncounters);
+            s->restored(s->restored_ctx, &s->restore);
+        }
     } else {
         snprintf(s->stats.last_error, sizeof s->stats.last_error, "%s",
                  status ? uv_strerror(status) : s->open_err);
         log_error("store", "history off: %s: %s", s->stats.path, s->stats.last_error);
     }
+    free(s->restore.hosts);
+    free(s->restore.counters);
+    memset(&s->restore, 0, sizeof s->restore);
     kick_writer(s);
     store_query_kick(s);
 }
@@ -364,6 +430,7 @@ static void after_close(uv_work_t *w, int status)
     log_info("store", "history closed: %llu flows stored, %llu dropped",
              (unsigned long long)final.rows_committed, (unsigned long long)final.rows_dropped);
     free(s->base.l7);
+    free(s->pending_hosts);
     free(s);
     if (done)
         done(ctx, &final);
@@ -395,6 +462,9 @@ struct store *store_open(uv_loop_t *loop, const struct store_options *o)
         s->batch_rows = s->queue_rows;
     s->flush_ms = o->flush_ms ? o->flush_ms : STORE_DEFAULT_FLUSH_MS;
     s->max_bytes = o->max_bytes;
+    s->restored = o->restored;
+    s->restored_ctx = o->restored_ctx;
+    s->restore_hosts = o->restore_hosts;
     s->opening = true;
     s->work.data = s;
     if (uv_queue_work(loop, &s->work, open_work, after_open) < 0) {

@@ -25,7 +25,7 @@
 
 #include "query/query_json.h"
 
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 #define STORE_DEFAULT_QUEUE_ROWS 32768   /* rows waiting for the writer (~8 MiB) */
 #define STORE_DEFAULT_BATCH_ROWS 4096    /* a batch is written at this many rows... */
 #define STORE_DEFAULT_FLUSH_MS 5000      /* ...or when its oldest row is this old */
@@ -54,17 +54,41 @@ struct store_flow {
 
 /* One point of a time series: what a series (the box, one source, one L7 protocol) did in one
  * minute. Rolled up into hours and days as it is written. */
-enum store_series_kind { STORE_SERIES_TOTAL, STORE_SERIES_SOURCE, STORE_SERIES_L7 };
+enum store_series_kind { STORE_SERIES_TOTAL, STORE_SERIES_SOURCE, STORE_SERIES_L7,
+                         STORE_SERIES_PORT, STORE_SERIES_TAP, STORE_SERIES_HOST };
 struct store_sample {
-    uint64_t minute_s;         /* Unix time of the minute's start */
+    uint64_t minute_s;         /* Unix time of the minute's start (of the 5 minutes, hosts) */
     enum store_series_kind kind;
-    char key[96];              /* "" for the total, the source or protocol name */
+    char key[96];              /* "" for the total; the source, protocol, port side name, tap
+                                * id (8 hex digits) or host address */
     uint64_t bytes, packets, flows, drops;
 };
 #define STORE_MINUTE_DAYS 7    /* minute points kept this long; hours 90 days; days 5 years */
 #define STORE_HOUR_DAYS 90
 #define STORE_DAY_DAYS 1830
 #define STORE_MAX_SAMPLES 512  /* series points a minute at most (the rest counted dropped) */
+#define STORE_HOST_SERIES_S 300 /* local hosts have a point every 5 minutes */
+
+/* Hosts and counters across restarts: saved every STORE_STATE_S seconds and at a clean stop,
+ * read back at the open. */
+#define STORE_STATE_S 300
+#define STORE_HOSTS_MAX 262144   /* hosts history remembers; the least recently seen go first */
+#define STORE_HOST_DAYS 90       /* ...and those not seen for this long */
+enum store_counter_kind { STORE_COUNTER_SOURCE, STORE_COUNTER_RULE };
+struct store_counter {
+    enum store_counter_kind kind;
+    char name[96];           /* the source's or the rule's name */
+    char text[256];          /* the rule as written ("" for a source) */
+    uint64_t flows, packets, bytes;
+};
+struct engine_host_record;
+/* What history knew at the open (the most recently seen hosts first), handed over once. */
+struct store_restore {
+    struct engine_host_record *hosts;
+    size_t nhosts;
+    struct store_counter *counters;
+    size_t ncounters;
+};
 
 struct store_options {
     const char *path;        /* the database file */
@@ -73,6 +97,11 @@ struct store_options {
                               * space of its file system at open (at least 16 MiB) */
     size_t batch_rows;       /* 0: STORE_DEFAULT_BATCH_ROWS */
     unsigned flush_ms;       /* 0: STORE_DEFAULT_FLUSH_MS */
+    /* Called once on the loop after a good open with what was saved (nothing is restored
+     * when NULL), before any query or write; r is valid during the call only. */
+    void (*restored)(void *ctx, const struct store_restore *r);
+    void *restored_ctx;
+    size_t restore_hosts;    /* hosts handed to restored at most */
 };
 
 struct store_stats {
@@ -92,6 +121,10 @@ struct store_stats {
     uint64_t rows_stored;    /* in the database now */
     uint64_t rows_expired;   /* deleted, oldest first, to stay under the cap */
     uint64_t oldest_us, newest_us; /* first_seen of the oldest stored flow, last_seen of the newest */
+    uint64_t state_saves;    /* hosts and counters saved (committed) */
+    uint64_t hosts_saved;    /* host rows written by those saves */
+    uint64_t hosts_dropped;  /* purged hosts beyond STORE_PENDING_HOSTS before a save */
+    uint64_t hosts_restored, counters_restored; /* read back at the open */
 };
 
 struct store;
@@ -110,10 +143,32 @@ void store_add_flow(struct store *s, const struct engine *e, const struct flow_s
 /* From the daemon's one schedule, every second: writes the pending batch when it is due. */
 void store_tick(struct store *s);
 
+/* What a port of the pair received (bytes, packets) and lost (queue, send and capture drops),
+ * since it opened: the daemon reads it from the pair for the minute's points. */
+#define STORE_MAX_PORTS 2
+struct store_port_figures {
+    char name[QUERY_SIDE_NAME];
+    uint64_t bytes, packets, drops;
+};
 /* From the daemon's one schedule, every minute: the engine's counters since the last call become
- * the minute's points (total, each source, each L7 protocol); series without traffic write
- * nothing. The first call only takes the counters as its baseline. */
-void store_sample_minute(struct store *s, const struct engine *e, uint64_t unix_s);
+ * the minute's points (total, each source, each remote tap, each port of the pair, each L7
+ * protocol); series without traffic write nothing. The first call only takes the counters as
+ * its baseline. */
+void store_sample_minute(struct store *s, const struct engine *e,
+                         const struct store_port_figures *ports, size_t nports, uint64_t unix_s);
+/* After counters jumped without traffic (a restore): the next minute starts from them. */
+void store_sample_rebase(struct store *s, const struct engine *e,
+                         const struct store_port_figures *ports, size_t nports, uint64_t unix_s);
+
+/* From the daemon's one schedule every STORE_STATE_S, and before store_close at a clean stop:
+ * the hosts whose counters moved since the last save (taken from the engine) and every counter
+ * (a full set: sources, policy rules) are queued as one state batch. Local hosts' traffic since
+ * the last save becomes their 5-minute series point. */
+void store_save_state(struct store *s, struct engine *e, const struct store_counter *counters,
+                      size_t ncounters, uint64_t unix_s);
+/* The engine's host-end path: a changed host was purged; it joins the next save. */
+#define STORE_PENDING_HOSTS 65536
+void store_add_host(struct store *s, const struct engine_host_record *r);
 
 /* Writes what is queued, closes the database in the pool and frees s; done(ctx, final figures)
  * follows on the loop (not from inside this call). Rows added after this are dropped. */
@@ -155,6 +210,15 @@ struct store_series_query {
     char key[96];
     uint64_t from_s, to_s;
 };
+/* The top talkers of a range over the stored flows: hosts (either end of a flow), L7 protocols
+ * or server ports, by bytes. The answer: {"kind", "from", "to", "top": [{"name", "bytes",
+ * "packets", "flows"}...]}. */
+enum store_top_kind { STORE_TOP_HOSTS, STORE_TOP_L7, STORE_TOP_PORTS };
+struct store_top_query {
+    enum store_top_kind kind;
+    uint64_t from_s, to_s;
+    size_t limit;
+};
 struct cJSON;
 typedef void (*store_query_done)(void *ctx, struct cJSON *page, const char *err);
 /* -1 when the store is closing or too many queries wait (the caller answers 503). */
@@ -162,5 +226,7 @@ int store_query_flows(struct store *s, const struct store_flow_query *q, store_q
                       void *ctx);
 int store_query_series(struct store *s, const struct store_series_query *q,
                        store_query_done done, void *ctx);
+int store_query_top(struct store *s, const struct store_top_query *q, store_query_done done,
+                    void *ctx);
 
 #endif

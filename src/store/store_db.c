@@ -68,6 +68,21 @@ static const char *const MIGRATIONS[STORE_SCHEMA_VERSION] = {
     " first_us INTEGER NOT NULL, last_us INTEGER NOT NULL, hosts BLOB);"
     "INSERT INTO chunks (lo, hi, first_us, last_us, hosts) SELECT min(rowid), max(rowid),"
     " min(first_us), max(last_us), NULL FROM flows HAVING count(*) > 0;",
+    /* 3 -> 4: what survives a restart. Hosts: totals since history began, and the counters of
+     * the entry in memory at the last save (seen_*), which the next save's traffic is measured
+     * against. Counters: the last full set of sources' and policy rules'. */
+    "CREATE TABLE hosts ("
+    " vlan INTEGER NOT NULL, ip BLOB NOT NULL, local INTEGER NOT NULL,"
+    " first_us INTEGER NOT NULL, last_us INTEGER NOT NULL,"
+    " packets_sent INTEGER NOT NULL, packets_rcvd INTEGER NOT NULL,"
+    " bytes_sent INTEGER NOT NULL, bytes_rcvd INTEGER NOT NULL, flows INTEGER NOT NULL,"
+    " seen_first_us INTEGER NOT NULL, seen_packets_sent INTEGER NOT NULL,"
+    " seen_packets_rcvd INTEGER NOT NULL, seen_bytes_sent INTEGER NOT NULL,"
+    " seen_bytes_rcvd INTEGER NOT NULL, seen_flows INTEGER NOT NULL,"
+    " PRIMARY KEY (vlan, ip)) WITHOUT ROWID;"
+    "CREATE TABLE counters (kind INTEGER NOT NULL, name TEXT NOT NULL, text TEXT NOT NULL,"
+    " flows INTEGER NOT NULL, packets INTEGER NOT NULL, bytes INTEGER NOT NULL,"
+    " PRIMARY KEY (kind, name, text)) WITHOUT ROWID;",
 };
 
 static const char INSERT_CHUNK[] =
@@ -93,6 +108,11 @@ static int exec(sqlite3 *db, const char *sql, char *err, size_t errsize)
     snprintf(err, errsize, "%s", msg ? msg : sqlite3_errmsg(db));
     sqlite3_free(msg);
     return -1;
+}
+
+int store_db_exec(sqlite3 *db, const char *sql, char *err, size_t errsize)
+{
+    return exec(db, sql, err, errsize);
 }
 
 static int user_version(sqlite3 *db, int *out)
@@ -441,12 +461,14 @@ uint64_t store_db_default_cap(const char *path)
     return cap;
 }
 
+/* Each resolution of a series and how long it is kept; a point goes to the finest of its kind
+ * (minutes, or 5 minutes for hosts) and rolls up into the hour and the day. */
 static const struct {
     unsigned res_s, keep_days;
-} RESOLUTIONS[] = {{60, STORE_MINUTE_DAYS}, {3600, STORE_HOUR_DAYS}, {86400, STORE_DAY_DAYS}};
+} RESOLUTIONS[] = {{60, STORE_MINUTE_DAYS}, {STORE_HOST_SERIES_S, STORE_MINUTE_DAYS},
+                   {3600, STORE_HOUR_DAYS}, {86400, STORE_DAY_DAYS}};
 
-int store_db_insert_samples(sqlite3 *db, const struct store_sample *samples, size_t n,
-                            char *err, size_t errsize)
+sqlite3_stmt *store_db_prepare_sample(sqlite3 *db)
 {
     static const char sql[] =
         "INSERT INTO series (res, t, kind, key, bytes, packets, flows, drops)"
@@ -454,29 +476,43 @@ int store_db_insert_samples(sqlite3 *db, const struct store_sample *samples, siz
         " bytes = bytes + excluded.bytes, packets = packets + excluded.packets,"
         " flows = flows + excluded.flows, drops = drops + excluded.drops";
     sqlite3_stmt *st;
+    return sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK ? st : NULL;
+}
+
+int store_db_add_sample(sqlite3_stmt *st, const struct store_sample *x)
+{
+    for (size_t r = 0; r < sizeof RESOLUTIONS / sizeof RESOLUTIONS[0]; r++) {
+        unsigned res = RESOLUTIONS[r].res_s;
+        if ((res == 60 && x->kind == STORE_SERIES_HOST) ||
+            (res == STORE_HOST_SERIES_S && x->kind != STORE_SERIES_HOST))
+            continue;
+        sqlite3_bind_int(st, 1, (int)res);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)(x->minute_s - x->minute_s % res));
+        sqlite3_bind_int(st, 3, (int)x->kind);
+        sqlite3_bind_text(st, 4, x->key, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 5, (sqlite3_int64)x->bytes);
+        sqlite3_bind_int64(st, 6, (sqlite3_int64)x->packets);
+        sqlite3_bind_int64(st, 7, (sqlite3_int64)x->flows);
+        sqlite3_bind_int64(st, 8, (sqlite3_int64)x->drops);
+        int rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE)
+            return rc;
+    }
+    return SQLITE_DONE;
+}
+
+int store_db_insert_samples(sqlite3 *db, const struct store_sample *samples, size_t n,
+                            char *err, size_t errsize)
+{
+    sqlite3_stmt *st = NULL;
     if (exec(db, "BEGIN", err, errsize) < 0)
         return -1;
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+    if (!(st = store_db_prepare_sample(db)))
         goto failed;
-    for (size_t i = 0; i < n; i++) {
-        const struct store_sample *x = &samples[i];
-        /* The minute, and the hour and day it rolls up into. */
-        for (size_t r = 0; r < sizeof RESOLUTIONS / sizeof RESOLUTIONS[0]; r++) {
-            unsigned res = RESOLUTIONS[r].res_s;
-            sqlite3_bind_int(st, 1, (int)res);
-            sqlite3_bind_int64(st, 2, (sqlite3_int64)(x->minute_s - x->minute_s % res));
-            sqlite3_bind_int(st, 3, (int)x->kind);
-            sqlite3_bind_text(st, 4, x->key, -1, SQLITE_STATIC);
-            sqlite3_bind_int64(st, 5, (sqlite3_int64)x->bytes);
-            sqlite3_bind_int64(st, 6, (sqlite3_int64)x->packets);
-            sqlite3_bind_int64(st, 7, (sqlite3_int64)x->flows);
-            sqlite3_bind_int64(st, 8, (sqlite3_int64)x->drops);
-            int rc = sqlite3_step(st);
-            sqlite3_reset(st);
-            if (rc != SQLITE_DONE)
-                goto failed;
-        }
-    }
+    for (size_t i = 0; i < n; i++)
+        if (store_db_add_sample(st, &samples[i]) != SQLITE_DONE)
+            goto failed;
     sqlite3_finalize(st);
     st = NULL;
     /* Each resolution keeps its own age. */

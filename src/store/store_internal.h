@@ -18,6 +18,12 @@ struct store_batch {
     size_t n, cap;
     struct store_sample *samples;  /* a minute's points (NULL: none) */
     size_t nsamples;
+    bool state;                /* a state save: hosts and counters below */
+    struct engine_host_record *hosts; /* hosts that changed since the last save */
+    size_t nhosts;
+    uint64_t hosts_bucket_s;   /* their 5-minute series point */
+    struct store_counter *counters; /* every source's and rule's, replacing the saved set */
+    size_t ncounters;
     uint64_t started_ms;       /* uv_now of its first row */
     struct store_batch *next;
     /* filled by the worker */
@@ -43,6 +49,8 @@ struct store_baseline {
     uint64_t total[4];                     /* bytes, packets, flows, drops */
     uint64_t source[ENGINE_MAX_SOURCES][4];
     unsigned sources;
+    uint64_t port[STORE_MAX_PORTS][4];
+    size_t ports;
     uint64_t *l7;                          /* [id * 3]: bytes, packets, flows */
     uint16_t l7_size;
 };
@@ -55,6 +63,8 @@ struct store {
     /* loop thread */
     struct store_batch *pending;              /* being filled */
     struct store_baseline base;
+    struct engine_host_record *pending_hosts; /* purged since the last save */
+    size_t npending_hosts, pending_cap;
     struct store_batch *queue_head, *queue_tail; /* sealed, waiting for the writer */
     bool opening, closing, close_started, write_in_flight;
     void (*close_done)(void *ctx, const struct store_stats *final);
@@ -67,6 +77,11 @@ struct store {
     uint64_t max_bytes;                       /* given, or set by open_work */
     struct store_db_figures open_fig;
     char open_err[256];
+    size_t restore_hosts;                     /* hosts read back at the open, at most */
+    struct store_restore restore;             /* ...what was read (owned), handed over once */
+    char restore_err[256];
+    void (*restored)(void *ctx, const struct store_restore *r);
+    void *restored_ctx;
     /* the reader's: touched by the worker only while a query is in flight */
     sqlite3 *rdb;
     uv_work_t query_work;
@@ -93,6 +108,24 @@ int store_db_retain(struct store_writer *w, uint64_t max_bytes, struct store_db_
                     char *err, size_t errsize);
 /* The cap to use for path when none is given (statvfs of its folder). */
 uint64_t store_db_default_cap(const char *path);
+
+/* store_db_state.c (pool threads). Save: upserts the hosts (totals since history began, local
+ * hosts' series points from their traffic since the last save) and replaces the counters, in one
+ * transaction; then ages hosts out. Load: the restore_hosts most recently seen hosts and every
+ * counter. 0, or -1 with err. */
+int store_db_save_state(sqlite3 *db, const struct store_batch *b, char *err, size_t errsize);
+int store_db_load_state(sqlite3 *db, size_t max_hosts, struct store_restore *out, char *err,
+                        size_t errsize);
+/* sqlite3_exec with the message in err: 0 or -1. */
+int store_db_exec(sqlite3 *db, const char *sql, char *err, size_t errsize);
+/* Adds one point to its resolutions (in the caller's transaction): SQLITE_DONE or an error. */
+int store_db_add_sample(sqlite3_stmt *upsert, const struct store_sample *x);
+sqlite3_stmt *store_db_prepare_sample(sqlite3 *db);
+
+/* store.c (loop thread): batches, and the writer's queue. */
+struct store_batch *store_batch_new(size_t cap);
+void store_batch_free(struct store_batch *b);
+void store_enqueue_batch(struct store *s, struct store_batch *b);
 
 /* store.c (loop thread): once closing and nothing is queued or in flight, close in the pool. */
 void store_close_if_idle(struct store *s);

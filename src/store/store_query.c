@@ -13,10 +13,13 @@
 #define QUERY_TIME_LIMIT_MS 2000 /* a query still running then is interrupted */
 #define QUERIES_WAITING_MAX 16
 
+enum query_kind { QUERY_FLOWS, QUERY_SERIES, QUERY_TOP };
+
 struct store_query {
-    bool series;             /* a series query (sq), else flows (q) */
+    enum query_kind kind;
     struct store_series_query sq;
     struct store_flow_query q;
+    struct store_top_query tq;
     store_query_done done;
     void *ctx;
     struct store_query *next;
@@ -293,6 +296,8 @@ static int run_series(sqlite3 *db, const struct store_series_query *q, cJSON **p
     uint64_t to = q->to_s, from = q->from_s;
     uint64_t span = to > from ? to - from : 0;
     unsigned res = span <= 86400 ? 60 : span <= 60 * 86400 ? 3600 : 86400;
+    if (q->kind == STORE_SERIES_HOST && res == 60)
+        res = STORE_HOST_SERIES_S;
     from -= from % res;
     to -= to % res;
     if ((to - from) / res >= SERIES_MAX_POINTS)
@@ -343,6 +348,97 @@ static int run_series(sqlite3 *db, const struct store_series_query *q, cJSON **p
     return rc;
 }
 
+static const char *interrupted_or(sqlite3 *db, const char *what)
+{
+    return sqlite3_errcode(db) == SQLITE_INTERRUPT ? what : sqlite3_errmsg(db);
+}
+
+/* The name of a top row: an address (blob of 4 or 16 bytes), a protocol, "tcp/443". */
+static void top_name(const struct store_top_query *q, sqlite3_stmt *st, char *out, size_t size)
+{
+    if (q->kind == STORE_TOP_HOSTS) {
+        uint8_t addr[16] = {0};
+        int len = sqlite3_column_bytes(st, 0);
+        const void *blob = sqlite3_column_blob(st, 0);
+        if (blob && (len == 4 || len == 16))
+            memcpy(addr, blob, (size_t)len);
+        query_address_text(len == 4 ? 4 : 6, addr, out, size);
+    } else if (q->kind == STORE_TOP_PORTS) {
+        int proto = sqlite3_column_int(st, 0) >> 16, port = sqlite3_column_int(st, 0) & 0xffff;
+        const char *l4 = query_l4_name((uint8_t)proto, 4);
+        snprintf(out, size, "%s/%d", l4 ? l4 : "?", port);
+    } else {
+        const unsigned char *t = sqlite3_column_text(st, 0);
+        snprintf(out, size, "%s", t && t[0] ? (const char *)t : "Unknown");
+    }
+}
+
+static int run_top(sqlite3 *db, const struct store_top_query *q, cJSON **page, char *err,
+                   size_t errsize)
+{
+    /* The flows of the range, through the chunks as for a flow query. */
+    struct store_flow_query range = {.from_s = q->from_s, .to_s = q->to_s, .port = -1,
+                                     .l4_proto = -1};
+    struct row_range ranges[ROW_RANGES_MAX];
+    size_t nranges = 0;
+    char where[4096], sql[5120];
+    uint64_t deadline = deadline_ms();
+    sqlite3_progress_handler(db, 1000, over_time, &deadline);
+    sqlite3_stmt *st = NULL;
+    int rc = -1, step = SQLITE_DONE;
+    cJSON *o = cJSON_CreateObject();
+    static const char *const kinds[] = {"hosts", "l7", "ports"};
+    cJSON_AddStringToObject(o, "kind", kinds[q->kind]);
+    cJSON_AddNumberToObject(o, "from", (double)q->from_s);
+    cJSON_AddNumberToObject(o, "to", (double)q->to_s);
+    cJSON *top = cJSON_AddArrayToObject(o, "top");
+    if (chunk_ranges(db, &range, ranges, &nranges) < 0)
+        goto out;
+    if (nranges) {
+        where_clause(&range, ranges, nranges, where, sizeof where);
+        const char *bytes = "f.c2s_bytes + f.s2c_bytes", *packets = "f.c2s_packets + f.s2c_packets";
+        if (q->kind == STORE_TOP_HOSTS)
+            snprintf(sql, sizeof sql, "SELECT ip, sum(b), sum(p), count(*) FROM (SELECT f.client_ip"
+                     " ip, %s b, %s p FROM flows f%s UNION ALL SELECT f.server_ip, %s, %s FROM"
+                     " flows f%s) GROUP BY ip ORDER BY 2 DESC LIMIT %zu", bytes, packets, where,
+                     bytes, packets, where, q->limit);
+        else if (q->kind == STORE_TOP_PORTS) /* TCP, UDP, SCTP: the ports that name a service */
+            snprintf(sql, sizeof sql, "SELECT f.proto << 16 | f.server_port, sum(%s), sum(%s),"
+                     " count(*) FROM flows f%s AND f.proto IN (6, 17, 132) GROUP BY 1 ORDER BY 2"
+                     " DESC LIMIT %zu", bytes, packets, where, q->limit);
+        else
+            snprintf(sql, sizeof sql, "SELECT coalesce(n.name, ''), sum(%s), sum(%s), count(*)"
+                     " FROM flows f LEFT JOIN names n ON n.id = f.l7%s GROUP BY f.l7 ORDER BY 2"
+                     " DESC LIMIT %zu", bytes, packets, where, q->limit);
+        if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+            goto out;
+        bind_filters(st, &range);
+        while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+            char name[96];
+            top_name(q, st, name, sizeof name);
+            cJSON *row = cJSON_CreateObject();
+            cJSON_AddStringToObject(row, "name", name);
+            cJSON_AddNumberToObject(row, "bytes", (double)sqlite3_column_int64(st, 1));
+            cJSON_AddNumberToObject(row, "packets", (double)sqlite3_column_int64(st, 2));
+            cJSON_AddNumberToObject(row, "flows", (double)sqlite3_column_int64(st, 3));
+            cJSON_AddItemToArray(top, row);
+        }
+    }
+    if (step == SQLITE_DONE) {
+        *page = o;
+        o = NULL;
+        rc = 0;
+    }
+out:
+    if (rc < 0)
+        snprintf(err, errsize, "%s",
+                 interrupted_or(db, "the query took too long (narrow the range)"));
+    cJSON_Delete(o);
+    sqlite3_finalize(st);
+    sqlite3_progress_handler(db, 0, NULL, NULL);
+    return rc;
+}
+
 static void query_work(uv_work_t *w)
 {
     struct store *s = w->data;
@@ -351,8 +447,10 @@ static void query_work(uv_work_t *w)
         snprintf(qq->err, sizeof qq->err, "history is not open");
         return;
     }
-    if (qq->series)
+    if (qq->kind == QUERY_SERIES)
         run_series(s->rdb, &qq->sq, &qq->page, qq->err, sizeof qq->err);
+    else if (qq->kind == QUERY_TOP)
+        run_top(s->rdb, &qq->tq, &qq->page, qq->err, sizeof qq->err);
     else
         run_flows(s->rdb, &qq->q, &qq->page, qq->err, sizeof qq->err);
 }
@@ -430,8 +528,21 @@ int store_query_series(struct store *s, const struct store_series_query *q,
     struct store_query *qq = calloc(1, sizeof *qq);
     if (!qq)
         return -1;
-    qq->series = true;
+    qq->kind = QUERY_SERIES;
     qq->sq = *q;
+    return enqueue(s, qq, done, ctx);
+}
+
+int store_query_top(struct store *s, const struct store_top_query *q, store_query_done done,
+                    void *ctx)
+{
+    if (s->closing || s->queries_waiting >= QUERIES_WAITING_MAX)
+        return -1;
+    struct store_query *qq = calloc(1, sizeof *qq);
+    if (!qq)
+        return -1;
+    qq->kind = QUERY_TOP;
+    qq->tq = *q;
     return enqueue(s, qq, done, ctx);
 }
 

@@ -62,8 +62,26 @@ static int get_timeseries(struct web_call *c, const char *arg)
     return 1;
 }
 
+static int get_history_top(struct web_call *c, const char *arg)
+{
+    (void)arg;
+    struct store *history = history_or_409(c);
+    if (!history)
+        return 0;
+    struct store_top_query q;
+    char err[300] = "";
+    if (web_view_top_query(&c->params, (uint64_t)time(NULL), &q, err, sizeof err) != 0)
+        return endpoint_view_result(c, 400, NULL, err);
+    if (store_query_top(history, &q, answered, c) < 0) {
+        web_respond_error(&c->res, 503, "too many history queries waiting; try again");
+        return 0;
+    }
+    return 1;
+}
+
 const struct endpoint history_endpoints[] = {
     {"GET", API "/history/flows", false, VIEWER, get_history_flows},
+    {"GET", API "/history/top", false, VIEWER, get_history_top},
     {"GET", API "/timeseries", false, VIEWER, get_timeseries},
 };
 const size_t history_endpoints_count = sizeof history_endpoints / sizeof history_endpoints[0];

@@ -85,6 +85,10 @@ static void add_history_status(cJSON *o, const struct store *history)
     cJSON_AddNumberToObject(h, "rows_expired", (double)st.rows_expired);
     cJSON_AddNumberToObject(h, "oldest", (double)st.oldest_us / 1e6);
     cJSON_AddNumberToObject(h, "newest", (double)st.newest_us / 1e6);
+    cJSON_AddNumberToObject(h, "state_saves", (double)st.state_saves);
+    cJSON_AddNumberToObject(h, "hosts_saved", (double)st.hosts_saved);
+    cJSON_AddNumberToObject(h, "hosts_restored", (double)st.hosts_restored);
+    cJSON_AddNumberToObject(h, "counters_restored", (double)st.counters_restored);
     if (st.last_error[0])
         cJSON_AddStringToObject(h, "last_error", st.last_error);
     if (st.moved_aside[0])
@@ -601,44 +605,99 @@ int web_view_history_query(const struct web_view_ctx *ctx, struct web_params *pa
     return 0;
 }
 
+/* One range of Unix seconds: from (default to - default_span) .. to (default now). */
+static int time_range(struct web_params *params, uint64_t now_s, uint64_t default_span,
+                      uint64_t *from, uint64_t *to, char *err, size_t errsize)
+{
+    if (web_param_uint(params, "to", 1, 1ull << 40, now_s, to, err, errsize) < 0 ||
+        web_param_uint(params, "from", 0, 1ull << 40, *to > default_span ? *to - default_span : 0,
+                       from, err, errsize) < 0)
+        return BAD;
+    if (*from > *to) {
+        snprintf(params->bad, sizeof params->bad, "to");
+        snprintf(err, errsize, "parameter 'to': %llu is before 'from' (%llu)",
+                 (unsigned long long)*to, (unsigned long long)*from);
+        return BAD;
+    }
+    return 0;
+}
+
 int web_view_series_query(const struct web_view_ctx *ctx, struct web_params *params,
                           uint64_t now_s, struct store_series_query *q, char *err,
                           size_t errsize)
 {
-    static const char *const known[] = {"metric", "source", "l7", "from", "to", NULL};
+    static const char *const known[] = {"metric", "source", "l7", "port", "tap", "host", "from",
+                                        "to", NULL};
     static const char *const metrics[] = {"bytes", "packets", "flows", "drops", NULL};
+    /* The series' selectors, one at a time (none: the box's total). */
+    static const struct {
+        const char *param;
+        enum store_series_kind kind;
+    } selectors[] = {{"source", STORE_SERIES_SOURCE}, {"l7", STORE_SERIES_L7},
+                     {"port", STORE_SERIES_PORT}, {"tap", STORE_SERIES_TAP},
+                     {"host", STORE_SERIES_HOST}};
     memset(q, 0, sizeof *q);
     int metric;
     uint64_t from, to;
     if (web_params_only(params, known, err, errsize) < 0 ||
         web_param_choice(params, "metric", metrics, 0, &metric, err, errsize) < 0 ||
-        web_param_uint(params, "to", 1, 1ull << 40, now_s, &to, err, errsize) < 0 ||
-        web_param_uint(params, "from", 0, 1ull << 40, to > 3600 ? to - 3600 : 0, &from, err,
-                       errsize) < 0)
+        time_range(params, now_s, 3600, &from, &to, err, errsize) < 0)
         return BAD;
-    if (from > to) {
-        snprintf(params->bad, sizeof params->bad, "to");
-        snprintf(err, errsize, "parameter 'to': %llu is before 'from' (%llu)",
-                 (unsigned long long)to, (unsigned long long)from);
-        return BAD;
+    const char *key = "", *chosen = NULL;
+    q->kind = STORE_SERIES_TOTAL;
+    for (size_t i = 0; i < sizeof selectors / sizeof selectors[0]; i++) {
+        const char *v = web_param(params, selectors[i].param);
+        if (!v)
+            continue;
+        if (chosen) {
+            snprintf(params->bad, sizeof params->bad, "%s", selectors[i].param);
+            snprintf(err, errsize, "parameter '%s': one series at a time (%s= is given too)",
+                     selectors[i].param, chosen);
+            return BAD;
+        }
+        chosen = selectors[i].param;
+        key = v;
+        q->kind = selectors[i].kind;
     }
-    const char *source = web_param(params, "source"), *l7 = web_param(params, "l7");
-    if (source && l7) {
-        snprintf(params->bad, sizeof params->bad, "l7");
-        snprintf(err, errsize, "parameter 'l7': one series at a time (source= or l7=, not both)");
-        return BAD;
-    }
-    const char *key = source ? source : l7 ? l7 : "";
     if (strlen(key) >= sizeof q->key) {
-        snprintf(params->bad, sizeof params->bad, "%s", source ? "source" : "l7");
-        snprintf(err, errsize, "parameter '%s': too long", params->bad);
+        snprintf(params->bad, sizeof params->bad, "%s", chosen);
+        snprintf(err, errsize, "parameter '%s': too long", chosen);
         return BAD;
+    }
+    char canonical[64];
+    uint8_t version, addr[16];
+    if (q->kind == STORE_SERIES_HOST) { /* the address as the sampler writes it */
+        if (parse_ip(key, &version, addr) < 0) {
+            snprintf(params->bad, sizeof params->bad, "host");
+            snprintf(err, errsize, "parameter 'host': '%.64s' is not an IPv4 or IPv6 address",
+                     key);
+            return BAD;
+        }
+        query_address_text(version, addr, canonical, sizeof canonical);
+        key = canonical;
     }
     q->metric = (enum store_metric)metric;
-    q->kind = source ? STORE_SERIES_SOURCE : l7 ? STORE_SERIES_L7 : STORE_SERIES_TOTAL;
     snprintf(q->key, sizeof q->key, "%s", key);
     q->from_s = from;
     q->to_s = to;
     (void)ctx;
+    return 0;
+}
+
+int web_view_top_query(struct web_params *params, uint64_t now_s, struct store_top_query *q,
+                       char *err, size_t errsize)
+{
+    static const char *const known[] = {"kind", "from", "to", "limit", NULL};
+    static const char *const kinds[] = {"hosts", "l7", "ports", NULL};
+    memset(q, 0, sizeof *q);
+    int kind;
+    uint64_t limit;
+    if (web_params_only(params, known, err, errsize) < 0 ||
+        web_param_choice(params, "kind", kinds, 0, &kind, err, errsize) < 0 ||
+        time_range(params, now_s, 3600, &q->from_s, &q->to_s, err, errsize) < 0 ||
+        web_param_uint(params, "limit", 1, 100, 10, &limit, err, errsize) < 0)
+        return BAD;
+    q->kind = (enum store_top_kind)kind;
+    q->limit = (size_t)limit;
     return 0;
 }

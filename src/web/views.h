@@ -78,6 +78,11 @@ struct store_series_query;
 int web_view_series_query(const struct web_view_ctx *ctx, struct web_params *params,
                           uint64_t now_s, struct store_series_query *q, char *err,
                           size_t errsize);
+/* GET /api/v1/history/top: kind=hosts|l7|ports, from/to (the last hour by default), limit
+ * (1..100, 10). */
+struct store_top_query;
+int web_view_top_query(struct web_params *params, uint64_t now_s, struct store_top_query *q,
+                       char *err, size_t errsize);
 
 /* Resident memory of the process in bytes (0 if unknown). */
 uint64_t web_process_rss(void);

@@ -13,6 +13,7 @@
 
 #include "check.h"
 #include "core/log.h"
+#include "core/netlist.h"
 #include "packet_builder.h"
 #include "query/query_json.h"
 #include "store/store.h"
@@ -375,8 +376,9 @@ TEST(store_minute_series_and_roll_ups)
     if (!rig_begin(&r, &o))
         return;
     uint64_t t0 = 1800000000; /* a minute boundary: 1800000000 % 60 == 0 */
-    store_sample_minute(r.s, r.e, t0);      /* the baseline */
-    store_sample_minute(r.s, r.e, t0 + 60); /* an idle minute writes nothing */
+    struct store_port_figures ports[2] = {{.name = "inside"}, {.name = "outside"}};
+    store_sample_minute(r.s, r.e, ports, 2, t0);      /* the baseline */
+    store_sample_minute(r.s, r.e, ports, 2, t0 + 60); /* an idle minute writes nothing */
     run_until(&r, all_written);
     struct store_stats st;
     store_get_stats(r.s, &st);
@@ -384,7 +386,8 @@ TEST(store_minute_series_and_roll_ups)
     add_flows(&r, 30); /* 60 packets, 30 flows */
     const struct traffic_counters *tot = engine_totals(r.e);
     uint64_t bytes = tot->bytes, packets = tot->packets;
-    store_sample_minute(r.s, r.e, t0 + 120);
+    ports[0].bytes = 1500, ports[0].packets = 3, ports[0].drops = 1; /* outside stays idle */
+    store_sample_minute(r.s, r.e, ports, 2, t0 + 120);
     run_until(&r, all_written);
     store_get_stats(r.s, &st);
     CHECK(st.samples_committed >= 3); /* the total, the source, DNS (or what nDPI said) */
@@ -394,6 +397,9 @@ TEST(store_minute_series_and_roll_ups)
           (double)packets);
     CHECK(series_value(&r, STORE_METRIC_FLOWS, STORE_SERIES_TOTAL, "", t0 + 60) == 30);
     CHECK(series_value(&r, STORE_METRIC_BYTES, STORE_SERIES_TOTAL, "", t0) == 0);
+    CHECK(series_value(&r, STORE_METRIC_BYTES, STORE_SERIES_PORT, "inside", t0 + 60) == 1500);
+    CHECK(series_value(&r, STORE_METRIC_DROPS, STORE_SERIES_PORT, "inside", t0 + 60) == 1);
+    CHECK(series_value(&r, STORE_METRIC_BYTES, STORE_SERIES_PORT, "outside", t0 + 60) == 0);
     /* Rolled up: a range of days asks for hours, and the hour holds the minute's bytes. */
     struct store_series_query q = {.metric = STORE_METRIC_BYTES, .kind = STORE_SERIES_TOTAL,
                                    .from_s = t0 - 3 * 86400, .to_s = t0 + 86400};
@@ -563,4 +569,164 @@ TEST(store_migrates_schema_2_keeping_its_flows)
     sqlite3_finalize(st);
     sqlite3_close(db);
     rig_end(&r);
+}
+
+static void on_host_end(void *ctx, const struct engine_host_record *h)
+{
+    struct rig *r = ctx;
+    store_add_host(r->s, h);
+}
+
+static struct store_restore restored_copy;
+static int restored_calls;
+
+static void on_restored(void *ctx, const struct store_restore *rs)
+{
+    (void)ctx;
+    restored_calls++;
+    restored_copy.nhosts = rs->nhosts;
+    restored_copy.ncounters = rs->ncounters;
+    free(restored_copy.hosts);
+    restored_copy.hosts = rs->nhosts ? malloc(rs->nhosts * sizeof *rs->hosts) : NULL;
+    if (restored_copy.hosts)
+        memcpy(restored_copy.hosts, rs->hosts, rs->nhosts * sizeof *rs->hosts);
+    free(restored_copy.counters);
+    restored_copy.counters = rs->ncounters ? malloc(rs->ncounters * sizeof *rs->counters) : NULL;
+    if (restored_copy.counters)
+        memcpy(restored_copy.counters, rs->counters, rs->ncounters * sizeof *rs->counters);
+}
+
+static uint64_t saves_wanted;
+
+static bool state_saved(struct rig *r)
+{
+    struct store_stats st;
+    store_get_stats(r->s, &st);
+    return st.state_saves >= saves_wanted && st.rows_queued == 0;
+}
+
+static const struct engine_host_record *find_host(const struct store_restore *rs,
+                                                  const uint8_t addr[4])
+{
+    for (size_t i = 0; i < rs->nhosts; i++)
+        if (memcmp(rs->hosts[i].key.addr, addr, 4) == 0 && rs->hosts[i].key.ip_version == 4)
+            return &rs->hosts[i];
+    return NULL;
+}
+
+TEST(store_keeps_hosts_and_counters_across_a_restart)
+{
+    struct rig r;
+    struct store_options o = {.flush_ms = 1, .restored = on_restored, .restore_hosts = 1000};
+    restored_calls = 0;
+    if (!rig_begin(&r, &o))
+        return;
+    struct engine_config c;
+    engine_config_defaults(&c);
+    char err[128];
+    CHECK(netlist_parse(&c.local_networks, "10.0.0.0/8", err, sizeof err) == 0);
+    engine_reconfigure(r.e, &c);
+    engine_set_host_end(r.e, on_host_end, &r);
+    run_until(&r, all_written); /* the open: nothing saved yet */
+    CHECK(restored_calls == 1 && restored_copy.nhosts == 0 && restored_copy.ncounters == 0);
+    add_flows(&r, 20);
+    engine_sync(r.e);
+    struct store_counter counters[2] = {
+        {.kind = STORE_COUNTER_SOURCE, .name = "store-test", .flows = 20, .packets = 40,
+         .bytes = 4000},
+        {.kind = STORE_COUNTER_RULE, .name = "no-dns", .text = "drop port=53", .flows = 3}};
+    uint64_t t0 = 1800000000;
+    store_save_state(r.s, r.e, counters, 2, t0 + 300);
+    saves_wanted = 1;
+    run_until(&r, state_saved);
+    struct store_stats st;
+    store_get_stats(r.s, &st);
+    CHECK_EQ_U(st.hosts_saved, 21); /* 20 clients, one server */
+    /* Nothing moved: the next save writes no host. */
+    store_save_state(r.s, r.e, counters, 2, t0 + 600);
+    saves_wanted = 2;
+    run_until(&r, state_saved);
+    store_get_stats(r.s, &st);
+    CHECK_EQ_U(st.state_saves, 2);
+    CHECK_EQ_U(st.hosts_saved, 21);
+    /* A local host's traffic became its 5-minute point (the server is not local). */
+    struct store_series_query q = {.metric = STORE_METRIC_PACKETS, .kind = STORE_SERIES_HOST,
+                                   .key = "10.1.0.3", .from_s = t0 - 600, .to_s = t0 + 600};
+    r.query_done = 0;
+    CHECK(store_query_series(r.s, &q, on_page, &r) == 0);
+    run_until(&r, query_answered);
+    CHECK(r.page && cJSON_GetObjectItem(r.page, "resolution_s")->valuedouble == 300);
+    double packets = 0;
+    cJSON *v = r.page ? cJSON_GetObjectItem(r.page, "values") : NULL;
+    for (int i = 0; v && i < cJSON_GetArraySize(v); i++)
+        packets += cJSON_GetArrayItem(v, i)->valuedouble;
+    CHECK(packets == 3); /* flow i has i % 3 + 1 packets: 10.1.0.3 is flow 2 */
+    snprintf(q.key, sizeof q.key, "192.0.2.9");
+    r.query_done = 0;
+    CHECK(store_query_series(r.s, &q, on_page, &r) == 0);
+    run_until(&r, query_answered);
+    v = r.page ? cJSON_GetObjectItem(r.page, "values") : NULL;
+    packets = 0;
+    for (int i = 0; v && i < cJSON_GetArraySize(v); i++)
+        packets += cJSON_GetArrayItem(v, i)->valuedouble;
+    CHECK(packets == 0);
+    store_close(r.s, on_closed, &r);
+    run_until(&r, closed);
+
+    /* The restart: a new store on the same file hands back what was saved. */
+    r.closed = 0;
+    struct store_options o2 = {.path = r.path, .flush_ms = 1, .restored = on_restored,
+                               .restore_hosts = 1000};
+    r.s = store_open(&r.loop, &o2);
+    run_until(&r, all_written);
+    CHECK(restored_calls == 2);
+    CHECK_EQ_U(restored_copy.nhosts, 21);
+    CHECK_EQ_U(restored_copy.ncounters, 2);
+    const struct engine_host_record *h = find_host(&restored_copy, (uint8_t[]){10, 1, 0, 3});
+    CHECK(h && h->first_us == 1700000000000000ull + 2 * 100000000ull && h->packets_sent == 3 &&
+          h->flows_total == 1 && h->local);
+    const struct engine_host_record *server =
+        find_host(&restored_copy, (uint8_t[]){192, 0, 2, 9});
+    CHECK(server && server->flows_total == 20 && !server->local);
+    bool rule = false;
+    for (size_t i = 0; i < restored_copy.ncounters; i++)
+        rule |= restored_copy.counters[i].kind == STORE_COUNTER_RULE &&
+                strcmp(restored_copy.counters[i].text, "drop port=53") == 0 &&
+                restored_copy.counters[i].flows == 3;
+    CHECK(rule);
+    /* Restored into an engine, then more traffic: the next save adds only the new traffic. */
+    struct engine *e2 = engine_create(&c, err, sizeof err);
+    CHECK(e2 != NULL);
+    if (e2) {
+        for (size_t i = 0; i < restored_copy.nhosts; i++)
+            CHECK(engine_restore_host(e2, &restored_copy.hosts[i]) == 0);
+        engine_add_source(e2, "store-test", "file");
+        engine_set_flow_end(e2, on_flow_end, &r);
+        engine_set_host_end(e2, on_host_end, &r);
+        struct engine *first = r.e;
+        r.e = e2;
+        add_flows(&r, 5); /* the first 5 clients again, and the server */
+        engine_sync(e2);
+        store_save_state(r.s, e2, counters, 2, t0 + 900);
+        saves_wanted = 1; /* this store's first */
+        run_until(&r, state_saved);
+        r.e = first;
+        engine_destroy(e2);
+    }
+    store_close(r.s, on_closed, &r);
+    run_until(&r, closed);
+    r.closed = 0;
+    r.s = store_open(&r.loop, &o2);
+    run_until(&r, all_written);
+    server = find_host(&restored_copy, (uint8_t[]){192, 0, 2, 9});
+    CHECK(server && server->flows_total == 25);
+    h = find_host(&restored_copy, (uint8_t[]){10, 1, 0, 3});
+    CHECK(h && h->packets_sent == 6 && h->flows_total == 2 &&
+          h->first_us == 1700000000000000ull + 2 * 100000000ull);
+    h = find_host(&restored_copy, (uint8_t[]){10, 1, 0, 10});
+    CHECK(h && h->packets_sent == 1 && h->flows_total == 1); /* flow 9: not seen again */
+    rig_end(&r);
+    free(restored_copy.hosts);
+    free(restored_copy.counters);
+    memset(&restored_copy, 0, sizeof restored_copy);
 }
