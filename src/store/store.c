@@ -83,7 +83,9 @@ static void write_work(uv_work_t *w)
     struct store *s = w->data;
     struct store_batch *b = s->writing;
     uint64_t start = uv_hrtime();
-    b->rc = b->n ? store_db_insert_flows(&s->writer, b->rows, b->n, b->err, sizeof b->err) : 0;
+    b->rc = b->n ? store_db_insert_flows(&s->writer, b->rows, b->n, &b->first_row, &b->last_row,
+                                         b->err, sizeof b->err)
+                 : 0;
     if (b->rc == 0 && b->nsamples)
         b->rc = store_db_insert_samples(s->writer.db, b->samples, b->nsamples, b->err, sizeof b->err);
     if (b->rc == 0 && b->state)
@@ -121,8 +123,10 @@ static void after_write(uv_work_t *w, int status)
             s->stats.hosts_saved += b->nhosts;
         }
         note_figures(s, &b->fig);
-        log_debug("store", "committed %zu flows (%llu in all)", b->n,
-                  (unsigned long long)s->stats.rows_committed);
+        if (b->n) /* the kill -9 test checks every batch logged here is in the file */
+            log_debug("store", "committed %zu flows (rows %lld-%lld; %llu in all)", b->n,
+                      (long long)b->first_row, (long long)b->last_row,
+                      (unsigned long long)s->stats.rows_committed);
         if (s->stats.last_error[0])
             log_info("store", "history writes again (%s)", s->stats.path);
         s->stats.last_error[0] = '\0';

@@ -305,7 +305,7 @@ static int name_ids(struct store_writer *w, const struct store_flow *r, int64_t 
 }
 
 int store_db_insert_flows(struct store_writer *w, const struct store_flow *rows, size_t n,
-                          char *err, size_t errsize)
+                          int64_t *first_row, int64_t *last_row, char *err, size_t errsize)
 {
     sqlite3 *db = w->db;
     if (exec(db, "BEGIN", err, errsize) < 0)
@@ -355,6 +355,8 @@ int store_db_insert_flows(struct store_writer *w, const struct store_flow *rows,
     if (exec(db, "COMMIT", err, errsize) < 0)
         goto rollback;
     w->rows += n;
+    *first_row = lo;
+    *last_row = hi;
     return 0;
 failed:
     fail(db, "insert", err, errsize);

@@ -29,6 +29,7 @@ struct store_batch {
     /* filled by the worker */
     int rc;
     struct store_db_figures fig;
+    int64_t first_row, last_row; /* the rowids the batch's flows got */
     uint64_t busy_us;
     char err[200];
 };
@@ -101,7 +102,7 @@ int store_db_insert_samples(sqlite3 *db, const struct store_sample *samples, siz
 /* One transaction with every row and the chunk that finds them; -1 with err (and rolled back)
  * on failure. */
 int store_db_insert_flows(struct store_writer *w, const struct store_flow *rows, size_t n,
-                          char *err, size_t errsize);
+                          int64_t *first_row, int64_t *last_row, char *err, size_t errsize);
 void store_db_close(struct store_writer *w, sqlite3 **rdb);
 /* Deletes the oldest flows in steps until the pages in use fit max_bytes, and measures. */
 int store_db_retain(struct store_writer *w, uint64_t max_bytes, struct store_db_figures *fig,
