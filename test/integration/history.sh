@@ -181,6 +181,67 @@ done
 [ "$ok" = 20 ] && pass "kill -9 while writing (20 times): intact, every batch logged as committed is there" \
     || fail "kill -9 while writing" "$ok of 20:$why"
 
+# ---- retention: a long replay into a 2 MB cap never grows the files past it and a flush ----
+jget() { # jget PORT PY_EXPR: the value of an expression over the status JSON (j)
+    status_of "$1" | python3 -c "import json,sys; j = json.load(sys.stdin); print($2)" 2>/dev/null
+}
+rm -rf "$T/cap"; mkdir -p "$T/cap"
+tbx_bg cap - -F -i "$DEMO" --loop -d "$T/cap" --history-max-mb 2 -w 0 -W 0 --idle-timeout-udp=1 \
+    --idle-timeout-tcp=1 --idle-timeout-other=1 --http-port 3016 --https-port 0 --disable-login
+max=0 expired=0
+if wait_grep "HTTP on \* port 3016" "$T/cap.err" 20; then
+    for i in $(seq 150); do
+        size=$(cat "$T"/cap/history.db "$T"/cap/history.db-wal 2>/dev/null | wc -c)
+        [ "$size" -gt "$max" ] && max=$size
+        expired=$(jget 3016 'j["history"]["rows_expired"]')
+        [ "${expired:-0}" -gt 100000 ] && break
+        sleep 0.2
+    done
+fi
+committed=$(jget 3016 'j["history"]["rows_committed"]')
+dropped=$(jget 3016 'j["history"]["rows_dropped"]')
+kill -TERM "$BG_PID"; tbx_wait_exit "$BG_PID" cap 20
+# The database makes room before each batch; the WAL holds about one flush (4096 rows of ~100 B)
+# beyond it, and some pages of slack.
+if [ "${expired:-0}" -gt 0 ] && [ "$max" -le $((2 * 1048576 + 4096 * 100 + 131072)) ]; then
+    pass "retention: $committed flows into a 2 MB cap, $expired expired oldest first, the files at most $max bytes"
+else
+    fail "retention: the files stay within the cap" "max $max bytes, $expired expired, $committed committed, $dropped dropped"
+fi
+
+# ---- a full disk: one clear log line, counted, capture goes on, history comes back ----
+if [ "$(id -u)" = 0 ] && mkdir -p "$T/full" && mount -t tmpfs -o size=3m tmpfs "$T/full"; then
+    LIB_MOUNTS="${LIB_MOUNTS:-} $T/full"
+    tbx_bg full - -F -v -i "$DEMO" --loop -d "$T/full" --history-max-mb 64 -w 0 -W 0 \
+        --idle-timeout-udp=1 --idle-timeout-tcp=1 --idle-timeout-other=1 --http-port 3017 \
+        --https-port 0 --disable-login
+    if wait_grep "flows not stored" "$T/full.err" 60; then
+        p1=$(jget 3017 'j["totals"]["packets"]'); f1=$(jget 3017 'j["history"]["batches_failed"]')
+        sleep 2
+        p2=$(jget 3017 'j["totals"]["packets"]'); d2=$(jget 3017 'j["history"]["rows_dropped"]')
+        lines=$(grep -c "flows not stored" "$T/full.err")
+        [ "${p2:-0}" -gt "${p1:-0}" ] && [ "${f1:-0}" -gt 0 ] && [ "${d2:-0}" -gt 0 ] && [ "$lines" = 1 ] \
+            && pass "full disk: one log line ($(grep -m1 -o 'flows not stored: .*' "$T/full.err" | head -c 80)), $d2 rows counted dropped, capture goes on" \
+            || fail "full disk: one log line, counted, capture goes on" "packets $p1 -> $p2, failed batches $f1, dropped $d2, $lines log lines"
+        mount -o remount,size=64m "$T/full"
+        before=$(jget 3017 'j["history"]["rows_committed"]')
+        if wait_grep "history writes again" "$T/full.err" 30; then
+            sleep 1
+            after=$(jget 3017 'j["history"]["rows_committed"]')
+            [ "${after:-0}" -gt "${before:-0}" ] && pass "full disk: history resumes by itself when space returns ($before -> $after committed)" \
+                || fail "full disk: history resumes" "committed $before -> $after"
+        else
+            fail "full disk: history resumes by itself" "$(lib_why "$T/full.err")"
+        fi
+    else
+        fail "full disk: the writer reports it" "$(lib_why "$T/full.err")"
+    fi
+    kill -TERM "$BG_PID"; tbx_wait_exit "$BG_PID" full 20
+    umount "$T/full"
+else
+    echo "skip full disk: needs root to mount a small tmpfs"
+fi
+
 # ---- a corrupt file is moved aside, the box comes up with a fresh one ----
 mkdir -p "$T/c" && head -c 20000 /dev/urandom >"$T/c/history.db"
 tbx corrupt --once -F -i "$CAP" -d "$T/c" --stats-out "$T/corrupt.stats"
