@@ -168,7 +168,7 @@ void store_sample_rebase(struct store *s, const struct engine *e,
 
 /* From the daemon's one schedule every STORE_STATE_S, and before store_close at a clean stop:
  * the hosts whose counters moved since the last save (taken from the engine) and every counter
- * (a full set: sources, policy rules) are queued as one state batch. Local hosts' traffic since
+ * (sources, policy rules; those saved before of others stay) are queued as one state batch. Local hosts' traffic since
  * the last save becomes their 5-minute series point. */
 void store_save_state(struct store *s, struct engine *e, const struct store_counter *counters,
                       size_t ncounters, uint64_t unix_s);

@@ -70,7 +70,8 @@ static const char *const MIGRATIONS[STORE_SCHEMA_VERSION] = {
     " min(first_us), max(last_us), NULL FROM flows HAVING count(*) > 0;",
     /* 3 -> 4: what survives a restart. Hosts: totals since history began, and the counters of
      * the entry in memory at the last save (seen_*), which the next save's traffic is measured
-     * against. Counters: the last full set of sources' and policy rules'. */
+     * against. Counters: the sources' and policy rules', each as last saved (those of a source
+     * or rule absent from a run stay, until they are as old as hosts may be). */
     "CREATE TABLE hosts ("
     " vlan INTEGER NOT NULL, ip BLOB NOT NULL, local INTEGER NOT NULL,"
     " first_us INTEGER NOT NULL, last_us INTEGER NOT NULL,"
@@ -82,7 +83,7 @@ static const char *const MIGRATIONS[STORE_SCHEMA_VERSION] = {
     " PRIMARY KEY (vlan, ip)) WITHOUT ROWID;"
     "CREATE TABLE counters (kind INTEGER NOT NULL, name TEXT NOT NULL, text TEXT NOT NULL,"
     " flows INTEGER NOT NULL, packets INTEGER NOT NULL, bytes INTEGER NOT NULL,"
-    " PRIMARY KEY (kind, name, text)) WITHOUT ROWID;",
+    " saved_s INTEGER NOT NULL, PRIMARY KEY (kind, name, text)) WITHOUT ROWID;",
 };
 
 static const char INSERT_CHUNK[] =

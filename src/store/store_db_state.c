@@ -92,13 +92,13 @@ static int save_host(sqlite3_stmt *sel, sqlite3_stmt *up, sqlite3_stmt *series,
     return store_db_add_sample(series, &x);
 }
 
-static int save_counters(sqlite3 *db, const struct store_counter *c, size_t n)
+static int save_counters(sqlite3 *db, const struct store_counter *c, size_t n, uint64_t now_s,
+                         unsigned keep_days)
 {
-    if (sqlite3_exec(db, "DELETE FROM counters", NULL, NULL, NULL) != SQLITE_OK)
-        return -1;
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO counters (kind, name, text, flows,"
-                           " packets, bytes) VALUES (?,?,?,?,?,?)", -1, &st, NULL) != SQLITE_OK)
+                           " packets, bytes, saved_s) VALUES (?,?,?,?,?,?,?)", -1, &st,
+                           NULL) != SQLITE_OK)
         return -1;
     int rc = SQLITE_DONE;
     for (size_t i = 0; i < n && rc == SQLITE_DONE; i++) {
@@ -108,11 +108,18 @@ static int save_counters(sqlite3 *db, const struct store_counter *c, size_t n)
         sqlite3_bind_int64(st, 4, (sqlite3_int64)c[i].flows);
         sqlite3_bind_int64(st, 5, (sqlite3_int64)c[i].packets);
         sqlite3_bind_int64(st, 6, (sqlite3_int64)c[i].bytes);
+        sqlite3_bind_int64(st, 7, (sqlite3_int64)now_s);
         rc = sqlite3_step(st);
         sqlite3_reset(st);
     }
     sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? 0 : -1;
+    if (rc != SQLITE_DONE)
+        return -1;
+    /* A source or rule not seen in any run for that long is forgotten. */
+    char sql[120];
+    snprintf(sql, sizeof sql, "DELETE FROM counters WHERE saved_s < %lld",
+             (long long)now_s - (long long)keep_days * 86400);
+    return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
 }
 
 /* Hosts not seen for days go, and beyond STORE_HOSTS_MAX the least recently seen. */
@@ -141,7 +148,7 @@ int store_db_save_state(struct store_writer *w, const struct store_batch *b, cha
     for (size_t i = 0; i < b->nhosts; i++)
         if (save_host(sel, up, series, &b->hosts[i], b->hosts_bucket_s) != SQLITE_DONE)
             goto failed;
-    if (save_counters(db, b->counters, b->ncounters) < 0)
+    if (save_counters(db, b->counters, b->ncounters, b->saved_s, w->keep.host_days) < 0)
         goto failed;
     if (b->nhosts && age_hosts(db, w->keep.host_days, err, errsize) < 0)
         goto rollback;

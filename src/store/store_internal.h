@@ -22,7 +22,8 @@ struct store_batch {
     struct engine_host_record *hosts; /* hosts that changed since the last save */
     size_t nhosts;
     uint64_t hosts_bucket_s;   /* their 5-minute series point */
-    struct store_counter *counters; /* every source's and rule's, replacing the saved set */
+    uint64_t saved_s;          /* when the save was made (Unix seconds) */
+    struct store_counter *counters; /* every source's and rule's now */
     size_t ncounters;
     uint64_t started_ms;       /* uv_now of its first row */
     struct store_batch *next;

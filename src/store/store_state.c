@@ -40,6 +40,7 @@ void store_save_state(struct store *s, struct engine *e, const struct store_coun
      * stop in the middle of them). */
     uint64_t t = unix_s ? unix_s - 1 : 0;
     b->hosts_bucket_s = t - t % STORE_HOST_SERIES_S;
+    b->saved_s = unix_s;
     b->started_ms = uv_now(s->loop);
     store_enqueue_batch(s, b);
 }

@@ -128,7 +128,9 @@ EOF
 R=$T/restart
 mkdir -p "$R"
 tbx_bg first - -F -i "$CAP" -d "$R" --http-port 3012 --https-port 0 --disable-login --history-save-s 10
-if wait_grep "all inputs finished" "$T/first.err" 30 && sleep 2 && hosts_of 3012 "$T/hosts.first"; then
+sources_of() { ip netns exec "$LIB_BOX_NS" "$CURL" -s --max-time 10 -o "$2" "http://127.0.0.1:$1/api/v1/sources"; }
+if wait_grep "all inputs finished" "$T/first.err" 30 && sleep 2 && hosts_of 3012 "$T/hosts.first" &&
+    sources_of 3012 "$T/sources.first"; then
     kill -TERM "$BG_PID"; tbx_wait_exit "$BG_PID" first 20
     tbx_bg second - -F -i ntap:47992 -d "$R" --http-port 3013 --https-port 0 --disable-login
     wait_grep "history: .* hosts .* restored" "$T/second.err" 20
@@ -139,6 +141,16 @@ if wait_grep "all inputs finished" "$T/first.err" 30 && sleep 2 && hosts_of 3012
     # The same capture again: totals double, first seen stays; kill -9 after the next save.
     tbx_bg third - -F -i "$CAP" -d "$R" --http-port 3014 --https-port 0 --disable-login --history-save-s 10
     wait_grep "all inputs finished" "$T/third.err" 30
+    sleep 1
+    sources_of 3014 "$T/sources.third"
+    if out=$(python3 - "$T/sources.first" "$T/sources.third" <<'EOF' 2>&1
+import json, sys
+a, b = ({s["name"]: s["counters"] for s in json.load(open(p))["items"]} for p in sys.argv[1:3])
+print({n: (a[n]["packets"], b.get(n, {}).get("packets")) for n in a})
+sys.exit(0 if a and all(b.get(n, {}).get("packets") == 2 * c["packets"] and b[n]["bytes"] == 2 * c["bytes"] for n, c in a.items()) else 1)
+EOF
+    ); then pass "restart: the capture's source continues its totals (twice the first run's: $out)"
+    else fail "restart: the source's totals continue" "$out"; fi
     saves0=$(status_of 3014 | python3 -c 'import json,sys; print(json.load(sys.stdin)["history"]["state_saves"])')
     for i in $(seq 30); do
         saves=$(status_of 3014 | python3 -c 'import json,sys; print(json.load(sys.stdin)["history"]["state_saves"])')
