@@ -7,8 +7,9 @@ The image boots through U-Boot distro boot (board/qemu/run.sh). The harness
 owns the far end of both wire ports (unix datagram sockets, one Ethernet frame
 per datagram) and the serial console. It sends real frames into port A and
 checks that they come out of port B byte for byte, and back; that the box
-sends nothing of its own on the wire; then it asks the box, over the console,
-whether tapboxd accounted the flows of that traffic. Prints one line per check
+sends nothing of its own on the wire; then it asks the box, over the REST API
+and the console, whether tapboxd accounted the flows of that traffic and kept
+them in its history on /data. Prints one line per check
 and ends with "N passed, N failed"; exits 1 if any check failed.
 
 Environment: TAPBOX_TEST_LOG (serial log, default output/qemu-test.log beside images/),
@@ -35,6 +36,8 @@ RUN_SH = os.path.join(TOP, "board", "qemu", "run.sh")
 MAC_A = bytes.fromhex("020000000a01")  # a host on the port A side
 MAC_B = bytes.fromhex("020000000b01")  # a host on the port B side
 IP_A, IP_B = "10.1.0.1", "10.2.0.1"
+PASSWORD = "qemu-test-password"  # admin's password once the factory one is changed
+HISTORY_DB = "/data/history.db"
 
 
 class Results:
@@ -315,10 +318,26 @@ class Api:
         status, body = self.call("GET", f"/api/v1/flows?port={port}&limit=100")
         return body.get("items", []) if status == 200 and isinstance(body, dict) else None
 
+    def history(self, query=""):
+        """Stored flows: (total, flows), or (None, why) when the call failed."""
+        status, body = self.call("GET", "/api/v1/history/flows?limit=1000" + query)
+        if status == 200 and isinstance(body, dict) and isinstance(body.get("flows"), list):
+            return body.get("total"), body["flows"]
+        return None, f"{status} {body}"
+
 
 def start_qemu(image, env):
     return subprocess.Popen([RUN_SH, image], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, env=env)
+
+
+def has_flow(flows, port, other_port):
+    """A flow between IP_A and IP_B on these two ports, either way round."""
+    for f in flows or []:
+        ends = {(f["client"]["ip"], f["client"]["port"]), (f["server"]["ip"], f["server"]["port"])}
+        if ends == {(IP_A, port), (IP_B, other_port)} or ends == {(IP_A, other_port), (IP_B, port)}:
+            return True
+    return False
 
 
 def login(r, con):
@@ -371,7 +390,7 @@ def second_boot(r, con, boot_timeout):
 
 
 def first_boot(r, con, wa, wb, t0, boot_timeout, api):
-    """Boot, wire and flow checks; True if the machine powered off cleanly."""
+    """Boot, wire, flow and history checks; True if the machine powered off cleanly."""
     if not r.check("U-Boot distro boot finds extlinux.conf on the image",
                    con.expect("Retrieving file: /extlinux/extlinux.conf", 60) is not None):
         return
@@ -413,7 +432,7 @@ def first_boot(r, con, wa, wb, t0, boot_timeout, api):
     # --- the REST API over the management NIC: the factory login must change its password ---
     api_up = r.check("the web API answers on the management NIC", api.wait_up(60))
     if api_up:
-        ok, detail = api.login_factory_and_change("qemu-test-password")
+        ok, detail = api.login_factory_and_change(PASSWORD)
         api_up = r.check("factory login admin/admin is forced to change the password, then works",
                          ok, detail)
     if api_up:
@@ -467,37 +486,23 @@ def first_boot(r, con, wa, wb, t0, boot_timeout, api):
     r.check("the box sends nothing of its own on the wire", not extra,
             f"{len(extra)} stray frames, first {extra[0][:34].hex()}" if extra else "")
 
-    # --- tapboxd accounted the flows: asked over the management NIC, then on the console ---
-    def api_has_flow(port, other_port):
-        for f in api.flows(port) or []:
-            ends = {(f["client"]["ip"], f["client"]["port"]), (f["server"]["ip"], f["server"]["port"])}
-            if ends == {(IP_A, port), (IP_B, other_port)} or ends == {(IP_A, other_port), (IP_B, port)}:
-                return True
-        return False
-
+    # --- tapboxd accounted the flows (live, over the management NIC); SIGTERM ends them all
+    # into the history on /data, read back over the API once tapboxd runs again (below) ---
     if api_up:
-        r.check(f"API: UDP flow {IP_A}:40000 <-> {IP_B}:9999 accounted", api_has_flow(40000, 9999))
-        r.check(f"API: TCP flow {IP_A}:43210 <-> {IP_B}:80 accounted", api_has_flow(43210, 80))
+        r.check(f"API: UDP flow {IP_A}:40000 <-> {IP_B}:9999 accounted",
+                has_flow(api.flows(40000), 40000, 9999))
+        r.check(f"API: TCP flow {IP_A}:43210 <-> {IP_B}:80 accounted",
+                has_flow(api.flows(43210), 43210, 80))
 
-    rc, out = con.run("kill -TERM $(pidof tapboxd); i=0; while pidof tapboxd >/dev/null && "
-                      "[ $i -lt 50 ]; do sleep 0.2; i=$((i+1)); done; cat /var/log/tapbox/flows.ndjson", 30)
-    flows = []
-    for line in out.splitlines():
-        try:
-            flows.append(json.loads(line))
-        except ValueError:
-            pass
-
-    def has_flow(port_a, port_b):
-        for f in flows:
-            vals = json.dumps(f)
-            if IP_A in vals and IP_B in vals and str(port_a) in vals and str(port_b) in vals:
-                return True
-        return False
-
-    r.check("tapboxd flushed flows to flows.ndjson on SIGTERM", bool(flows), f"{len(flows)} flows")
-    r.check(f"UDP flow {IP_A}:40000 <-> {IP_B}:9999 accounted", has_flow(40000, 9999))
-    r.check(f"TCP flow {IP_A}:43210 <-> {IP_B}:80 accounted", has_flow(43210, 80))
+    rc, out = con.run("p=$(pidof tapboxd); kill -TERM $p; i=0; while kill -0 $p 2>/dev/null && "
+                      "[ $i -lt 50 ]; do sleep 0.2; i=$((i+1)); done; "
+                      f"df -P {HISTORY_DB} | awk 'NR == 2 {{ print $6 }}'; "
+                      "awk '$2 == \"/data\" { print $3 }' /proc/mounts", 30)
+    r.check(f"{HISTORY_DB} is on the data partition (ext4 at /data)", out.split() == ["/data", "ext4"],
+            out.replace("\n", " "))
+    rc, out = con.run("grep -c '^--flows-out' /data/tapbox.conf; ls -A /var/log/tapbox | wc -l")
+    r.check("no flow file on the /var/log tmpfs (the factory config has no --flows-out)",
+            out.split() == ["0", "0"], out.replace("\n", " "))
 
     # --- a bad /data/tapbox.conf: tapboxd falls back to the factory config ---
     rc, _ = con.run("cp /data/tapbox.conf /tmp/good.conf; echo 'not an option' >>/data/tapbox.conf; "
@@ -507,10 +512,16 @@ def first_boot(r, con, wa, wb, t0, boot_timeout, api):
             out.startswith("factory:") and len(out.splitlines()) > 1, out.replace("\n", " | "))
     if api_up:
         # tapboxd restarted: sessions are gone, the changed password is kept on /data.
-        ok = api.wait_up(60) and api.login("admin", "qemu-test-password")
+        ok = api.wait_up(60) and api.login("admin", PASSWORD)
         conf = api.status().get("config", {}) if ok else {}
         r.check("the API tells the factory config runs, and why", conf.get("status") == "factory"
                 and "not an option" in conf.get("detail", ""), json.dumps(conf))
+        # The flows SIGTERM ended, committed at the stop, read by the next tapboxd.
+        total, flows = api.history() if ok else (None, "no login")
+        got = flows if total is not None else []
+        r.check("API: the flows ended by SIGTERM are in /api/v1/history/flows (UDP and TCP)",
+                has_flow(got, 40000, 9999) and has_flow(got, 43210, 80),
+                f"total {total}" if total is not None else flows)
     # A config that parses but tapboxd refuses: it exits at once, tapbox-run
     # notes it and the next start (5 s later) uses the factory config.
     con.run("sed 's/^--interface=inline:porta,portb$/--max-flows=lots/' /tmp/good.conf >/data/tapbox.conf; "
