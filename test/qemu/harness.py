@@ -462,6 +462,11 @@ def power_cut_boot(r, con, boot_timeout, api, want):
         return
     ready = con.expect("\n", 5) or ""
     r.check("/data is kept after the power cut (data=ok)", "data=ok" in ready, ready.strip())
+    if login(r, con):
+        # /data was mounted when the power went: e2fsck had to replay its journal.
+        rc, out = con.run("cat /run/tapbox/e2fsck.log")
+        r.check("the cut was unclean: e2fsck replayed /data's journal", "recovering journal" in out,
+                out.replace("\n", " "))
     if api_login(r, api, "after the power cut"):
         history_kept(r, api, "after the power cut", want)
 
