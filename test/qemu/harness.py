@@ -7,8 +7,13 @@ The image boots through U-Boot distro boot (board/qemu/run.sh). The harness
 owns the far end of both wire ports (unix datagram sockets, one Ethernet frame
 per datagram) and the serial console. It sends real frames into port A and
 checks that they come out of port B byte for byte, and back; that the box
-sends nothing of its own on the wire; then it asks the box, over the console,
-whether tapboxd accounted the flows of that traffic. Prints one line per check
+sends nothing of its own on the wire; then it asks the box, over the REST API
+and the console, whether tapboxd accounted the flows of that traffic and kept
+them in its history on /data. Four boots of the same disk: the first one ends
+with a clean power-off; the second checks that the stored flows are still
+there, lets one more flow be committed and cuts the power (QEMU killed); the
+third checks that the database opens with every committed flow; the fourth
+runs with the data partition's superblock wiped. Prints one line per check
 and ends with "N passed, N failed"; exits 1 if any check failed.
 
 Environment: TAPBOX_TEST_LOG (serial log, default output/qemu-test.log beside images/),
@@ -35,6 +40,9 @@ RUN_SH = os.path.join(TOP, "board", "qemu", "run.sh")
 MAC_A = bytes.fromhex("020000000a01")  # a host on the port A side
 MAC_B = bytes.fromhex("020000000b01")  # a host on the port B side
 IP_A, IP_B = "10.1.0.1", "10.2.0.1"
+PASSWORD = "qemu-test-password"  # admin's password once the factory one is changed
+HISTORY_DB = "/data/history.db"
+CUT_PORT = 44444  # the client port of the connection committed just before the power cut
 
 
 class Results:
@@ -226,12 +234,22 @@ def main():
     print(f"# serial log: {logpath}", flush=True)
     log = open(logpath, "wb")
     con = None
+    http_port = env["TAPBOX_QEMU_HTTP"]
     try:
         con = Console(start_qemu(image, env), log)
-        if first_boot(r, con, wa, wb, t0, boot_timeout, Api(env["TAPBOX_QEMU_HTTP"])):
+        stored = first_boot(r, con, wa, wb, t0, boot_timeout, Api(http_port))
+        if stored is not None:
+            # The same disk again: QEMU runs with -no-reboot, so each boot is a new QEMU.
+            con = Console(start_qemu(image, env), log)
+            cut = reboot_boot(r, con, wa, wb, boot_timeout, Api(http_port), stored)
+            power_cut(con)
+            if cut:
+                con = Console(start_qemu(image, env), log)
+                power_cut_boot(r, con, boot_timeout, Api(http_port), stored + cut)
+                power_cut(con)
             corrupt_data(env["TAPBOX_QEMU_DISK"])
             con = Console(start_qemu(image, env), log)
-            second_boot(r, con, boot_timeout)
+            corrupt_boot(r, con, boot_timeout)
     finally:
         if con and con.proc.poll() is None:
             con.proc.terminate()
@@ -315,10 +333,62 @@ class Api:
         status, body = self.call("GET", f"/api/v1/flows?port={port}&limit=100")
         return body.get("items", []) if status == 200 and isinstance(body, dict) else None
 
+    def history(self, query=""):
+        """Stored flows: (total, flows), or (None, why) when the call failed."""
+        status, body = self.call("GET", "/api/v1/history/flows?limit=1000" + query)
+        if status == 200 and isinstance(body, dict) and isinstance(body.get("flows"), list):
+            return body.get("total"), body["flows"]
+        return None, f"{status} {body}"
+
 
 def start_qemu(image, env):
     return subprocess.Popen([RUN_SH, image], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, env=env)
+
+
+def has_flow(flows, port, other_port):
+    """A flow between IP_A and IP_B on these two ports, either way round."""
+    for f in flows or []:
+        ends = {(f["client"]["ip"], f["client"]["port"]), (f["server"]["ip"], f["server"]["port"])}
+        if ends == {(IP_A, port), (IP_B, other_port)} or ends == {(IP_A, other_port), (IP_B, port)}:
+            return True
+    return False
+
+
+def flow_key(f):
+    """What identifies one stored flow across boots."""
+    return (f.get("id"), f.get("protocol"), f["client"]["ip"], f["client"]["port"],
+            f["server"]["ip"], f["server"]["port"], f.get("first_seen"))
+
+
+def power_cut(con):
+    """Pull the plug: QEMU killed, no shutdown of the guest (a no-op if it already ended)."""
+    if con.proc.poll() is None:
+        con.proc.kill()
+    con.proc.wait()
+
+
+def api_login(r, api, when):
+    """The API answers and admin logs in with the password changed on the first boot."""
+    return r.check(f"{when}: the API answers, admin's changed password still works",
+                   api.wait_up(60) and api.login("admin", PASSWORD))
+
+
+def history_kept(r, api, when, want):
+    """The history is open on /data and holds every flow of want (flows as the API gave them)."""
+    h = api.status().get("history", {})
+    r.check(f"{when}: history is open on /data (status.history.open)",
+            h.get("open") is True and h.get("path") == HISTORY_DB,
+            f"open={h.get('open')} path={h.get('path')} rows_stored={h.get('rows_stored')} "
+            f"last_error={h.get('last_error', '')}")
+    total, flows = api.history()
+    if total is None:
+        return r.check(f"{when}: GET /api/v1/history/flows", False, flows)
+    keys = {flow_key(f) for f in flows}
+    missing = [k for k in map(flow_key, want) if k not in keys]
+    return r.check(f"{when}: the {len(want)} flows stored before are all in /api/v1/history/flows",
+                   bool(want) and not missing and total >= len(want),
+                   f"total {total}" + (f", missing {missing[:3]}" if missing else ""))
 
 
 def login(r, con):
@@ -339,10 +409,72 @@ def corrupt_data(disk):
         f.write(b"\0" * 1024)
 
 
-def second_boot(r, con, boot_timeout):
+def reboot_boot(r, con, wa, wb, boot_timeout, api, stored):
+    """The disk of the first boot after its clean power-off: the stored flows are all there.
+    Then one more connection crosses the box and is committed; returns its stored flows (the
+    caller cuts the power), or None."""
+    out = con.expect("tapbox ready:", boot_timeout)
+    if not r.check("boot after the clean power-off reaches 'tapbox ready'", out is not None):
+        return None
+    ready = con.expect("\n", 5) or ""
+    r.check("/data is kept (data=ok)", "data=ok" in ready, ready.strip())
+    # A TCP connection that a reset ends: tapboxd ends it 10 s after its last frame
+    # (--idle-timeout-tcp-closed) and commits it within 5 s. Sent first, so that this wait
+    # overlaps the checks below. The SYN is repeated until it crosses: tapboxd forwards.
+    wa.take(), wb.take()
+    syn = tcp_frame(MAC_A, MAC_B, IP_A, IP_B, CUT_PORT, 8080, 7000, 0, 0x02, b"", 1)
+    end = time.monotonic() + 60
+    crossed = False
+    while not crossed and time.monotonic() < end:
+        wa.send(syn)
+        time.sleep(0.5)
+        crossed = syn in wb.take()
+    if crossed:
+        wb.send(tcp_frame(MAC_B, MAC_A, IP_B, IP_A, 8080, CUT_PORT, 9000, 7001, 0x12, b"", 2))
+        time.sleep(0.1)
+        wa.send(tcp_frame(MAC_A, MAC_B, IP_A, IP_B, CUT_PORT, 8080, 7001, 9001, 0x14, b"", 3))
+    r.check(f"after the reboot, a TCP connection {IP_A}:{CUT_PORT} -> {IP_B}:8080 crosses the box",
+            crossed)
+    if not api_login(r, api, "after the clean power-off"):
+        return None
+    history_kept(r, api, "after the clean power-off", stored)
+
+    # Committed while running: the power cut must not lose it.
+    committed, cut = 0, []
+    end = time.monotonic() + 40
+    while time.monotonic() < end:
+        committed = api.status().get("history", {}).get("rows_committed", 0)
+        if committed:
+            _, cut = api.history(f"&port={CUT_PORT}")
+            if has_flow(cut if isinstance(cut, list) else [], CUT_PORT, 8080):
+                break
+        time.sleep(1)
+    ok = r.check(f"the connection from port {CUT_PORT} is committed (status.history.rows_committed, "
+                 "/api/v1/history/flows?port=)", committed > 0 and isinstance(cut, list)
+                 and has_flow(cut, CUT_PORT, 8080), f"rows_committed={committed}, {cut}")
+    return cut if ok else None
+
+
+def power_cut_boot(r, con, boot_timeout, api, want):
+    """The disk after QEMU was killed with the history open: it opens with every committed flow."""
+    out = con.expect("tapbox ready:", boot_timeout)
+    if not r.check("boot after the power cut reaches 'tapbox ready'", out is not None):
+        return
+    ready = con.expect("\n", 5) or ""
+    r.check("/data is kept after the power cut (data=ok)", "data=ok" in ready, ready.strip())
+    if login(r, con):
+        # /data was mounted when the power went: e2fsck had to replay its journal.
+        rc, out = con.run("cat /run/tapbox/e2fsck.log")
+        r.check("the cut was unclean: e2fsck replayed /data's journal", "recovering journal" in out,
+                out.replace("\n", " "))
+    if api_login(r, api, "after the power cut"):
+        history_kept(r, api, "after the power cut", want)
+
+
+def corrupt_boot(r, con, boot_timeout):
     """A /data without a filesystem: recreated, the reason logged, the box up."""
     out = con.expect("tapbox ready:", boot_timeout)
-    if not r.check("second boot with a corrupt /data reaches 'tapbox ready'", out is not None):
+    if not r.check("boot with a corrupt /data reaches 'tapbox ready'", out is not None):
         return
     ready = con.expect("\n", 5) or ""
     r.check("corrupt /data is recreated and says so (data=recreated)", "data=recreated" in ready, ready.strip())
@@ -371,7 +503,8 @@ def second_boot(r, con, boot_timeout):
 
 
 def first_boot(r, con, wa, wb, t0, boot_timeout, api):
-    """Boot, wire and flow checks; True if the machine powered off cleanly."""
+    """Boot, wire, flow and history checks. Returns the flows stored in the history if the
+    machine then powered off cleanly (a list, empty when the API could not tell), else None."""
     if not r.check("U-Boot distro boot finds extlinux.conf on the image",
                    con.expect("Retrieving file: /extlinux/extlinux.conf", 60) is not None):
         return
@@ -382,7 +515,7 @@ def first_boot(r, con, wa, wb, t0, boot_timeout, api):
     ready = con.expect("\n", 5) or ""
     r.check("/data is mounted (data=ok)", "data=ok" in ready, ready.strip())
     if not login(r, con):
-        return False
+        return None
 
     rc, out = con.run("awk '$2 == \"/\" { print $4 }' /proc/mounts")
     r.check("root filesystem is read-only", out.strip().split(",")[0] == "ro", out.strip())
@@ -413,7 +546,7 @@ def first_boot(r, con, wa, wb, t0, boot_timeout, api):
     # --- the REST API over the management NIC: the factory login must change its password ---
     api_up = r.check("the web API answers on the management NIC", api.wait_up(60))
     if api_up:
-        ok, detail = api.login_factory_and_change("qemu-test-password")
+        ok, detail = api.login_factory_and_change(PASSWORD)
         api_up = r.check("factory login admin/admin is forced to change the password, then works",
                          ok, detail)
     if api_up:
@@ -467,37 +600,23 @@ def first_boot(r, con, wa, wb, t0, boot_timeout, api):
     r.check("the box sends nothing of its own on the wire", not extra,
             f"{len(extra)} stray frames, first {extra[0][:34].hex()}" if extra else "")
 
-    # --- tapboxd accounted the flows: asked over the management NIC, then on the console ---
-    def api_has_flow(port, other_port):
-        for f in api.flows(port) or []:
-            ends = {(f["client"]["ip"], f["client"]["port"]), (f["server"]["ip"], f["server"]["port"])}
-            if ends == {(IP_A, port), (IP_B, other_port)} or ends == {(IP_A, other_port), (IP_B, port)}:
-                return True
-        return False
-
+    # --- tapboxd accounted the flows (live, over the management NIC); SIGTERM ends them all
+    # into the history on /data, read back over the API once tapboxd runs again (below) ---
     if api_up:
-        r.check(f"API: UDP flow {IP_A}:40000 <-> {IP_B}:9999 accounted", api_has_flow(40000, 9999))
-        r.check(f"API: TCP flow {IP_A}:43210 <-> {IP_B}:80 accounted", api_has_flow(43210, 80))
+        r.check(f"API: UDP flow {IP_A}:40000 <-> {IP_B}:9999 accounted",
+                has_flow(api.flows(40000), 40000, 9999))
+        r.check(f"API: TCP flow {IP_A}:43210 <-> {IP_B}:80 accounted",
+                has_flow(api.flows(43210), 43210, 80))
 
-    rc, out = con.run("kill -TERM $(pidof tapboxd); i=0; while pidof tapboxd >/dev/null && "
-                      "[ $i -lt 50 ]; do sleep 0.2; i=$((i+1)); done; cat /var/log/tapbox/flows.ndjson", 30)
-    flows = []
-    for line in out.splitlines():
-        try:
-            flows.append(json.loads(line))
-        except ValueError:
-            pass
-
-    def has_flow(port_a, port_b):
-        for f in flows:
-            vals = json.dumps(f)
-            if IP_A in vals and IP_B in vals and str(port_a) in vals and str(port_b) in vals:
-                return True
-        return False
-
-    r.check("tapboxd flushed flows to flows.ndjson on SIGTERM", bool(flows), f"{len(flows)} flows")
-    r.check(f"UDP flow {IP_A}:40000 <-> {IP_B}:9999 accounted", has_flow(40000, 9999))
-    r.check(f"TCP flow {IP_A}:43210 <-> {IP_B}:80 accounted", has_flow(43210, 80))
+    rc, out = con.run("p=$(pidof tapboxd); kill -TERM $p; i=0; while kill -0 $p 2>/dev/null && "
+                      "[ $i -lt 50 ]; do sleep 0.2; i=$((i+1)); done; "
+                      f"df -P {HISTORY_DB} | awk 'NR == 2 {{ print $6 }}'; "
+                      "awk '$2 == \"/data\" { print $3 }' /proc/mounts", 30)
+    r.check(f"{HISTORY_DB} is on the data partition (ext4 at /data)", out.split() == ["/data", "ext4"],
+            out.replace("\n", " "))
+    rc, out = con.run("grep -c '^--flows-out' /data/tapbox.conf; ls -A /var/log/tapbox | wc -l")
+    r.check("no flow file on the /var/log tmpfs (the factory config has no --flows-out)",
+            out.split() == ["0", "0"], out.replace("\n", " "))
 
     # --- a bad /data/tapbox.conf: tapboxd falls back to the factory config ---
     rc, _ = con.run("cp /data/tapbox.conf /tmp/good.conf; echo 'not an option' >>/data/tapbox.conf; "
@@ -505,12 +624,20 @@ def first_boot(r, con, wa, wb, t0, boot_timeout, api):
     rc, out = con.run("cat /run/tapbox/config-status; pidof tapboxd")
     r.check("bad /data/tapbox.conf: factory config used, tapboxd runs",
             out.startswith("factory:") and len(out.splitlines()) > 1, out.replace("\n", " | "))
+    stored = []
     if api_up:
         # tapboxd restarted: sessions are gone, the changed password is kept on /data.
-        ok = api.wait_up(60) and api.login("admin", "qemu-test-password")
+        ok = api.wait_up(60) and api.login("admin", PASSWORD)
         conf = api.status().get("config", {}) if ok else {}
         r.check("the API tells the factory config runs, and why", conf.get("status") == "factory"
                 and "not an option" in conf.get("detail", ""), json.dumps(conf))
+        # The flows SIGTERM ended, committed at the stop, read by the next tapboxd.
+        total, flows = api.history() if ok else (None, "no login")
+        got = flows if total is not None else []
+        r.check("API: the flows ended by SIGTERM are in /api/v1/history/flows (UDP and TCP)",
+                has_flow(got, 40000, 9999) and has_flow(got, 43210, 80),
+                f"total {total}" if total is not None else flows)
+        stored = got  # no traffic crosses from here on: this is the history at the power-off
     # A config that parses but tapboxd refuses: it exits at once, tapbox-run
     # notes it and the next start (5 s later) uses the factory config.
     con.run("sed 's/^--interface=inline:porta,portb$/--max-flows=lots/' /tmp/good.conf >/data/tapbox.conf; "
@@ -531,7 +658,7 @@ def first_boot(r, con, wa, wb, t0, boot_timeout, api):
         rc = con.proc.wait(60)
     except subprocess.TimeoutExpired:
         rc = None
-    return r.check("poweroff stops the machine", rc == 0, f"exit {rc}")
+    return stored if r.check("poweroff stops the machine", rc == 0, f"exit {rc}") else None
 
 
 if __name__ == "__main__":
