@@ -37,6 +37,7 @@ enum option_id {
     OPT_HISTORY,
     OPT_HISTORY_MAX_MB,
     OPT_HISTORY_SAVE_S,
+    OPT_HISTORY_RETENTION,
     OPT_IDLE_TCP,
     OPT_IDLE_TCP_CLOSED,
     OPT_IDLE_UDP,
@@ -109,6 +110,9 @@ static const struct option_spec options[] = {
      "keep every ended flow in SQLite (DATA_DIR/history.db), queried by /api/v1/history/flows"},
     {OPT_HISTORY_MAX_MB, 0, "history-max-mb", true, "MB",
      "size cap of the history; the oldest flows go first (default half the free space)"},
+    {OPT_HISTORY_RETENTION, 0, "history-retention", true, "KIND:DAYS,...",
+     "ages kept: flows (default: none, the size cap decides), minutes (7), hours (90), days "
+     "(1830), hosts (90)"},
     {OPT_HISTORY_SAVE_S, 0, "history-save-s", true, "SECONDS",
      "how often hosts and counters are saved for the next start (default 300; also at a stop)"},
     {OPT_IDLE_TCP, 0, "idle-timeout-tcp", true, "S", "idle timeout of TCP flows (default 300)"},
@@ -178,6 +182,50 @@ void config_free(struct tapbox_config *c)
     free(c->bypass);
     web_options_free(&c->web);
     memset(c, 0, sizeof *c);
+}
+
+static int parse_number(const char *value, unsigned long long min, unsigned long long max,
+                        unsigned long long *out);
+
+/* --history-retention=flows:30,minutes:7,...: each kind once at most, 1 to 36500 days. */
+static int parse_retention(const char *value, struct store_retention *keep, const char *where,
+                           char *err, size_t errsize)
+{
+    static const char *const kinds[] = {"flows", "minutes", "hours", "days", "hosts"};
+    struct store_retention k = {0};
+    unsigned *slot[] = {&k.flow_days, &k.minute_days, &k.hour_days, &k.day_days, &k.host_days};
+    char copy[256];
+    if (strlen(value) >= sizeof copy) {
+        snprintf(err, errsize, "%s: too long", where);
+        return -1;
+    }
+    snprintf(copy, sizeof copy, "%s", value);
+    char *save = NULL;
+    for (char *item = strtok_r(copy, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+        char *colon = strchr(item, ':');
+        size_t i = 0;
+        if (colon) {
+            *colon = '\0';
+            while (i < sizeof kinds / sizeof kinds[0] && strcmp(item, kinds[i]) != 0)
+                i++;
+        }
+        unsigned long long days;
+        if (!colon || i == sizeof kinds / sizeof kinds[0]) {
+            if (colon)
+                *colon = ':';
+            snprintf(err, errsize, "%s: '%s' is not KIND:DAYS with KIND flows, minutes, hours, "
+                     "days or hosts", where, item);
+            return -1;
+        }
+        if (*slot[i] || parse_number(colon + 1, 1, 36500, &days) < 0) {
+            snprintf(err, errsize, "%s: %s: '%s' is %s", where, item, colon + 1,
+                     *slot[i] ? "given twice" : "not a number of days from 1 to 36500");
+            return -1;
+        }
+        *slot[i] = (unsigned)days;
+    }
+    *keep = k;
+    return 0;
 }
 
 static int parse_number(const char *value, unsigned long long min, unsigned long long max,
@@ -520,6 +568,8 @@ static int apply_option(struct tapbox_config *c, const struct option_spec *o, co
         }
         c->history_max_mb = (unsigned)n;
         return 0;
+    case OPT_HISTORY_RETENTION:
+        return parse_retention(value, &c->history_keep, where, err, errsize);
     case OPT_HISTORY_SAVE_S:
         if (parse_number(value, 10, 3600, &n) < 0) {
             snprintf(err, errsize, "%s: '%s' is not a number of seconds from 10 to 3600", where,

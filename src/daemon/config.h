@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 #include "flow/engine.h"
+#include "store/store.h"
 #include "web/web.h"
 
 #define CONFIG_MAX_INTERFACES 16
@@ -48,6 +49,7 @@ struct tapbox_config {
     bool history;            /* -F: ended flows into SQLite (src/store/) */
     unsigned history_max_mb; /* --history-max-mb (0: half the free space) */
     unsigned history_save_s; /* --history-save-s (0: STORE_STATE_S) */
+    struct store_retention history_keep; /* --history-retention (0s: the defaults) */
     enum replay_mode replay;
     bool show_help;
     bool show_version;

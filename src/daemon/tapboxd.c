@@ -680,7 +680,8 @@ int main(int argc, char **argv)
                                            .max_bytes = (uint64_t)d.config.history_max_mb << 20,
                                            .restored = d.config.once ? NULL : on_history_restored,
                                            .restored_ctx = &d,
-                                           .restore_hosts = d.config.engine.max_hosts / 2});
+                                           .restore_hosts = d.config.engine.max_hosts / 2,
+                                           .keep = d.config.history_keep});
         if (!d.history) {
             log_error("tapboxd", "-F: out of memory");
             engine_destroy(d.engine);

@@ -66,6 +66,11 @@ struct store_sample {
 #define STORE_MINUTE_DAYS 7    /* minute points kept this long; hours 90 days; days 5 years */
 #define STORE_HOUR_DAYS 90
 #define STORE_DAY_DAYS 1830
+/* Ages each kind of data is kept (days; 0: the default; flows have none by default: the size
+ * cap decides). The oldest go first, in small steps. */
+struct store_retention {
+    unsigned flow_days, minute_days, hour_days, day_days, host_days;
+};
 #define STORE_MAX_SAMPLES 512  /* series points a minute at most (the rest counted dropped) */
 #define STORE_HOST_SERIES_S 300 /* local hosts have a point every 5 minutes */
 
@@ -102,6 +107,7 @@ struct store_options {
     void (*restored)(void *ctx, const struct store_restore *r);
     void *restored_ctx;
     size_t restore_hosts;    /* hosts handed to restored at most */
+    struct store_retention keep;
 };
 
 struct store_stats {

@@ -171,7 +171,9 @@ static int count_rows(sqlite3 *db, uint64_t *out);
 int store_db_open(const char *path, struct store_writer *w, sqlite3 **rdb, char *moved,
                   size_t movedsize, char *err, size_t errsize)
 {
+    struct store_retention keep = w->keep;
     memset(w, 0, sizeof *w);
+    w->keep = keep;
     sqlite3 **wdb = &w->db;
     *rdb = NULL;
     moved[0] = '\0';
@@ -305,7 +307,7 @@ static int name_ids(struct store_writer *w, const struct store_flow *r, int64_t 
 }
 
 int store_db_insert_flows(struct store_writer *w, const struct store_flow *rows, size_t n,
-                          char *err, size_t errsize)
+                          int64_t *first_row, int64_t *last_row, char *err, size_t errsize)
 {
     sqlite3 *db = w->db;
     if (exec(db, "BEGIN", err, errsize) < 0)
@@ -355,6 +357,8 @@ int store_db_insert_flows(struct store_writer *w, const struct store_flow *rows,
     if (exec(db, "COMMIT", err, errsize) < 0)
         goto rollback;
     w->rows += n;
+    *first_row = lo;
+    *last_row = hi;
     return 0;
 failed:
     fail(db, "insert", err, errsize);
@@ -398,28 +402,59 @@ static int used_bytes(sqlite3 *db, uint64_t *out)
     return 0;
 }
 
+int store_db_bound_wal(struct store_writer *w, uint64_t cap, char *err, size_t errsize)
+{
+    /* A checkpoint every cap/16 (at most SQLite's 4 MiB default), and the WAL cut back to
+     * that after it: the WAL never holds more than about a sixteenth of the cap and a batch. */
+    uint64_t pages = cap / 16 / 4096;
+    pages = pages < 64 ? 64 : pages > 1000 ? 1000 : pages;
+    char sql[160];
+    snprintf(sql, sizeof sql, "PRAGMA wal_autocheckpoint = %llu; PRAGMA journal_size_limit = %llu",
+             (unsigned long long)pages, (unsigned long long)pages * 4096);
+    return exec(w->db, sql, err, errsize);
+}
+
 static int count_rows(sqlite3 *db, uint64_t *out)
 {
     return pragma_u64(db, "SELECT count(*) FROM flows", out);
 }
 
-int store_db_retain(struct store_writer *w, uint64_t max_bytes, struct store_db_figures *fig,
-                    char *err, size_t errsize)
+int store_db_retain(struct store_writer *w, uint64_t max_bytes, size_t incoming,
+                    struct store_db_figures *fig, char *err, size_t errsize)
 {
     /* Freed pages are reused by the next inserts: the file stops growing at the cap (plus at
      * most a batch), and deleting in small steps keeps each transaction short. Chunks whose
      * rows are all gone go with them. */
     sqlite3 *db = w->db;
-    char sql[160];
-    snprintf(sql, sizeof sql, "DELETE FROM flows WHERE rowid IN (SELECT rowid FROM flows ORDER BY "
-             "rowid LIMIT %d)", STORE_RETENTION_STEP);
     static const char chunks_gone[] =
         "DELETE FROM chunks WHERE hi < coalesce((SELECT min(rowid) FROM flows), 1 << 62)";
+    /* Flows past their age: the rows of the chunks that ended before it (rows are in the order
+     * they were stored, so that is a prefix of the table). */
+    uint64_t age_limit_row = 0;
+    char sql[200];
+    if (w->keep.flow_days) {
+        snprintf(sql, sizeof sql, "SELECT coalesce(max(hi), 0) FROM chunks WHERE last_us < (SELECT"
+                 " max(last_us) FROM chunks) - %llu", (unsigned long long)w->keep.flow_days *
+                 86400ull * 1000000ull);
+        if (pragma_u64(db, sql, &age_limit_row) < 0)
+            return fail(db, "measuring the flows' age", err, errsize);
+    }
     for (int step = 0; step < 1000; step++) {
-        if (used_bytes(db, &fig->used_bytes) < 0)
+        uint64_t oldest_row = 0;
+        if (used_bytes(db, &fig->used_bytes) < 0 ||
+            pragma_u64(db, "SELECT coalesce(min(rowid), 0) FROM flows", &oldest_row) < 0)
             return fail(db, "measuring the database", err, errsize);
-        if (fig->used_bytes <= max_bytes)
+        /* Room for the rows about to come, at the size rows have now (a guess at first). */
+        uint64_t row_bytes = w->rows > 1000 ? fig->used_bytes / w->rows : 128;
+        uint64_t room = (uint64_t)incoming * row_bytes;
+        bool over_size = fig->used_bytes + room > max_bytes;
+        bool too_old = oldest_row && oldest_row <= age_limit_row;
+        if (!over_size && !too_old)
             break;
+        snprintf(sql, sizeof sql, "DELETE FROM flows WHERE rowid IN (SELECT rowid FROM flows"
+                 " WHERE rowid <= %llu ORDER BY rowid LIMIT %d)",
+                 over_size ? (unsigned long long)INT64_MAX : (unsigned long long)age_limit_row,
+                 STORE_RETENTION_STEP);
         char ignore[64];
         if (exec(db, "BEGIN", err, errsize) < 0)
             return -1;
@@ -461,12 +496,11 @@ uint64_t store_db_default_cap(const char *path)
     return cap;
 }
 
-/* Each resolution of a series and how long it is kept; a point goes to the finest of its kind
- * (minutes, or 5 minutes for hosts) and rolls up into the hour and the day. */
+/* Each resolution of a series (kept as long as store_retention says); a point goes to the
+ * finest of its kind (minutes, or 5 minutes for hosts) and rolls up into the hour and the day. */
 static const struct {
-    unsigned res_s, keep_days;
-} RESOLUTIONS[] = {{60, STORE_MINUTE_DAYS}, {STORE_HOST_SERIES_S, STORE_MINUTE_DAYS},
-                   {3600, STORE_HOUR_DAYS}, {86400, STORE_DAY_DAYS}};
+    unsigned res_s;
+} RESOLUTIONS[] = {{60}, {STORE_HOST_SERIES_S}, {3600}, {86400}};
 
 sqlite3_stmt *store_db_prepare_sample(sqlite3 *db)
 {
@@ -502,9 +536,18 @@ int store_db_add_sample(sqlite3_stmt *st, const struct store_sample *x)
     return SQLITE_DONE;
 }
 
-int store_db_insert_samples(sqlite3 *db, const struct store_sample *samples, size_t n,
-                            char *err, size_t errsize)
+/* Days a resolution is kept. */
+static unsigned keep_days(const struct store_retention *keep, unsigned res_s)
 {
+    return res_s == 60 || res_s == STORE_HOST_SERIES_S ? keep->minute_days
+           : res_s == 3600                             ? keep->hour_days
+                                                       : keep->day_days;
+}
+
+int store_db_insert_samples(struct store_writer *w, const struct store_sample *samples,
+                            size_t n, char *err, size_t errsize)
+{
+    sqlite3 *db = w->db;
     sqlite3_stmt *st = NULL;
     if (exec(db, "BEGIN", err, errsize) < 0)
         return -1;
@@ -519,7 +562,7 @@ int store_db_insert_samples(sqlite3 *db, const struct store_sample *samples, siz
     uint64_t now = n ? samples[n - 1].minute_s : 0;
     for (size_t r = 0; r < sizeof RESOLUTIONS / sizeof RESOLUTIONS[0]; r++) {
         char del[128];
-        uint64_t keep = (uint64_t)RESOLUTIONS[r].keep_days * 86400;
+        uint64_t keep = (uint64_t)keep_days(&w->keep, RESOLUTIONS[r].res_s) * 86400;
         snprintf(del, sizeof del, "DELETE FROM series WHERE res = %u AND t < %lld",
                  RESOLUTIONS[r].res_s, (long long)(now > keep ? now - keep : 0));
         if (exec(db, del, err, errsize) < 0)

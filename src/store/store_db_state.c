@@ -115,20 +115,22 @@ static int save_counters(sqlite3 *db, const struct store_counter *c, size_t n)
     return rc == SQLITE_DONE ? 0 : -1;
 }
 
-/* Hosts not seen for STORE_HOST_DAYS go, and beyond STORE_HOSTS_MAX the least recently seen. */
-static int age_hosts(sqlite3 *db, char *err, size_t errsize)
+/* Hosts not seen for days go, and beyond STORE_HOSTS_MAX the least recently seen. */
+static int age_hosts(sqlite3 *db, unsigned days, char *err, size_t errsize)
 {
     char sql[400];
     snprintf(sql, sizeof sql,
              "DELETE FROM hosts WHERE last_us < (SELECT max(last_us) FROM hosts) - %lld;"
              "DELETE FROM hosts WHERE (vlan, ip) IN (SELECT vlan, ip FROM hosts ORDER BY last_us"
-             " DESC LIMIT -1 OFFSET %d)", (long long)STORE_HOST_DAYS * 86400 * 1000000,
+             " DESC LIMIT -1 OFFSET %d)", (long long)days * 86400 * 1000000,
              STORE_HOSTS_MAX);
     return store_db_exec(db, sql, err, errsize);
 }
 
-int store_db_save_state(sqlite3 *db, const struct store_batch *b, char *err, size_t errsize)
+int store_db_save_state(struct store_writer *w, const struct store_batch *b, char *err,
+                        size_t errsize)
 {
+    sqlite3 *db = w->db;
     sqlite3_stmt *sel = NULL, *up = NULL, *series = NULL;
     if (store_db_exec(db, "BEGIN", err, errsize) < 0)
         return -1;
@@ -141,7 +143,7 @@ int store_db_save_state(sqlite3 *db, const struct store_batch *b, char *err, siz
             goto failed;
     if (save_counters(db, b->counters, b->ncounters) < 0)
         goto failed;
-    if (b->nhosts && age_hosts(db, err, errsize) < 0)
+    if (b->nhosts && age_hosts(db, w->keep.host_days, err, errsize) < 0)
         goto rollback;
     sqlite3_finalize(sel);
     sqlite3_finalize(up);

@@ -29,6 +29,7 @@ struct store_batch {
     /* filled by the worker */
     int rc;
     struct store_db_figures fig;
+    int64_t first_row, last_row; /* the rowids the batch's flows got */
     uint64_t busy_us;
     char err[200];
 };
@@ -41,6 +42,7 @@ struct store_writer {
     sqlite3_stmt *insert_flow, *insert_chunk;
     struct store_names names;
     uint64_t rows;           /* flows in the database: counted at open, then kept up to date */
+    struct store_retention keep; /* defaults filled in; set before the open, read-only after */
 };
 
 /* The counters at the last minute's sample, to make the next minute's differences. */
@@ -95,17 +97,21 @@ struct store {
  * renamed aside (its new name in moved) and a new one made. 0, or -1 with err. */
 int store_db_open(const char *path, struct store_writer *w, sqlite3 **rdb, char *moved,
                   size_t movedsize, char *err, size_t errsize);
+/* The WAL's bounds for a database of cap bytes: checkpoints often enough, and truncated after
+ * them, that the files stay within the cap and about a batch. */
+int store_db_bound_wal(struct store_writer *w, uint64_t cap, char *err, size_t errsize);
 /* One transaction with every point, added into its minute, hour and day; -1 with err. */
-int store_db_insert_samples(sqlite3 *db, const struct store_sample *samples, size_t n,
-                            char *err, size_t errsize);
+int store_db_insert_samples(struct store_writer *w, const struct store_sample *samples,
+                            size_t n, char *err, size_t errsize);
 /* One transaction with every row and the chunk that finds them; -1 with err (and rolled back)
  * on failure. */
 int store_db_insert_flows(struct store_writer *w, const struct store_flow *rows, size_t n,
-                          char *err, size_t errsize);
+                          int64_t *first_row, int64_t *last_row, char *err, size_t errsize);
 void store_db_close(struct store_writer *w, sqlite3 **rdb);
-/* Deletes the oldest flows in steps until the pages in use fit max_bytes, and measures. */
-int store_db_retain(struct store_writer *w, uint64_t max_bytes, struct store_db_figures *fig,
-                    char *err, size_t errsize);
+/* Deletes the oldest flows in steps until the pages in use and incoming rows more fit
+ * max_bytes (and flows past their age), and measures. */
+int store_db_retain(struct store_writer *w, uint64_t max_bytes, size_t incoming,
+                    struct store_db_figures *fig, char *err, size_t errsize);
 /* The cap to use for path when none is given (statvfs of its folder). */
 uint64_t store_db_default_cap(const char *path);
 
@@ -113,7 +119,8 @@ uint64_t store_db_default_cap(const char *path);
  * hosts' series points from their traffic since the last save) and replaces the counters, in one
  * transaction; then ages hosts out. Load: the restore_hosts most recently seen hosts and every
  * counter. 0, or -1 with err. */
-int store_db_save_state(sqlite3 *db, const struct store_batch *b, char *err, size_t errsize);
+int store_db_save_state(struct store_writer *w, const struct store_batch *b, char *err,
+                        size_t errsize);
 int store_db_load_state(sqlite3 *db, size_t max_hosts, struct store_restore *out, char *err,
                         size_t errsize);
 /* sqlite3_exec with the message in err: 0 or -1. */

@@ -1,5 +1,6 @@
 /* Queries of stored flows: one at a time on the reader connection in the pool, each with a
  * time limit, answered on the loop. */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -366,7 +367,9 @@ static void top_name(const struct store_top_query *q, sqlite3_stmt *st, char *ou
     } else if (q->kind == STORE_TOP_PORTS) {
         int proto = sqlite3_column_int(st, 0) >> 16, port = sqlite3_column_int(st, 0) & 0xffff;
         const char *l4 = query_l4_name((uint8_t)proto, 4);
-        snprintf(out, size, "%s/%d", l4 ? l4 : "?", port);
+        size_t n = (size_t)snprintf(out, size, "%s/%d", l4 ? l4 : "?", port);
+        for (size_t i = 0; i < n && i < size && out[i] != '/'; i++) /* "tcp/443", as services */
+            out[i] = (char)tolower((unsigned char)out[i]);
     } else {
         const unsigned char *t = sqlite3_column_text(st, 0);
         snprintf(out, size, "%s", t && t[0] ? (const char *)t : "Unknown");

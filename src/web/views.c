@@ -612,7 +612,7 @@ static int time_range(struct web_params *params, uint64_t now_s, uint64_t defaul
     if (web_param_uint(params, "to", 1, 1ull << 40, now_s, to, err, errsize) < 0 ||
         web_param_uint(params, "from", 0, 1ull << 40, *to > default_span ? *to - default_span : 0,
                        from, err, errsize) < 0)
-        return BAD;
+        return BAD; /* web_param_uint named the parameter */
     if (*from > *to) {
         snprintf(params->bad, sizeof params->bad, "to");
         snprintf(err, errsize, "parameter 'to': %llu is before 'from' (%llu)",
@@ -641,7 +641,7 @@ int web_view_series_query(const struct web_view_ctx *ctx, struct web_params *par
     uint64_t from, to;
     if (web_params_only(params, known, err, errsize) < 0 ||
         web_param_choice(params, "metric", metrics, 0, &metric, err, errsize) < 0 ||
-        time_range(params, now_s, 3600, &from, &to, err, errsize) < 0)
+        time_range(params, now_s, 3600, &from, &to, err, errsize) != 0)
         return BAD;
     const char *key = "", *chosen = NULL;
     q->kind = STORE_SERIES_TOTAL;
@@ -694,7 +694,7 @@ int web_view_top_query(struct web_params *params, uint64_t now_s, struct store_t
     uint64_t limit;
     if (web_params_only(params, known, err, errsize) < 0 ||
         web_param_choice(params, "kind", kinds, 0, &kind, err, errsize) < 0 ||
-        time_range(params, now_s, 3600, &q->from_s, &q->to_s, err, errsize) < 0 ||
+        time_range(params, now_s, 3600, &q->from_s, &q->to_s, err, errsize) != 0 ||
         web_param_uint(params, "limit", 1, 100, 10, &limit, err, errsize) < 0)
         return BAD;
     q->kind = (enum store_top_kind)kind;

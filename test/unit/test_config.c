@@ -139,3 +139,31 @@ TEST(config_file_errors_name_file_and_line)
     CHECK(PARSE(&c, err, "/nonexistent/tapbox.conf") < 0 && strstr(err, "/nonexistent/tapbox.conf"));
     config_free(&c);
 }
+
+TEST(config_history_options)
+{
+    struct tapbox_config c;
+    char err[512];
+    CHECK(PARSE(&c, err, "-i", "eth0", "-F", "--history-max-mb=64", "--history-save-s=30",
+                "--history-retention=flows:30,hours:400,hosts:7") == 0);
+    CHECK(c.history && c.history_max_mb == 64 && c.history_save_s == 30);
+    CHECK(c.history_keep.flow_days == 30 && c.history_keep.hour_days == 400 &&
+          c.history_keep.host_days == 7 && c.history_keep.minute_days == 0 &&
+          c.history_keep.day_days == 0);
+    config_free(&c);
+    static char *const bad[][2] = {
+        {"--history-retention=flows", "KIND:DAYS"},
+        {"--history-retention=weeks:3", "'weeks:3'"},
+        {"--history-retention=flows:0", "from 1 to 36500"},
+        {"--history-retention=flows:3,flows:4", "given twice"},
+        {"--history-retention=minutes:x", "'x'"},
+        {"--history-save-s=5", "from 10 to 3600"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int rc = PARSE(&c, err, "-i", "eth0", bad[i][0]);
+        CHECK(rc < 0 && strstr(err, bad[i][1]));
+        if (rc == 0 || !strstr(err, bad[i][1]))
+            fprintf(stderr, "  %s: %s\n", bad[i][0], err);
+        config_free(&c);
+    }
+}

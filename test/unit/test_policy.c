@@ -510,3 +510,34 @@ TEST(policy_counters_and_carry_over)
     policy_set_destroy(fresh);
     policy_set_destroy(old);
 }
+
+TEST(policy_restore_counters_adds_to_the_same_rule_only)
+{
+    const char *rules[] = {"web drop port=80", "mail drop port=25", NULL};
+    struct policy_set *s = make_set(rules, "drop");
+    if (!s)
+        return;
+    policy_count_flow(s, 0);
+    policy_count_packet(s, 0, 100);
+    struct policy_rule_stats saved = {.flows = 5, .packets = 50, .bytes = 5000};
+    snprintf(saved.name, sizeof saved.name, "web");
+    snprintf(saved.text, sizeof saved.text, "%s", policy_rule_stats(s, 0)->text);
+    CHECK(policy_set_restore_counters(s, &saved));
+    const struct policy_rule_stats *r = policy_rule_stats(s, 0);
+    CHECK(r && r->flows == 6 && r->packets == 51 && r->bytes == 5100);
+    /* A rule of the same name with another text is another rule: not restored. */
+    snprintf(saved.name, sizeof saved.name, "mail");
+    snprintf(saved.text, sizeof saved.text, "drop port=587");
+    CHECK(!policy_set_restore_counters(s, &saved));
+    CHECK(policy_rule_stats(s, 1)->flows == 0);
+    /* The default bucket, when its meaning is the same. */
+    snprintf(saved.name, sizeof saved.name, "default");
+    snprintf(saved.text, sizeof saved.text, "undetected=pass");
+    CHECK(!policy_set_restore_counters(s, &saved));
+    snprintf(saved.text, sizeof saved.text, "undetected=drop");
+    CHECK(policy_set_restore_counters(s, &saved));
+    struct policy_rule_stats def;
+    policy_default_stats(s, &def, NULL);
+    CHECK(def.flows == 5 && def.bytes == 5000);
+    policy_set_destroy(s);
+}

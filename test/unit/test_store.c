@@ -730,3 +730,22 @@ TEST(store_keeps_hosts_and_counters_across_a_restart)
     free(restored_copy.counters);
     memset(&restored_copy, 0, sizeof restored_copy);
 }
+
+TEST(store_ages_flows_out_by_chunk)
+{
+    struct rig r;
+    struct store_options o = {.batch_rows = 100, .flush_ms = 1, .keep = {.flow_days = 1}};
+    if (!rig_begin(&r, &o))
+        return;
+    add_flows(&r, 1500); /* 100 s apart: 150000 s, of which a day is kept */
+    run_until(&r, all_written);
+    struct store_stats st;
+    store_get_stats(r.s, &st);
+    CHECK_EQ_U(st.rows_committed, 1500);
+    CHECK(st.rows_expired > 0 && st.rows_stored + st.rows_expired == 1500);
+    /* What is left is the last day, give or take the chunk (100 flows, 10000 s) at its edge. */
+    uint64_t day = 86400ull * 1000000, chunk = 100ull * 100 * 1000000;
+    CHECK(st.oldest_us + day + chunk >= st.newest_us);
+    CHECK(st.newest_us - st.oldest_us >= day - chunk);
+    rig_end(&r);
+}
