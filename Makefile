@@ -129,6 +129,7 @@ bench: $(PROGRAMS:%=build/%)
 	test/bench/web-bench.sh build
 	test/bench/bump-bench.sh build
 	test/bench/history-bench.sh build
+	test/bench/history-query-bench.sh build
 
 image: $(PROGRAMS:%=build/armhf/%)
 	@toolchain/deps.sh cross image test

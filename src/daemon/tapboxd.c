@@ -178,7 +178,8 @@ static void drain_step(uv_idle_t *h)
     }
     if (d->history) {
         /* Writes what is queued, then closes; the loop runs until that is on disk. */
-        history_save_state(d);
+        if (!d->config.once) /* a replay is not the box: no host state (see store_open) */
+            history_save_state(d);
         store_close(d->history, on_history_closed, d);
         d->history = NULL;
     }
@@ -356,7 +357,9 @@ static void history_save_state(struct daemon_state *d)
 
 static void job_history_state(void *ctx, const struct schedule_tick *tick)
 {
-    history_save_state(ctx);
+    struct daemon_state *d = ctx;
+    if (!d->config.once)
+        history_save_state(d);
 }
 
 /* What the history saved before this start: hosts (first seen, totals), sources' and rules'
@@ -660,7 +663,8 @@ int main(int argc, char **argv)
         return 1;
     }
     engine_set_flow_end(d.engine, on_flow_end, &d);
-    engine_set_host_end(d.engine, on_host_end, &d);
+    if (!d.config.once)
+        engine_set_host_end(d.engine, on_host_end, &d);
     if (d.config.flows_out) {
         d.flows_out = ndjson_writer_open(d.loop, d.config.flows_out, err, sizeof err);
         if (!d.flows_out) {
@@ -674,7 +678,8 @@ int main(int argc, char **argv)
         snprintf(path, sizeof path, "%s/%s", d.config.web.data_dir, STORE_FILE_NAME);
         if (mkdir(d.config.web.data_dir, 0700) < 0 && errno != EEXIST)
             log_warn("store", "cannot make %s: %s", d.config.web.data_dir, strerror(errno));
-        /* A file replay (--once) is not the box: it saves what it saw, restores nothing. */
+        /* A file replay (--once) is not the box: its flows and series are stored, but hosts
+         * and counters are neither saved nor restored (like DATA_DIR/policies.conf). */
         d.history = store_open(d.loop, &(struct store_options){
                                            .path = path,
                                            .max_bytes = (uint64_t)d.config.history_max_mb << 20,

@@ -4,8 +4,9 @@
 Usage: test/browser/ui-test.py [TAPBOXD]   (default build/asan/tapboxd)
 
 Starts tapboxd replaying the demo capture in a loop on a free port, with a history (-F)
-prefilled by an earlier `--once -F` run of the same capture (flows of its recording time, and a
-state save: hosts, their 5-minute series), saving its state every 10 s; starts Debian's chromium
+prefilled by an earlier `--once -F` run of the same capture (flows of its recording time; a
+replay saves no host state), saving its state (hosts, their 5-minute series) every 10 s; starts
+Debian's chromium
 headless with a fresh profile, and drives it over the Chrome DevTools Protocol (a websocket,
 Python standard library only): log in as admin/admin, the forced password change, the live
 chart and the link card, hosts, a host page (with its last day and past flows, paged, from the
