@@ -3,10 +3,16 @@
 
 Usage: test/browser/ui-test.py [TAPBOXD]   (default build/asan/tapboxd)
 
-Starts tapboxd replaying the demo capture in a loop on a free port, starts Debian's chromium
+Starts tapboxd replaying the demo capture in a loop on a free port, with a history (-F)
+prefilled by an earlier `--once -F` run of the same capture (flows of its recording time; a
+replay saves no host state), saving its state (hosts, their 5-minute series) every 10 s; starts
+Debian's chromium
 headless with a fresh profile, and drives it over the Chrome DevTools Protocol (a websocket,
 Python standard library only): log in as admin/admin, the forced password change, the live
-chart and the link card, hosts, a host page, flows with a filter, the protocols page (sort, a
+chart and the link card, hosts, a host page (with its last day and past flows, paged, from the
+history), the History page (all, a filter, a custom range around the earlier run with its top
+hosts, protocols and ports as /api/v1/history/top ranks them, a protocol and a port filtering
+the flows, a host opening its page), flows with a filter, the protocols page (sort, a
 protocol opens its flows), the settings page (version, config note, no bypass relay), the remote
 taps page (public key and agent
 command line; tapboxd gets -i ntap:PORT), the ports page without a port pair, the phone
@@ -16,7 +22,10 @@ and a drop policy: the ports page (both ports, the state banner, the policy row,
 moving with a ping through the box, an HTTP request dropped by the policy, a port going down
 and the bypass following), the bypass mode switched by an admin (the relay file
 follows), the dashboard's link card and the settings page's bypass switch, and the mode shown
-read-only to a viewer. Chromium reaches it over a third veth pair with
+read-only to a viewer, and that box without -F showing no history widget (and asking no
+history endpoint). Last, once the first box has written its first minute of series (a minute
+after its start), the dashboard's range: 1 h and 1 week drawn from the history, back to live, a
+bookmarked range. Chromium reaches the inline box over a third veth pair with
 addresses; the namespaces are deleted on exit. Screenshots go to
 build/test-artifacts/browser/. Prints "ok   NAME" / "FAIL NAME: why" per check and
 "N passed, N failed"; exits non-zero on a failure.
@@ -31,6 +40,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -333,14 +343,15 @@ def run(b, base, ntap_port, data_dir):
     check("host page: protocols, peers, flows", shown == ip and l7 and peers and flows,
           f"host {shown!r} (wanted {ip!r}), protocols {l7}, peers {peers}, flows {flows}")
     b.screenshot("06-host")
+    host_history(b)
 
     # ---- history: the stored flows of an earlier run, all of them, then filtered ----
     b.click("#nav a[href='#/history']")
     b.wait("document.querySelector('#r-all')")
     b.click("#r-all")
-    hist = b.wait("""(() => { const t = document.querySelector('#history-table');
-        return t && t.dataset.total && (t.dataset.query || '').includes('range=all') ? [Number(t.dataset.total), Number(t.dataset.points),
-        document.querySelectorAll('#history-table tbody tr').length] : null; })()""")
+    hist = b.wait("""(() => { const t = document.querySelector('#history-table'), c = document.querySelector('#history-chart');
+        return t && t.dataset.total && (t.dataset.query || '').includes('range=all') && c.dataset.range && c.dataset.range.startsWith('0-')
+        ? [Number(t.dataset.total), Number(c.dataset.points), document.querySelectorAll('#history-table tbody tr').length] : null; })()""")
     api_total = b.js("""fetch('/api/v1/history/flows?from=0&limit=1').then(r => r.json()).then(j => j.total)""")
     check("history page: every stored flow, a page of them and the traffic chart",
           hist and hist[0] > 0 and hist[0] == api_total and hist[2] == min(25, hist[0]) and hist[1] > 0
@@ -351,6 +362,7 @@ def run(b, base, ntap_port, data_dir):
         if (!t.dataset.total) return null; return [...t.querySelectorAll('tbody td[data-label=Application]')].map(x => x.textContent); })()""")
     check("history filter l7=DNS", res is not None and len(res) > 0 and all("DNS" in a for a in res), f"applications {res}")
     b.screenshot("07b-history")
+    history_custom_and_top(b)
 
     # ---- flows table with a filter ----
     b.click("#nav a[href='#/flows']")
@@ -476,6 +488,207 @@ def run(b, base, ntap_port, data_dir):
     status = b.js("fetch('/api/v1/status').then(r => r.status)")
     check("logout ends the session", out and status == 401, f"hash {b.js('location.hash')!r}, /status {status}")
     b.screenshot("09-logged-out")
+
+
+# ---- history (-F) on the host page, the History page's custom range and top tables, the dashboard ----
+
+def fetch_json(b, path):
+    """GET /api/v1 + path from the page (its session); the JSON, or None."""
+    return b.js("fetch('/api/v1' + %s).then(r => r.ok ? r.json() : null)" % json.dumps(path))
+
+
+def wait_api(b, path, pred, timeout):
+    """Poll an API path once a second until pred(json) holds; the last answer, or None on timeout."""
+    end = time.time() + timeout
+    while True:
+        j = fetch_json(b, path)
+        if j is not None and pred(j):
+            return j
+        if time.time() > end:
+            return None
+        time.sleep(1)
+
+
+# The local date-time of Unix seconds T as a datetime-local input holds it (the browser's zone).
+LOCAL_INPUT = """((t) => { const d = new Date(t * 1000), p = (x) => String(x).padStart(2, '0');
+    return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`; })"""
+
+
+def host_history(b):
+    """The host page of the local host with the most stored flows: its last day from the
+    history (5-minute points, written at each state save: the box runs with --history-save-s=10)
+    and its past flows, paged."""
+    local = fetch_json(b, "/hosts?local=true&limit=100") or {"items": []}
+    local_ips = {x["ip"] for x in local["items"]}
+    top = fetch_json(b, "/history/top?kind=hosts&from=0&limit=100") or {"top": []}
+    cands = [x for x in top["top"] if x["name"] in local_ips]
+    if not check("history: a local host of the earlier run is in the host table", cands,
+                 f"local hosts {sorted(local_ips)}, stored {[x['name'] for x in top['top']]}"):
+        return
+    ip = max(cands, key=lambda x: x["flows"])["name"]
+    q = json.dumps(ip)
+    # The box's side first: a save has written a 5-minute point of this host.
+    day = "/timeseries?metric=bytes&host=%s&from=%d" % (ip, time.time() - 86400)
+    series = wait_api(b, day, lambda j: any(v > 0 for v in j["values"]), 30)
+    before = (fetch_json(b, f"/history/flows?host={ip}&limit=1") or {}).get("total")
+    b.js(f"location.hash = '#/host/' + encodeURIComponent({q})")
+    shown = b.wait("""(() => { const c = document.querySelector('#host-history-chart'), card = document.querySelector('#host-history');
+        return c && card && !card.hidden && c.dataset.total !== undefined && Number(c.dataset.points) > 0
+            ? [Number(c.dataset.total), Number(c.dataset.resolution), Number(c.dataset.points), Number(c.dataset.max),
+               document.querySelector('#host-history-note').textContent] : null; })()""", 10)
+    want = series and sum(series["values"])
+    check("host page: the last day from the history (5-minute points, the host's bytes drawn)",
+          series and shown and shown[0] > 0 and shown[1] >= 300 and shown[3] > 0 and "5 minutes" in shown[4]
+          and shown[0] >= want, f"host {ip}, shown [total, resolution, points, max, note] {shown}, API sum {want}")
+    past = b.wait("""(() => { const t = document.querySelector('#host-past-table'), card = document.querySelector('#host-past-flows');
+        if (!t || card.hidden || t.dataset.query !== 'offset=0') return null;
+        return [Number(t.dataset.total), [...t.querySelectorAll('tbody tr')].map(tr =>
+            [...tr.querySelectorAll('td[data-label=Client], td[data-label=Server]')].map(td => td.textContent).join(' '))]; })()""", 10)
+    after = (fetch_json(b, f"/history/flows?host={ip}&limit=1") or {}).get("total")
+    check("host page: its past flows, a page of 25 of the stored total, each with the host at one end",
+          past and before and before <= past[0] <= after and len(past[1]) == min(25, past[0])
+          and all(ip + ":" in r or r.endswith(ip) or (ip + " ") in r for r in past[1]),
+          f"host {ip}, shown {past and [past[0], past[1][:3]]}, API total {before}..{after}")
+    b.screenshot("06b-host-history")
+    if past and past[0] > 25:
+        ROWS = "[...document.querySelectorAll('#host-past-table tbody tr')].map(tr => tr.textContent)"
+        page1 = b.js(ROWS)
+        b.click("#host-past-table .pager .next")
+        page2 = b.wait("""(() => { const t = document.querySelector('#host-past-table');
+            return t.dataset.query === 'offset=25' ? [%s, document.querySelector('#host-past-table .pager-info').textContent,
+                location.hash] : null; })()""" % ROWS, 10)
+        # Flows stored meanwhile shift the pages by a few rows at most, never by a page.
+        same = page2 and sum(min(page1.count(r), page2[0].count(r)) for r in set(page2[0]))
+        check("host page: the past flows' next page (other flows; kept in the address)",
+              page2 and page2[1].startswith("26–") and len(page2[0]) == min(25, int(page2[1].rsplit(" ", 1)[1]) - 25)
+              and same < len(page2[0]) / 2 and "past=25" in page2[2],
+              f"total {past[0]}, page 2 {page2 and [len(page2[0]), page2[1], page2[2]]}, rows also on page 1: {same}")
+    else:
+        check("host page: the host has more than one page of past flows", False, f"total {past and past[0]}")
+
+
+def history_custom_and_top(b):
+    """A custom range around the earlier run's flows (a time in the past, so the figures stay
+    put), its top hosts, protocols and ports as the API gives them; a protocol and a port
+    filter the flows below, a host opens its page."""
+    b.click("#h-clear")  # the filters of the checks before
+    b.wait("!(document.querySelector('#history-table').dataset.query || 'l7=').includes('l7=')", 5)
+    st = fetch_json(b, "/status")["history"]
+    t0 = int(st["oldest"]) // 60 * 60
+    t1 = t0 + 180  # the demo capture spans 70 s
+    b.click("#r-custom")
+    shown = b.wait("(() => { const f = document.querySelector('#h-custom'); return f && !f.hidden &&"
+                   " document.querySelector('#h-from').value && document.querySelector('#h-to').value; })()", 5)
+    check("history: Custom shows the from/to inputs, filled with the range shown", shown,
+          b.js("document.querySelector('#h-custom').outerHTML.slice(0, 300)"))
+    # the end before the start: refused in the form, nothing asked
+    b.js(f"""document.querySelector('#h-from').value = {LOCAL_INPUT}({t1});
+             document.querySelector('#h-to').value = {LOCAL_INPUT}({t0});""")
+    b.click("#h-custom-apply")
+    bad = b.wait("document.querySelector('#h-custom-error').textContent", 3)
+    check("history: a custom range ending before it starts is refused with a message",
+          bad and "after the start" in bad and f"from={t1}" not in b.js("location.hash"), f"error {bad!r}")
+    b.js(f"""document.querySelector('#h-from').value = {LOCAL_INPUT}({t0});
+             document.querySelector('#h-to').value = {LOCAL_INPUT}({t1});""")
+    b.click("#h-custom-apply")
+    rng = f"{t0}-{t1}"
+    got = b.wait("""(() => { const t = document.querySelector('#history-table');
+        if (!(t.dataset.query || '').includes('range=custom&from=%d&to=%d') || !t.dataset.total) return null;
+        const tops = ['hosts', 'l7', 'ports'].map(k => document.querySelector('#h-top-' + k));
+        if (tops.some(x => x.dataset.range !== '%s') || document.querySelector('#history-chart').dataset.range !== '%s') return null;
+        return [Number(t.dataset.total), ...tops.map(x => [...x.querySelectorAll('tbody tr')].map(tr =>
+            [...tr.children].map(td => td.textContent)))]; })()""" % (t0, t1, rng, rng), 10)
+    api_flows = fetch_json(b, f"/history/flows?from={t0}&to={t1}&limit=1")
+    api_top = {k: fetch_json(b, f"/history/top?kind={k}&from={t0}&to={t1}&limit=10") for k in ("hosts", "l7", "ports")}
+    check("history: the custom range's flows (the total the API gives for it)",
+          got and api_flows and got[0] == api_flows["total"] > 0, f"shown {got and got[0]}, API {api_flows and api_flows['total']}")
+    for i, kind in enumerate(("hosts", "l7", "ports")):
+        rows = got and got[i + 1]
+        want = api_top[kind] and [x["name"] for x in api_top[kind]["top"]]
+        check(f"history: top {kind} of the custom range, busiest first, as the API ranks them",
+              rows and want and [r[0] for r in rows] == want and len(rows) > 0 and (kind != "hosts" or len(rows) >= 3),
+              f"shown {rows and [r[0] for r in rows]}, API {want}")
+    b.screenshot("07c-history-custom")
+
+    # a protocol of the top table filters the flows of the page
+    name = b.js("(document.querySelector('#h-top-l7 tbody a.proto') || {}).textContent")
+    b.click("#h-top-l7 tbody a.proto")
+    res = b.wait("""(() => { const t = document.querySelector('#history-table');
+        if (!(t.dataset.query || '').includes('l7=' + encodeURIComponent(%s)) || !t.dataset.total) return null;
+        return [Number(t.dataset.total), document.querySelector('#h-l7').value,
+            [...t.querySelectorAll('tbody td[data-label=Application]')].map(x => x.textContent)]; })()""" % json.dumps(name or ""), 10)
+    api_l7 = name and fetch_json(b, f"/history/flows?from={t0}&to={t1}&limit=1&l7={urllib.parse.quote(name)}")
+    check("history: a top protocol filters the flows list of the range",
+          res and api_l7 and res[0] == api_l7["total"] > 0 and res[1] == name and all(name in a for a in res[2]),
+          f"protocol {name!r}, shown {res}, API total {api_l7 and api_l7['total']}")
+    # a server port: proto and port
+    port = b.js("(document.querySelector('#h-top-ports tbody a') || {}).textContent")
+    b.click("#h-top-ports tbody a")
+    proto, _, num = (port or "/").partition("/")
+    res = b.wait("""(() => { const t = document.querySelector('#history-table'), q = t.dataset.query || '';
+        if (!q.includes('port=%s') || !q.includes('proto=%s') || q.includes('l7=') || !t.dataset.total) return null;
+        return [Number(t.dataset.total), [...t.querySelectorAll('tbody tr')].map(tr =>
+            [...tr.querySelectorAll('td[data-label=Client], td[data-label=Server], td[data-label=Proto]')].map(td => td.textContent))]; })()"""
+                 % (num, proto.lower()), 10)
+    api_port = port and fetch_json(b, f"/history/flows?from={t0}&to={t1}&limit=1&port={num}&proto={proto.lower()}")
+    check("history: a top server port filters the flows by port and protocol (the l7 filter gone)",
+          res and api_port and res[0] == api_port["total"] > 0
+          and all(r[2].lower() == proto.lower() and (r[0].endswith(":" + num) or r[1].endswith(":" + num)) for r in res[1]),
+          f"port {port!r}, shown {res and [res[0], res[1][:3]]}, API total {api_port and api_port['total']}")
+    # a host opens its host page
+    host = b.js("(document.querySelector('#h-top-hosts tbody a') || {}).textContent")
+    b.click("#h-top-hosts tbody a")
+    opened = b.wait("document.querySelector('#host-ip') && [location.hash, document.querySelector('#host-ip').textContent]", 10)
+    check("history: a top host opens its host page", host and opened and opened[1] == host
+          and opened[0].startswith("#/host/"), f"host {host!r}, opened {opened}")
+
+
+def dashboard_history(b, base, started):
+    """The dashboard's range: 10 min live, 1 h, 1 day, 1 week; the longer ones are drawn from
+    /api/v1/timeseries. Points are written once a minute, so this runs last, once the box has
+    written its first minute."""
+    b.call("Page.navigate", url=base + "/#/login")
+    b.wait("!!document.querySelector('#login-form')")
+    st, _ = api(b, "POST", "/login", {"user": "admin", "password": NEW_PASSWORD})
+    if not check("logged in again for the dashboard's history", st == 200, f"login {st}"):
+        return
+    hour = "/timeseries?metric=bytes&from=%d" % (time.time() - 3600)
+    first = wait_api(b, hour, lambda j: any(v > 0 for v in j["values"]), max(10, started + 100 - time.time()))
+    if not check("the box wrote its first minute of traffic into the history", first,
+                 f"{time.time() - started:.0f} s after start: {fetch_json(b, hour)}"):
+        return
+    b.js("location.hash = '#/'")
+    shown = b.wait("(() => { const r = document.querySelector('#throughput-range');"
+                   " return r && !r.hidden && getComputedStyle(r).display !== 'none' && r.querySelector('input:checked').value; })()", 10)
+    check("dashboard: the range choice is shown (history on), live 10 minutes first", shown == "live", f"checked {shown!r}")
+    b.click("label[for=range-hour]")
+    DRAWN = """(() => { const c = document.querySelector('#throughput');
+        return c.dataset.range === %s ? [Number(c.dataset.points), Number(c.dataset.max), Number(c.dataset.resolution),
+            document.querySelector('#throughput-note').textContent, location.hash] : null; })()"""
+    got = b.wait(DRAWN % json.dumps("hour"), 10)
+    want = [max(fetch_json(b, "/timeseries?metric=bytes&from=%d" % (time.time() - 3600))["values"]) * 8 / 60]
+    check("dashboard: 1 h draws the history's minutes as bit/s (its busiest minute at the top)",
+          got and got[0] >= 55 and got[2] == 60 and got[1] > 0 and any(abs(got[1] - w) <= 1e-6 * w for w in want + [
+              max(first["values"]) * 8 / 60]) and "per minute" in got[3] and got[4] == "#/?range=hour",
+          f"shown [points, max, resolution, note, hash] {got}, API busiest {want}")
+    b.screenshot("03b-dashboard-hour")
+    b.click("label[for=range-week]")
+    got = b.wait(DRAWN % json.dumps("week"), 10)
+    check("dashboard: 1 week draws hours", got and got[0] >= 160 and got[2] == 3600 and got[1] > 0
+          and "per hour" in got[3] and got[4] == "#/?range=week", f"shown {got}")
+    rate = b.js("document.querySelector('#rate-bps').textContent")
+    check("dashboard: the current rate stays live meanwhile", rate and "bit/s" in rate, f"rate {rate!r}")
+    b.click("label[for=range-live]")
+    live = b.wait("""(() => { const c = document.querySelector('#throughput');
+        return c.dataset.range === 'live' && Number(c.dataset.points) > 0 && location.hash === '#/' ? Number(c.dataset.last) : null; })()""", 10)
+    time.sleep(2.2)
+    later = b.js("Number(document.querySelector('#throughput').dataset.last)")
+    check("dashboard: back to live, the chart moves again", live and later > live, f"last point {live} -> {later}")
+    b.call("Page.navigate", url=base + "/#/?range=day")  # a bookmark
+    day = b.wait(DRAWN % json.dumps("day"), 10)
+    checked = b.js("(document.querySelector('#throughput-range input:checked') || {}).value")
+    check("dashboard: a bookmarked range (#/?range=day) opens on it", day and day[1] > 0 and checked == "day",
+          f"shown {day}, checked {checked!r}")
 
 
 # ---- a second tapboxd inline between two veth pairs, in network namespaces ----
@@ -688,6 +901,19 @@ def run_inline(b, box):
     check("dashboard link card: through tapbox (inline), lan and wan up",
           card and "Link through tapbox (inline)" in card[0] and card[1] == ["lan up", "wan up"], f"card {card}")
     b.screenshot("12b-dashboard-inline")
+    time.sleep(0.5)  # a status poll has answered: no history here
+    hidden = b.js("(() => { const r = document.querySelector('#throughput-range'); return r && r.hidden && getComputedStyle(r).display === 'none'; })()")
+    check("no history (-F off): the dashboard shows no range choice", hidden, b.js("document.querySelector('#throughput-range').outerHTML.slice(0, 200)"))
+    b.js("location.hash = '#/host/10.77.0.1'")
+    host = b.wait("(document.querySelector('#host-ip') || {}).textContent", 8)
+    time.sleep(0.5)
+    cards = b.js("[...document.querySelectorAll('#host-history, #host-past-flows')].map(c => c.hidden)")
+    check("no history: the host page shows no history cards", host == "10.77.0.1" and cards == [True, True],
+          f"host {host!r}, cards hidden {cards}")
+    b.js("location.hash = '#/history'")
+    off = b.wait("(document.querySelector('#history-off') || {}).textContent", 8)
+    check("no history: the History page says it is off (and asks nothing)",
+          off and "-F" in off and not b.js("!!document.querySelector('#history-chart')"), f"note {off!r}")
     b.js("location.hash = '#/settings'")
     sw = b.wait("(() => { const f = document.querySelector('#settings-admin #bypass-mode input:checked');"
                 " return f && !f.closest('fieldset').disabled && f.value; })()", 8)
@@ -753,8 +979,10 @@ def main():
         subprocess.run([TAPBOXD, "--once", "-F", "-i", PCAP, "--data-dir", os.path.join(tmp, "data")],
                        stdout=subprocess.DEVNULL, stderr=open(os.path.join(ART, "tapboxd-once.log"), "w"),
                        timeout=120)
+        # A state save (hosts, their 5-minute series) every 10 s instead of 300, for the host page.
+        started = time.time()
         daemon = subprocess.Popen(
-            [TAPBOXD, "-F", "-i", PCAP, "-i", f"ntap:{ntap_port}", "--replay=realtime", "--loop",
+            [TAPBOXD, "-F", "--history-save-s=10", "-i", PCAP, "-i", f"ntap:{ntap_port}", "--replay=realtime", "--loop",
              "-w", f"127.0.0.1:{port}", "-W", "0",
              "--data-dir", os.path.join(tmp, "data"), "--http-root", os.path.join(ROOT, "www"),
              "--config-status-file", os.path.join(tmp, "config-status")],
@@ -780,7 +1008,8 @@ def main():
                 b.call("Runtime.enable")
                 b.call("Log.enable")
                 for step in (lambda: run(b, base, ntap_port, os.path.join(tmp, "data")),
-                             lambda: box_ok and run_inline(b, box)):
+                             lambda: box_ok and run_inline(b, box),
+                             lambda: dashboard_history(b, base, started)):
                     try:
                         step()
                     except Exception as e:  # a broken step: report it, keep the result line

@@ -79,3 +79,24 @@ export async function logout() {
     Object.assign(session, { user: null, role: null, csrf: null, mustChange: false });
   }
 }
+
+// Whether tapboxd keeps a history (-F): asked once (GET /status, `history.enabled`), since it
+// cannot change while tapboxd runs. Pages ask before they request a history endpoint, so a box
+// without one shows no history widget and its log shows no 409 (a 409 still hides them).
+let historyOn = null;
+
+/** Promise of true when the box has a history; false when it has none or the answer failed. */
+export function historyEnabled() {
+  if (!historyOn) {
+    historyOn = get('/status', null, { background: true }).then(
+      (s) => !!(s.history && s.history.enabled),
+      () => { historyOn = null; return false; }); // not known: ask again next time
+  }
+  return historyOn;
+}
+
+/** A history endpoint answered 409 (history off): remember it. */
+export function historyOff() { historyOn = Promise.resolve(false); }
+
+/** True for the 409 of a box without a history. */
+export const isHistoryOff = (e) => e instanceof ApiError && e.status === 409;

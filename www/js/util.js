@@ -56,6 +56,29 @@ export function when(unixS) {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${hms.slice(0, 5)}`;
 }
 
+/** Unix seconds -> "2026-11-23T11:50", the local time a datetime-local input holds. */
+export function localInput(unixS) {
+  const d = new Date(unixS * 1000);
+  const pad = (x) => String(x).padStart(2, '0');
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
+/** A datetime-local input's value -> Unix seconds (NaN when empty or invalid). */
+export function parseLocalInput(value) {
+  if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}/.test(value || '')) return NaN;
+  return Math.floor(new Date(value).getTime() / 1000); // no zone in the string: local time
+}
+
+/** A series' resolution in words: "minute", "5 minutes", "hour", "day". */
+export function per(resolutionS) {
+  const names = { 60: 'minute', 3600: 'hour', 86400: 'day' };
+  if (names[resolutionS]) return names[resolutionS];
+  if (resolutionS % 86400 === 0) return `${resolutionS / 86400} days`;
+  if (resolutionS % 3600 === 0) return `${resolutionS / 3600} hours`;
+  if (resolutionS % 60 === 0) return `${resolutionS / 60} minutes`;
+  return `${resolutionS} s`;
+}
+
 export function duration(s) {
   s = Math.max(0, Math.round(s));
   const d = Math.floor(s / 86400), hh = Math.floor(s / 3600) % 24, m = Math.floor(s / 60) % 60;
