@@ -167,6 +167,19 @@ rollback:
     return -1;
 }
 
+/* items with room for one more element (*cap doubles from first), or NULL out of memory
+ * (items is then unchanged). */
+static void *grow(void *items, size_t *cap, size_t n, size_t size, size_t first)
+{
+    if (n < *cap)
+        return items;
+    size_t more = *cap ? *cap * 2 : first;
+    void *p = realloc(items, more * size);
+    if (p)
+        *cap = more;
+    return p;
+}
+
 static int load_hosts(sqlite3 *db, size_t max_hosts, struct store_restore *out)
 {
     if (!max_hosts)
@@ -184,16 +197,12 @@ static int load_hosts(sqlite3 *db, size_t max_hosts, struct store_restore *out)
         const void *ip = sqlite3_column_blob(st, 1);
         if (!ip || (len != 4 && len != 16))
             continue; /* not a row we wrote */
-        if (out->nhosts == cap) {
-            size_t more = cap ? cap * 2 : 256;
-            struct engine_host_record *h = realloc(out->hosts, more * sizeof *h);
-            if (!h) {
-                rc = SQLITE_NOMEM;
-                break;
-            }
-            out->hosts = h;
-            cap = more;
+        struct engine_host_record *hosts = grow(out->hosts, &cap, out->nhosts, sizeof *hosts, 256);
+        if (!hosts) {
+            rc = SQLITE_NOMEM;
+            break;
         }
+        out->hosts = hosts;
         struct engine_host_record *h = &out->hosts[out->nhosts++];
         memset(h, 0, sizeof *h);
         uint8_t addr[16] = {0};
@@ -221,16 +230,13 @@ static int load_counters(sqlite3 *db, struct store_restore *out)
     size_t cap = 0;
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (out->ncounters == cap) {
-            size_t more = cap ? cap * 2 : 32;
-            struct store_counter *c = realloc(out->counters, more * sizeof *c);
-            if (!c) {
-                rc = SQLITE_NOMEM;
-                break;
-            }
-            out->counters = c;
-            cap = more;
+        struct store_counter *counters =
+            grow(out->counters, &cap, out->ncounters, sizeof *counters, 32);
+        if (!counters) {
+            rc = SQLITE_NOMEM;
+            break;
         }
+        out->counters = counters;
         struct store_counter *c = &out->counters[out->ncounters++];
         memset(c, 0, sizeof *c);
         c->kind = sqlite3_column_int(st, 0) == STORE_COUNTER_RULE ? STORE_COUNTER_RULE

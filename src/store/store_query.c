@@ -225,6 +225,11 @@ static cJSON *row_json(sqlite3_stmt *st)
     return o;
 }
 
+static const char *interrupted_or(sqlite3 *db, const char *what)
+{
+    return sqlite3_errcode(db) == SQLITE_INTERRUPT ? what : sqlite3_errmsg(db);
+}
+
 static cJSON *page_start(const struct store_flow_query *q, sqlite3_int64 total)
 {
     cJSON *o = cJSON_CreateObject();
@@ -280,9 +285,8 @@ static int run_flows(sqlite3 *db, const struct store_flow_query *q, cJSON **page
     rc = 0;
 out:
     if (rc < 0)
-        snprintf(err, errsize, "%s", sqlite3_errcode(db) == SQLITE_INTERRUPT
-                                         ? "the query took too long (narrow the range or filters)"
-                                         : sqlite3_errmsg(db));
+        snprintf(err, errsize, "%s",
+                 interrupted_or(db, "the query took too long (narrow the range or filters)"));
     sqlite3_finalize(st);
     sqlite3_progress_handler(db, 0, NULL, NULL);
     return rc;
@@ -339,19 +343,12 @@ static int run_series(sqlite3 *db, const struct store_series_query *q, cJSON **p
         *page = o;
         rc = 0;
     } else {
-        snprintf(err, errsize, "%s", sqlite3_errcode(db) == SQLITE_INTERRUPT
-                                         ? "the query took too long"
-                                         : sqlite3_errmsg(db));
+        snprintf(err, errsize, "%s", interrupted_or(db, "the query took too long"));
     }
     sqlite3_finalize(st);
     sqlite3_progress_handler(db, 0, NULL, NULL);
     free(values);
     return rc;
-}
-
-static const char *interrupted_or(sqlite3 *db, const char *what)
-{
-    return sqlite3_errcode(db) == SQLITE_INTERRUPT ? what : sqlite3_errmsg(db);
 }
 
 /* The name of a top row: an address (blob of 4 or 16 bytes), a protocol, "tcp/443". */
@@ -509,14 +506,23 @@ void store_query_cancel_waiting(struct store *s)
     s->query_tail = NULL;
 }
 
+/* A new query of kind, or NULL when the store is closing or too many wait. */
+static struct store_query *query_new(struct store *s, enum query_kind kind)
+{
+    if (s->closing || s->queries_waiting >= QUERIES_WAITING_MAX)
+        return NULL;
+    struct store_query *qq = calloc(1, sizeof *qq);
+    if (qq)
+        qq->kind = kind;
+    return qq;
+}
+
 static int enqueue(struct store *s, struct store_query *qq, store_query_done done, void *ctx);
 
 int store_query_flows(struct store *s, const struct store_flow_query *q, store_query_done done,
                       void *ctx)
 {
-    if (s->closing || s->queries_waiting >= QUERIES_WAITING_MAX)
-        return -1;
-    struct store_query *qq = calloc(1, sizeof *qq);
+    struct store_query *qq = query_new(s, QUERY_FLOWS);
     if (!qq)
         return -1;
     qq->q = *q;
@@ -526,12 +532,9 @@ int store_query_flows(struct store *s, const struct store_flow_query *q, store_q
 int store_query_series(struct store *s, const struct store_series_query *q,
                        store_query_done done, void *ctx)
 {
-    if (s->closing || s->queries_waiting >= QUERIES_WAITING_MAX)
-        return -1;
-    struct store_query *qq = calloc(1, sizeof *qq);
+    struct store_query *qq = query_new(s, QUERY_SERIES);
     if (!qq)
         return -1;
-    qq->kind = QUERY_SERIES;
     qq->sq = *q;
     return enqueue(s, qq, done, ctx);
 }
@@ -539,12 +542,9 @@ int store_query_series(struct store *s, const struct store_series_query *q,
 int store_query_top(struct store *s, const struct store_top_query *q, store_query_done done,
                     void *ctx)
 {
-    if (s->closing || s->queries_waiting >= QUERIES_WAITING_MAX)
-        return -1;
-    struct store_query *qq = calloc(1, sizeof *qq);
+    struct store_query *qq = query_new(s, QUERY_TOP);
     if (!qq)
         return -1;
-    qq->kind = QUERY_TOP;
     qq->tq = *q;
     return enqueue(s, qq, done, ctx);
 }

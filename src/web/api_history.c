@@ -27,6 +27,15 @@ static struct store *history_or_409(struct web_call *c)
     return c->web->view.history;
 }
 
+/* A query handed to the store (answered later), or 503 when it cannot take one now. */
+static int queued(struct web_call *c, int rc)
+{
+    if (rc == 0)
+        return 1; /* answered finishes the call */
+    web_respond_error(&c->res, 503, "too many history queries waiting; try again");
+    return 0;
+}
+
 static int get_history_flows(struct web_call *c, const char *arg)
 {
     (void)arg;
@@ -37,11 +46,7 @@ static int get_history_flows(struct web_call *c, const char *arg)
     char err[300] = "";
     if (web_view_history_query(&c->web->view, &c->params, &q, err, sizeof err) != 0)
         return endpoint_view_result(c, 400, NULL, err);
-    if (store_query_flows(history, &q, answered, c) < 0) {
-        web_respond_error(&c->res, 503, "too many history queries waiting; try again");
-        return 0;
-    }
-    return 1; /* answered finishes the call */
+    return queued(c, store_query_flows(history, &q, answered, c));
 }
 
 static int get_timeseries(struct web_call *c, const char *arg)
@@ -55,11 +60,7 @@ static int get_timeseries(struct web_call *c, const char *arg)
     if (web_view_series_query(&c->web->view, &c->params, (uint64_t)time(NULL), &q, err,
                               sizeof err) != 0)
         return endpoint_view_result(c, 400, NULL, err);
-    if (store_query_series(history, &q, answered, c) < 0) {
-        web_respond_error(&c->res, 503, "too many history queries waiting; try again");
-        return 0;
-    }
-    return 1;
+    return queued(c, store_query_series(history, &q, answered, c));
 }
 
 static int get_history_top(struct web_call *c, const char *arg)
@@ -72,11 +73,7 @@ static int get_history_top(struct web_call *c, const char *arg)
     char err[300] = "";
     if (web_view_top_query(&c->params, (uint64_t)time(NULL), &q, err, sizeof err) != 0)
         return endpoint_view_result(c, 400, NULL, err);
-    if (store_query_top(history, &q, answered, c) < 0) {
-        web_respond_error(&c->res, 503, "too many history queries waiting; try again");
-        return 0;
-    }
-    return 1;
+    return queued(c, store_query_top(history, &q, answered, c));
 }
 
 const struct endpoint history_endpoints[] = {
