@@ -369,6 +369,24 @@ static double series_value(struct rig *r, enum store_metric m, enum store_series
     return -2;
 }
 
+/* Runs a series query; its resolution in *res (when asked) and the sum of its values, -1 when
+ * it failed. */
+static double series_sum(struct rig *r, const struct store_series_query *q, double *res)
+{
+    r->query_done = 0;
+    CHECK(store_query_series(r->s, q, on_page, r) == 0);
+    run_until(r, query_answered);
+    if (!r->page)
+        return -1;
+    if (res)
+        *res = cJSON_GetObjectItem(r->page, "resolution_s")->valuedouble;
+    double sum = 0;
+    cJSON *v = cJSON_GetObjectItem(r->page, "values");
+    for (int i = 0; v && i < cJSON_GetArraySize(v); i++)
+        sum += cJSON_GetArrayItem(v, i)->valuedouble;
+    return sum;
+}
+
 TEST(store_minute_series_and_roll_ups)
 {
     struct rig r;
@@ -403,14 +421,8 @@ TEST(store_minute_series_and_roll_ups)
     /* Rolled up: a range of days asks for hours, and the hour holds the minute's bytes. */
     struct store_series_query q = {.metric = STORE_METRIC_BYTES, .kind = STORE_SERIES_TOTAL,
                                    .from_s = t0 - 3 * 86400, .to_s = t0 + 86400};
-    r.query_done = 0;
-    CHECK(store_query_series(r.s, &q, on_page, &r) == 0);
-    run_until(&r, query_answered);
-    CHECK(r.page && cJSON_GetObjectItem(r.page, "resolution_s")->valuedouble == 3600);
-    double sum = 0;
-    cJSON *v = r.page ? cJSON_GetObjectItem(r.page, "values") : NULL;
-    for (int i = 0; v && i < cJSON_GetArraySize(v); i++)
-        sum += cJSON_GetArrayItem(v, i)->valuedouble;
+    double res = 0, sum = series_sum(&r, &q, &res);
+    CHECK(res == 3600);
     CHECK(sum == (double)bytes);
     rig_end(&r);
 }
@@ -652,24 +664,11 @@ TEST(store_keeps_hosts_and_counters_across_a_restart)
     /* A local host's traffic became its 5-minute point (the server is not local). */
     struct store_series_query q = {.metric = STORE_METRIC_PACKETS, .kind = STORE_SERIES_HOST,
                                    .key = "10.1.0.3", .from_s = t0 - 600, .to_s = t0 + 600};
-    r.query_done = 0;
-    CHECK(store_query_series(r.s, &q, on_page, &r) == 0);
-    run_until(&r, query_answered);
-    CHECK(r.page && cJSON_GetObjectItem(r.page, "resolution_s")->valuedouble == 300);
-    double packets = 0;
-    cJSON *v = r.page ? cJSON_GetObjectItem(r.page, "values") : NULL;
-    for (int i = 0; v && i < cJSON_GetArraySize(v); i++)
-        packets += cJSON_GetArrayItem(v, i)->valuedouble;
-    CHECK(packets == 3); /* flow i has i % 3 + 1 packets: 10.1.0.3 is flow 2 */
+    double res = 0;
+    CHECK(series_sum(&r, &q, &res) == 3); /* flow i has i % 3 + 1 packets: 10.1.0.3 is flow 2 */
+    CHECK(res == 300);
     snprintf(q.key, sizeof q.key, "192.0.2.9");
-    r.query_done = 0;
-    CHECK(store_query_series(r.s, &q, on_page, &r) == 0);
-    run_until(&r, query_answered);
-    v = r.page ? cJSON_GetObjectItem(r.page, "values") : NULL;
-    packets = 0;
-    for (int i = 0; v && i < cJSON_GetArraySize(v); i++)
-        packets += cJSON_GetArrayItem(v, i)->valuedouble;
-    CHECK(packets == 0);
+    CHECK(series_sum(&r, &q, NULL) == 0);
     store_close(r.s, on_closed, &r);
     run_until(&r, closed);
 
