@@ -857,6 +857,7 @@ void engine_restore_source_counters(struct engine *e, unsigned id, uint64_t pack
 {
     if (id >= e->source_count)
         return;
+    e->counters_epoch++;
     struct traffic_counters *c[2] = {&e->sources[id].counters, &e->totals};
     for (int i = 0; i < 2; i++) {
         c[i]->packets += packets;
@@ -864,3 +865,5 @@ void engine_restore_source_counters(struct engine *e, unsigned id, uint64_t pack
         c[i]->flows += flows;
     }
 }
+
+uint32_t engine_counters_epoch(const struct engine *e) { return e->counters_epoch; }

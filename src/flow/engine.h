@@ -103,6 +103,9 @@ struct engine {
     uint16_t l7_stats_size;
     uint64_t flows_expired;
     uint64_t hosts_purged;
+    /* Bumped when restored history is added to the counters: rate readers (the live series)
+     * take a new baseline instead of showing the step as traffic. */
+    uint32_t counters_epoch;
     uint64_t dpi_state_failures;  /* detection state could not be allocated */
     struct flow *dpi_head, *dpi_tail; /* flows in detection, least recently fed first */
     size_t dpi_count;
@@ -178,6 +181,8 @@ struct engine_snapshot {
 void engine_snapshot(const struct engine *e, struct engine_snapshot *out);
 /* The box-wide traffic counters alone (the live series samples them every second). */
 const struct traffic_counters *engine_totals(const struct engine *e);
+/* Changes whenever counters jump without traffic (restored from history). */
+uint32_t engine_counters_epoch(const struct engine *e);
 
 /* The nDPI module, for protocol names and ids (l7.h). */
 const struct l7_module *engine_l7(const struct engine *e);

@@ -11,7 +11,9 @@ void store_save_state(struct store *s, struct engine *e, const struct store_coun
                       size_t ncounters, uint64_t unix_s)
 {
     /* A writer far behind (or closed) skips this save: the hosts keep their marks, and their
-     * traffic is measured against what was last committed, so the next save has all of it. */
+     * traffic is measured against what was last committed, so the next save has all of it.
+     * Not open yet means not restored yet either: saving then would write this run's counters
+     * over the saved ones, so a stop that early loses its own first second instead. */
     if (s->closing || !s->stats.open || s->stats.rows_queued >= s->queue_rows)
         return;
     struct engine_snapshot snap;

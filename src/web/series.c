@@ -35,14 +35,17 @@ void series_sample(struct series *s, const struct engine *e, uint64_t mono_ms, u
         t->last_bytes = engine_source(e, s->source_count)->counters.bytes;
         s->sources[s->source_count++] = t;
     }
-    if (s->last_ms == 0 || mono_ms <= s->last_ms) {
+    /* Restored counters are a step, not traffic: take a new baseline (the point is skipped). */
+    bool rebase = s->counters_epoch != engine_counters_epoch(e);
+    s->counters_epoch = engine_counters_epoch(e);
+    if (s->last_ms == 0 || mono_ms <= s->last_ms || rebase) {
         s->totals.last_packets = engine_totals(e)->packets;
         s->totals.last_bytes = engine_totals(e)->bytes;
         for (unsigned i = 0; i < s->source_count; i++) {
             s->sources[i]->last_packets = engine_source(e, i)->counters.packets;
             s->sources[i]->last_bytes = engine_source(e, i)->counters.bytes;
         }
-        if (s->last_ms == 0)
+        if (s->last_ms == 0 || rebase)
             s->last_ms = mono_ms ? mono_ms : 1;
         return;
     }

@@ -25,6 +25,7 @@ struct series {
     unsigned head;                   /* where the next point goes */
     unsigned count;                  /* points held (at most SERIES_LEN) */
     uint64_t last_ms;                /* monotonic time of the last sample; 0 before the first */
+    uint32_t counters_epoch;         /* engine_counters_epoch() of the baseline */
     struct series_track totals;
     struct series_track *sources[ENGINE_MAX_SOURCES]; /* allocated when a source first shows */
     unsigned source_count;

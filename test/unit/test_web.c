@@ -219,8 +219,15 @@ TEST(web_series_rates_and_window)
     CHECK(s.totals.pps[0] == 1.0f);
     CHECK(s.totals.bps[0] == (float)((e->totals.bytes - b0) * 8 / 2.0));
     CHECK(e->totals.packets - p0 == 2);
+    /* Counters restored from history are a step, not traffic: no spike, a new baseline. */
+    engine_restore_source_counters(e, 0, 1000000, 1000000000, 10);
+    series_sample(&s, e, 4000, 103);
+    CHECK(s.count == 1);
+    web_test_udp(e, "10.0.0.1", "203.0.113.1", 1111, 53, 100);
+    series_sample(&s, e, 5000, 104);
+    CHECK(s.count == 2 && s.totals.pps[1] == 1.0f);
     for (int i = 0; i < SERIES_LEN + 5; i++)
-        series_sample(&s, e, 4000 + (uint64_t)i * 1000, 103 + (uint64_t)i);
+        series_sample(&s, e, 6000 + (uint64_t)i * 1000, 105 + (uint64_t)i);
     CHECK(s.count == SERIES_LEN);
 
     cJSON *j = series_json(&s, e, 0, -1);
