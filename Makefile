@@ -130,6 +130,7 @@ bench: $(PROGRAMS:%=build/%)
 	test/bench/bump-bench.sh build
 	test/bench/history-bench.sh build
 	test/bench/history-query-bench.sh build
+	test/bench/enrich-bench.sh build
 
 image: $(PROGRAMS:%=build/armhf/%)
 	@toolchain/deps.sh cross image test

@@ -44,6 +44,9 @@ enum option_id {
     OPT_IDLE_OTHER,
     OPT_IDLE_HOST,
     OPT_NDPI_PROTOCOLS,
+    OPT_NDPI_RISKY_DOMAINS,
+    OPT_NDPI_MALICIOUS_JA3,
+    OPT_NDPI_MALICIOUS_SHA1,
     OPT_MAX_DPI_FLOWS,
     OPT_DPI_EXTRA_PACKETS,
     OPT_NTAP_TUN,
@@ -124,11 +127,17 @@ static const struct option_spec options[] = {
     {OPT_IDLE_HOST, 0, "idle-timeout-host", true, "S",
      "idle time before a host without flows is forgotten (default 300)"},
     {OPT_DPI_EXTRA_PACKETS, 0, "dpi-extra-packets", true, "N",
-     "packets with payload nDPI still sees after it knows the protocol (default 3, 0-64)"},
+     "packets with payload nDPI still sees after it knows the protocol (default 5, 0-64)"},
     {OPT_MAX_DPI_FLOWS, 0, "max-dpi-flows", true, "N",
      "flows in protocol detection at once; the oldest settles for a guess (default 16384)"},
     {OPT_NDPI_PROTOCOLS, 'p', "ndpi-protocols", true, "FILE",
      "extra nDPI protocol rules (nDPI's protos.txt format)"},
+    {OPT_NDPI_RISKY_DOMAINS, 0, "ndpi-risky-domains", true, "FILE",
+     "domain names (one per line, '.tk' for a whole suffix) whose flows carry the Risky Domain risk"},
+    {OPT_NDPI_MALICIOUS_JA3, 0, "ndpi-malicious-ja3", true, "FILE",
+     "malicious TLS client fingerprints (abuse.ch JA3 CSV: MD5 first)"},
+    {OPT_NDPI_MALICIOUS_SHA1, 0, "ndpi-malicious-sha1", true, "FILE",
+     "malicious TLS certificates (abuse.ch SSL blacklist CSV: SHA-1 first)"},
     {OPT_WEB, 'w', "http-port", true, "[ADDR:]PORT", "web UI and API over HTTP (default 3000, 0: off)"},
     {OPT_WEB, 'W', "https-port", true, "[ADDR:]PORT", "web UI and API over HTTPS (default 3001, 0: off)"},
     {OPT_WEB, 'd', "data-dir", true, "DIR",
@@ -169,7 +178,8 @@ void config_free(struct tapbox_config *c)
     free(c->flows_out);
     free(c->stats_out);
     free(c->config_file);
-    free(c->ndpi_protocols);
+    for (size_t i = 0; i < sizeof c->ndpi_files / sizeof c->ndpi_files[0]; i++)
+        free(c->ndpi_files[i]);
     free(c->ntap_tun);
     free(c->port_names);
     free(c->bridge_name);
@@ -438,13 +448,21 @@ static int apply_option(struct tapbox_config *c, const struct option_spec *o, co
         return 0;
     }
     case OPT_NDPI_PROTOCOLS:
+    case OPT_NDPI_RISKY_DOMAINS:
+    case OPT_NDPI_MALICIOUS_JA3:
+    case OPT_NDPI_MALICIOUS_SHA1: {
         if (access(value, R_OK) < 0) {
             snprintf(err, errsize, "%s: cannot read '%s': %s", where, value, strerror(errno));
             return -1;
         }
-        replace_string(&c->ndpi_protocols, value);
-        c->engine.ndpi_protocols_file = c->ndpi_protocols;
+        int i = (int)o->id - OPT_NDPI_PROTOCOLS;
+        replace_string(&c->ndpi_files[i], value);
+        const char **slot[] = {&c->engine.ndpi_files.protocols, &c->engine.ndpi_files.risky_domains,
+                               &c->engine.ndpi_files.malicious_ja3,
+                               &c->engine.ndpi_files.malicious_sha1};
+        *slot[i] = c->ndpi_files[i];
         return 0;
+    }
     case OPT_NTAP_TUN:
         replace_string(&c->ntap_tun, value);
         return 0;

@@ -22,7 +22,9 @@ void engine_config_defaults(struct engine_config *c)
     c->max_flows = 131072;
     c->max_hosts = 65536;
     c->max_dpi_flows = 16384;
-    c->dpi_extra_packets = 3;
+    c->max_strings = 131072;
+    c->max_string_bytes = 16u << 20;
+    c->dpi_extra_packets = 5; /* enough for the certificate and the HTTP response: risks */
     char err[128];
     netlist_parse(&c->local_networks, "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7", err,
                   sizeof err);
@@ -47,9 +49,10 @@ struct engine *engine_create(const struct engine_config *config, char *err, size
         return NULL;
     e->config = *config;
     if (flow_table_init(&e->flows, config->max_flows) < 0 ||
-        host_table_init(&e->hosts, config->max_hosts) < 0)
+        host_table_init(&e->hosts, config->max_hosts) < 0 ||
+        string_pool_init(&e->strings, (uint32_t)config->max_strings, config->max_string_bytes) < 0)
         goto fail;
-    e->l7 = l7_module_create(config->ndpi_protocols_file, err, errsize);
+    e->l7 = l7_module_create(&config->ndpi_files, err, errsize);
     if (!e->l7)
         goto fail;
     e->l7_stats_size = l7_protocol_count(e->l7);
@@ -60,6 +63,7 @@ struct engine *engine_create(const struct engine_config *config, char *err, size
 fail:
     flow_table_fini(&e->flows);
     host_table_fini(&e->hosts);
+    string_pool_fini(&e->strings);
     l7_module_destroy(e->l7);
     free(e);
     return NULL;
@@ -72,6 +76,7 @@ void engine_destroy(struct engine *e)
     engine_expire_all(e);
     flow_table_fini(&e->flows);
     host_table_fini(&e->hosts);
+    string_pool_fini(&e->strings);
     l7_module_destroy(e->l7);
     free(e->l7_stats);
     free(e);
@@ -83,7 +88,8 @@ void engine_reconfigure(struct engine *e, const struct engine_config *config)
     size_t max_flows = e->config.max_flows, max_hosts = e->config.max_hosts,
            max_dpi_flows = e->config.max_dpi_flows;
     e->config = *config;
-    e->config.ndpi_protocols_file = NULL; /* read at start only; the string may not outlive us */
+    /* read at start only; the strings may not outlive us */
+    memset(&e->config.ndpi_files, 0, sizeof e->config.ndpi_files);
     e->config.max_flows = max_flows;
     e->config.max_hosts = max_hosts;
     e->config.max_dpi_flows = max_dpi_flows;
@@ -174,6 +180,8 @@ void engine_snapshot(const struct engine *e, struct engine_snapshot *out)
                                                         ENGINE_MAX_SOURCES, e->sources_refused};
     out->caps[ENGINE_CAP_DPI_FLOWS] = (struct engine_cap){"dpi_flows", e->dpi_count,
                                                           e->config.max_dpi_flows, e->dpi_evicted};
+    out->caps[ENGINE_CAP_STRINGS] = (struct engine_cap){"strings", e->strings.count,
+                                                        e->strings.cap, e->strings.refused};
     out->flows_active = e->flows.count;
     out->flows_created = e->flows.created;
     out->flows_expired = e->flows_expired;
@@ -185,6 +193,7 @@ void engine_snapshot(const struct engine *e, struct engine_snapshot *out)
     out->memory.flows = flow_table_memory(&e->flows);
     out->memory.hosts = host_table_memory(&e->hosts);
     out->memory.ndpi = l7_memory_in_use();
+    out->memory.strings = string_pool_memory(&e->strings);
     out->memory.total = engine_memory(e);
     out->memory.peak = e->memory_peak;
 }
@@ -192,6 +201,11 @@ void engine_snapshot(const struct engine *e, struct engine_snapshot *out)
 const struct traffic_counters *engine_totals(const struct engine *e) { return &e->totals; }
 
 const struct l7_module *engine_l7(const struct engine *e) { return e->l7; }
+
+const char *engine_text(const struct engine *e, uint32_t id)
+{
+    return string_pool_text(&e->strings, id);
+}
 
 const struct l7_counter *engine_l7_counters(const struct engine *e, uint16_t *size)
 {
@@ -271,16 +285,61 @@ static void engine_add_l7_hosts(struct engine *e, const struct flow *f, uint32_t
 {
     uint16_t id = engine_l7_stat_id(&f->l7);
     for (int i = 0; i < 2; i++)
-        if (f->hosts[i] && f->hosts[i]->local)
+        if (f->hosts[i])
             host_add_l7(&e->hosts, f->hosts[i], id, flows, packets, bytes);
 }
 
 /* Detection is over: keep only the answer and account the flow's traffic so far to it. The
  * hosts get what they have already been given (the pending part comes with engine_sync). */
+/* Bounds of the texts kept per flow (a URL path or a user agent can be kilobytes). */
+#define INFO_NAME_MAX 255
+#define INFO_DN_MAX 160
+#define INFO_TEXT_MAX 200
+
+static uint32_t keep_text(struct engine *e, const char *text, size_t max)
+{
+    return text && *text ? string_pool_intern(&e->strings, text, strnlen(text, 4096), max) : 0;
+}
+
+/* Copy what detection found into the flow before its state goes. Called once per flow. */
+static void engine_keep_details(struct engine *e, struct flow *f)
+{
+    struct l7_details d;
+    l7_flow_details(f->dpi, &f->l7, &d);
+    struct flow_info *in = &f->info;
+    in->host_name = keep_text(e, d.host_name, INFO_NAME_MAX);
+    in->ja3c = keep_text(e, d.ja3c, 32);
+    in->ja3s = keep_text(e, d.ja3s, 32);
+    in->issuer = keep_text(e, d.issuer, INFO_DN_MAX);
+    in->subject = keep_text(e, d.subject, INFO_DN_MAX);
+    in->url = keep_text(e, d.url, INFO_TEXT_MAX);
+    in->user_agent = keep_text(e, d.user_agent, INFO_TEXT_MAX);
+    in->not_before = d.not_before;
+    in->not_after = d.not_after;
+    in->http_status = d.http_status;
+    in->dns_qtype = d.dns_qtype;
+    in->dns_rcode = d.dns_rcode;
+    in->dns_reply = d.dns_reply;
+    in->risks = d.risks;
+    in->risk_score = d.risk_score;
+}
+
+static void engine_drop_details(struct engine *e, struct flow *f)
+{
+    const uint32_t ids[] = {f->info.host_name, f->info.ja3c, f->info.ja3s, f->info.issuer,
+                            f->info.subject, f->info.url, f->info.user_agent};
+    for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++)
+        string_pool_release(&e->strings, ids[i]);
+}
+
 static void engine_finish_dpi(struct engine *e, struct flow *f)
 {
     if (f->dpi) {
         l7_flow_giveup(e->l7, f->dpi, &f->l7);
+        engine_keep_details(e, f);
+        for (int i = 0; i < 2; i++)
+            if (f->hosts[i])
+                host_add_risks(&e->hosts, f->hosts[i], f->info.risks, f->info.risk_score);
         l7_flow_state_free(f->dpi);
         f->dpi = NULL;
         dpi_unlink(e, f);
@@ -304,6 +363,7 @@ static void engine_end_flow(struct engine *e, struct flow *f)
         if (f->hosts[i] && f->hosts[i]->flows_active > 0)
             f->hosts[i]->flows_active--;
     e->flows_expired++;
+    engine_drop_details(e, f);
     flow_table_free(&e->flows, f);
 }
 
@@ -375,7 +435,7 @@ static enum flow_timeout_class timeout_class_for(const struct flow *f, uint8_t l
 }
 
 static void engine_feed_dpi(struct engine *e, struct flow *f, const struct decoded_packet *d,
-                            uint64_t ts_us)
+                            uint64_t ts_us, bool counts)
 {
     const uint8_t *l3 = d->l3;
     uint32_t len = d->l3_caplen;
@@ -392,7 +452,7 @@ static void engine_feed_dpi(struct engine *e, struct flow *f, const struct decod
     e->dpi_packets++;
     enum l7_progress p = l7_flow_feed(e->l7, f->dpi, l3, len, ts_us / 1000,
                                       f->packets[0] + f->packets[1], d->l4_proto, &f->l7,
-                                      &f->dpi_extra_packets, e->config.dpi_extra_packets);
+                                      &f->dpi_extra_packets, e->config.dpi_extra_packets, counts);
     if (p == L7_DONE) {
         engine_finish_dpi(e, f);
     } else if (e->dpi_tail != f) {
@@ -583,8 +643,11 @@ static inline bool frame_account(struct engine *e, unsigned source, unsigned por
         bool bare_ack = d->l4_proto == 6 && d->l4_payload_len == 0 &&
                         !(d->tcp_flags & (TCP_SYN | TCP_FIN | TCP_RST)) &&
                         f->packets[0] + f->packets[1] > 3;
-        if (!d->fragment && !bare_ack)
-            engine_feed_dpi(e, f, d, ts_us);
+        /* Once the protocol is known they matter again: nDPI's extra dissection follows the
+         * other side's answer by them (an HTTP response's content type, whence the binary
+         * transfer and exploit risks), but they do not use up the extra-packet allowance. */
+        if (!d->fragment && (!bare_ack || f->l7.app != 0))
+            engine_feed_dpi(e, f, d, ts_us, !bare_ack);
         else if (bare_ack && l7_flow_past_giveup(f->packets[0] + f->packets[1], d->l4_proto))
             engine_finish_dpi(e, f); /* the give-up point holds for a flow of only ACKs too */
     } else {
@@ -814,7 +877,8 @@ size_t engine_expire_some(struct engine *e, size_t max)
 size_t engine_memory(const struct engine *e)
 {
     return sizeof *e + flow_table_memory(&e->flows) + host_table_memory(&e->hosts) +
-           e->l7_stats_size * sizeof *e->l7_stats + l7_memory_in_use();
+           e->l7_stats_size * sizeof *e->l7_stats + l7_memory_in_use() +
+           string_pool_memory(&e->strings);
 }
 
 size_t engine_take_changed_hosts(struct engine *e, struct engine_host_record *out, size_t cap)

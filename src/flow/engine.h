@@ -13,6 +13,7 @@
 #include "flow/flow_table.h"
 #include "flow/host_table.h"
 #include "flow/l7.h"
+#include "flow/string_pool.h"
 #include "core/netlist.h"
 
 #define ENGINE_MAX_SOURCES 256
@@ -25,13 +26,15 @@ struct engine_config {
     size_t max_flows;
     size_t max_hosts;
     size_t max_dpi_flows;            /* flows holding nDPI state at once (~1 KiB each) */
+    size_t max_strings;              /* distinct names, fingerprints, URLs... kept at once */
+    size_t max_string_bytes;
     /* After the protocol is known nDPI may want more packets (a certificate, an HTTP response)
      * to refine it; this many at most. It costs as much CPU per packet as detection. */
     uint8_t dpi_extra_packets;
     struct netlist local_networks;
     uint64_t idle_timeout_us[FLOW_TIMEOUT_CLASSES];
     uint64_t host_idle_timeout_us;
-    const char *ndpi_protocols_file; /* extra nDPI rules, or NULL */
+    struct l7_files ndpi_files;      /* read at start: extra rules, threat lists (NULL: none) */
 };
 
 void engine_config_defaults(struct engine_config *c);
@@ -95,6 +98,7 @@ struct engine {
     struct flow_table flows;
     struct host_table hosts;
     struct l7_module *l7;
+    struct string_pool strings;   /* the texts of flows' struct flow_info */
     struct traffic_counters totals;
     struct source_info sources[ENGINE_MAX_SOURCES];
     unsigned source_count;
@@ -165,7 +169,7 @@ int engine_source_find(const struct engine *e, const char *name);
  * Lua and --stats-out take them from, so that each cap is listed once.
  */
 enum engine_cap_id { ENGINE_CAP_FLOWS, ENGINE_CAP_HOSTS, ENGINE_CAP_SOURCES, ENGINE_CAP_DPI_FLOWS,
-                     ENGINE_CAP_COUNT };
+                     ENGINE_CAP_STRINGS, ENGINE_CAP_COUNT };
 struct engine_cap {
     const char *name;          /* "flows", "hosts", "sources", "dpi_flows" */
     uint64_t used, max, refused;
@@ -176,7 +180,7 @@ struct engine_snapshot {
     uint64_t flows_active, flows_created, flows_expired;
     uint64_t dpi_state_failures, dpi_packets;
     uint64_t hosts_active, hosts_created, hosts_purged;
-    struct { uint64_t flows, hosts, ndpi, total, peak; } memory; /* bytes */
+    struct { uint64_t flows, hosts, ndpi, strings, total, peak; } memory; /* bytes */
 };
 void engine_snapshot(const struct engine *e, struct engine_snapshot *out);
 /* The box-wide traffic counters alone (the live series samples them every second). */
@@ -186,6 +190,8 @@ uint32_t engine_counters_epoch(const struct engine *e);
 
 /* The nDPI module, for protocol names and ids (l7.h). */
 const struct l7_module *engine_l7(const struct engine *e);
+/* Text of a string id of struct flow_info ("" for none). */
+const char *engine_text(const struct engine *e, uint32_t id);
 
 /* The per-protocol L7 counters, indexed by nDPI protocol id (size entries). */
 const struct l7_counter *engine_l7_counters(const struct engine *e, uint16_t *size);

@@ -38,6 +38,17 @@ enum flow_timeout_class {
  * Field order is for the cache: the first 64 bytes are all a lookup reads (key, chain, hash) and
  * the per-packet flags; the next 64 the per-packet counters. The struct is cache-line aligned.
  */
+/* What nDPI told about a flow besides its protocol, kept after its detection state is freed.
+ * The strings are ids in the engine's string pool (0: none); see flow/string_pool.h. */
+struct flow_info {
+    uint64_t risks;                  /* nDPI flow risks, bit n = ndpi_risk_enum n */
+    uint32_t host_name, ja3c, ja3s, issuer, subject, url, user_agent;
+    uint32_t not_before, not_after;  /* TLS certificate validity, Unix seconds */
+    uint16_t http_status, dns_qtype, risk_score;
+    uint8_t dns_rcode;
+    uint8_t dns_reply;               /* a response was seen: dns_rcode is its code */
+};
+
 struct flow {
     /* cache line 0: lookup */
     struct flow_key key;
@@ -73,6 +84,8 @@ struct flow {
     uint64_t id;
     int16_t policy_rule;             /* rule that decided the verdict, -1 for the default */
     int16_t policy_counted_rule;     /* after a reload: the rule already counting this flow */
+    /* cache line 4: what detection found, read when the flow is shown or ends */
+    struct flow_info info;
 } __attribute__((aligned(64)));
 
 struct flow_table {
@@ -95,7 +108,9 @@ struct flow_table {
     struct flow *free_list;          /* linked through hash_next */
 };
 
-#define FLOW_CHUNK 8192 /* 2 MiB: one huge page (see core/huge_alloc.h) */
+/* As many flows as fill one 2 MiB huge page (see core/huge_alloc.h): a chunk a little over
+ * it would take two. */
+#define FLOW_CHUNK ((size_t)2 * 1024 * 1024 / sizeof(struct flow))
 
 int flow_table_init(struct flow_table *t, size_t cap);
 /* Frees the table's memory; flows must have been removed (see flow_table_pop_idle). */

@@ -31,8 +31,11 @@ int host_table_init(struct host_table *t, size_t cap)
 static void host_free(struct host_table *t, struct host *h)
 {
     if (h->l7)
-        t->l7_allocated--;
+        t->l7_slots_allocated -= h->l7_slots;
+    if (h->risk)
+        t->risk_allocated--;
     free(h->l7);
+    free(h->risk);
     free(h);
 }
 
@@ -128,15 +131,15 @@ size_t host_table_purge(struct host_table *t, uint64_t now_us, uint64_t timeout_
 void host_add_l7(struct host_table *t, struct host *h, uint16_t proto, uint32_t flows,
                  uint64_t packets, uint64_t bytes)
 {
-    if (!h->local)
-        return;
     if (!h->l7) {
-        h->l7 = calloc(HOST_L7_SLOTS, sizeof *h->l7);
+        uint8_t slots = h->local ? HOST_L7_SLOTS : HOST_L7_SLOTS_REMOTE;
+        h->l7 = calloc(slots, sizeof *h->l7);
         if (!h->l7) {
             h->l7_other_bytes += bytes;
             return;
         }
-        t->l7_allocated++;
+        h->l7_slots = slots;
+        t->l7_slots_allocated += slots;
     }
     for (uint8_t i = 0; i < h->l7_used; i++) {
         if (h->l7[i].proto == proto) {
@@ -146,15 +149,39 @@ void host_add_l7(struct host_table *t, struct host *h, uint16_t proto, uint32_t 
             return;
         }
     }
-    if (h->l7_used == HOST_L7_SLOTS) {
+    if (h->l7_used == h->l7_slots) {
         h->l7_other_bytes += bytes;
         return;
     }
     h->l7[h->l7_used++] = (struct host_l7){proto, flows, packets, bytes};
 }
 
+void host_add_risks(struct host_table *t, struct host *h, uint64_t risks, uint16_t score)
+{
+    if (!risks)
+        return;
+    h->risky_flows++;
+    h->risk_score += score;
+    if (!h->risk && (h->risk = calloc(HOST_RISK_SLOTS, sizeof *h->risk)) != NULL)
+        t->risk_allocated++;
+    for (uint8_t bit = 1; bit < 64; bit++) {
+        if (!(risks & (1ull << bit)))
+            continue;
+        uint8_t i = 0;
+        while (i < h->risk_used && h->risk[i].risk != bit)
+            i++;
+        if (i < h->risk_used)
+            h->risk[i].flows++;
+        else if (h->risk && h->risk_used < HOST_RISK_SLOTS)
+            h->risk[h->risk_used++] = (struct host_risk){bit, 1};
+        else
+            h->risks_other++;
+    }
+}
+
 size_t host_table_memory(const struct host_table *t)
 {
     return (size_t)(t->bucket_mask + 1) * sizeof *t->buckets + t->count * sizeof(struct host) +
-           t->l7_allocated * HOST_L7_SLOTS * sizeof(struct host_l7);
+           t->l7_slots_allocated * sizeof(struct host_l7) +
+           t->risk_allocated * HOST_RISK_SLOTS * sizeof(struct host_risk);
 }

@@ -1,7 +1,8 @@
 /*
  * The host table: one entry per (VLAN, IP address) seen in a flow, with traffic counters, the
- * number of its active flows, and for local hosts a bounded L7 breakdown. Hosts without active
- * flows are purged after an idle time. Loop thread only.
+ * number of its active flows, a bounded L7 breakdown (more protocols for local hosts than
+ * remote ones) and the risks of its flows. Hosts without active flows are purged after an idle
+ * time. Loop thread only.
  */
 #ifndef TAPBOX_HOST_TABLE_H
 #define TAPBOX_HOST_TABLE_H
@@ -10,7 +11,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define HOST_L7_SLOTS 16 /* distinct protocols kept per local host; the rest go to l7_other */
+#define HOST_L7_SLOTS 16        /* distinct protocols kept per local host; the rest: l7_other */
+#define HOST_L7_SLOTS_REMOTE 4  /* per remote host (servers: their few services) */
+#define HOST_RISK_SLOTS 8       /* distinct flow risks counted per host; the rest: risks_other */
+
+struct host_risk {
+    uint8_t risk;                /* nDPI risk bit */
+    uint32_t flows;
+};
 
 struct host_key {
     uint8_t addr[16];
@@ -38,8 +46,16 @@ struct host {
     bool local;
     bool changed;                    /* counters moved since engine_take_changed_hosts */
     uint8_t l7_used;
-    struct host_l7 *l7;              /* HOST_L7_SLOTS entries, local hosts only, on first use */
+    uint8_t l7_slots;                /* entries of l7: HOST_L7_SLOTS or HOST_L7_SLOTS_REMOTE */
+    uint8_t risk_used;
+    struct host_l7 *l7;              /* l7_slots entries, on first use */
     uint64_t l7_other_bytes;         /* bytes of protocols beyond the slots */
+    /* Risks: flows with at least one, the sum of their nDPI risk scores, and per risk the flows
+     * (HOST_RISK_SLOTS entries on the first risky flow; risks past them only in risks_other). */
+    uint32_t risky_flows;
+    uint32_t risks_other;
+    uint64_t risk_score;
+    struct host_risk *risk;
 };
 
 struct host_table {
@@ -50,7 +66,8 @@ struct host_table {
     size_t cap;
     uint64_t refused;
     uint64_t created;
-    size_t l7_allocated;             /* hosts holding an L7 breakdown */
+    size_t l7_slots_allocated;       /* L7 breakdown entries held by all hosts */
+    size_t risk_allocated;           /* hosts holding risk counts */
 };
 
 int host_table_init(struct host_table *t, size_t cap);
@@ -66,9 +83,11 @@ struct host *host_table_find(const struct host_table *t, const struct host_key *
  * sees each one just before it is freed. */
 size_t host_table_purge(struct host_table *t, uint64_t now_us, uint64_t timeout_us,
                         void (*gone)(void *ctx, const struct host *h), void *ctx);
-/* Add to a local host's L7 breakdown. */
+/* Add to a host's L7 breakdown. */
 void host_add_l7(struct host_table *t, struct host *h, uint16_t proto, uint32_t flows,
                  uint64_t packets, uint64_t bytes);
+/* A flow of the host ended detection with these risks (bitmask) and score. */
+void host_add_risks(struct host_table *t, struct host *h, uint64_t risks, uint16_t score);
 size_t host_table_memory(const struct host_table *t);
 
 #endif

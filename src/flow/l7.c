@@ -47,7 +47,7 @@ size_t l7_memory_in_use(void) { return l7_bytes_in_use > 0 ? (size_t)l7_bytes_in
 static struct ndpi_flow_struct *state_cache[STATE_CACHE];
 static unsigned state_cached;
 
-struct l7_module *l7_module_create(const char *protocols_file, char *err, size_t errsize)
+struct l7_module *l7_module_create(const struct l7_files *files, char *err, size_t errsize)
 {
     set_ndpi_malloc(l7_counted_malloc);
     set_ndpi_free(l7_counted_free);
@@ -66,8 +66,20 @@ struct l7_module *l7_module_create(const char *protocols_file, char *err, size_t
     NDPI_PROTOCOL_BITMASK all;
     NDPI_BITMASK_SET_ALL(all);
     ndpi_set_protocol_detection_bitmask2(mod->ndpi, &all);
-    if (protocols_file && ndpi_load_protocols_file(mod->ndpi, protocols_file) < 0) {
-        snprintf(err, errsize, "%s: nDPI cannot load this protocols file", protocols_file);
+    const char *bad = NULL, *what = NULL;
+    if (files->protocols && ndpi_load_protocols_file(mod->ndpi, files->protocols) < 0)
+        bad = files->protocols, what = "protocols file";
+    else if (files->risky_domains &&
+             ndpi_load_risk_domain_file(mod->ndpi, files->risky_domains) < 0)
+        bad = files->risky_domains, what = "risky domains list";
+    else if (files->malicious_ja3 &&
+             ndpi_load_malicious_ja3_file(mod->ndpi, files->malicious_ja3) < 0)
+        bad = files->malicious_ja3, what = "JA3 fingerprint list";
+    else if (files->malicious_sha1 &&
+             ndpi_load_malicious_sha1_file(mod->ndpi, files->malicious_sha1) < 0)
+        bad = files->malicious_sha1, what = "certificate fingerprint list";
+    if (bad) {
+        snprintf(err, errsize, "%s: nDPI cannot load this %s", bad, what);
         ndpi_exit_detection_module(mod->ndpi);
         free(mod);
         return NULL;
@@ -135,7 +147,7 @@ bool l7_flow_past_giveup(uint64_t flow_packets, uint8_t l4_proto)
 enum l7_progress l7_flow_feed(struct l7_module *mod, struct ndpi_flow_struct *state,
                               const uint8_t *l3, uint32_t len, uint64_t time_ms,
                               uint64_t flow_packets, uint8_t l4_proto, struct l7_result *result,
-                              uint8_t *extra_packets, uint8_t max_extra_packets)
+                              uint8_t *extra_packets, uint8_t max_extra_packets, bool counts)
 {
     bool detected_before = result->app != NDPI_PROTOCOL_UNKNOWN;
     if (len > 0xFFFF)
@@ -150,7 +162,7 @@ enum l7_progress l7_flow_feed(struct l7_module *mod, struct ndpi_flow_struct *st
     bool detected = result->app != NDPI_PROTOCOL_UNKNOWN;
     bool over_limit = flow_packets > l7_packet_limit(l4_proto);
     if (detected) {
-        if (detected_before && ++*extra_packets >= max_extra_packets)
+        if (detected_before && counts && ++*extra_packets >= max_extra_packets)
             return L7_DONE;
         if (!ndpi_extra_dissection_possible(mod->ndpi, state) || over_limit)
             return L7_DONE;
@@ -207,4 +219,90 @@ const char *l7_category_name(const struct l7_module *mod, uint16_t category)
 uint16_t l7_protocol_count(const struct l7_module *mod)
 {
     return (uint16_t)ndpi_get_num_supported_protocols(mod->ndpi);
+}
+
+/* ---- what nDPI parsed besides the protocol ---- */
+
+static bool l7_is(const struct l7_result *r, uint16_t proto)
+{
+    return r->master == proto || r->app == proto;
+}
+
+/* The protocols whose detection state keeps its TLS/QUIC fields (the union member of
+ * ndpi_flow_struct.protos in use), as nDPI's reference reader reads them. */
+static bool l7_uses_tls_fields(const struct l7_result *r)
+{
+    static const uint16_t tls_like[] = {NDPI_PROTOCOL_TLS,        NDPI_PROTOCOL_DTLS,
+                                        NDPI_PROTOCOL_MAIL_SMTPS, NDPI_PROTOCOL_MAIL_IMAPS,
+                                        NDPI_PROTOCOL_MAIL_POPS,
+                                        NDPI_PROTOCOL_QUIC};
+    for (size_t i = 0; i < sizeof tls_like / sizeof tls_like[0]; i++)
+        if (l7_is(r, tls_like[i]))
+            return true;
+    return false;
+}
+
+void l7_flow_details(const struct ndpi_flow_struct *state, const struct l7_result *r,
+                     struct l7_details *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!state)
+        return;
+    out->host_name = state->host_server_name;
+    out->user_agent = state->http.user_agent;
+    out->risks = state->risk;
+    if (l7_uses_tls_fields(r)) {
+        out->ja3c = state->protos.tls_quic.ja3_client;
+        out->ja3s = state->protos.tls_quic.ja3_server;
+        out->issuer = state->protos.tls_quic.issuerDN;
+        out->subject = state->protos.tls_quic.subjectDN;
+        out->not_before = state->protos.tls_quic.notBefore;
+        out->not_after = state->protos.tls_quic.notAfter;
+    } else if (l7_is(r, NDPI_PROTOCOL_DNS)) {
+        out->dns_qtype = state->protos.dns.query_type;
+        /* is_query tells the last packet nDPI parsed; a guess parsed none */
+        out->dns_reply = !r->guessed && (!state->protos.dns.is_query ||
+                                         state->protos.dns.num_answers > 0 ||
+                                         state->protos.dns.reply_code != 0);
+        out->dns_rcode = state->protos.dns.reply_code;
+    }
+    if (l7_is(r, NDPI_PROTOCOL_HTTP) || l7_is(r, NDPI_PROTOCOL_HTTP_PROXY) ||
+        l7_is(r, NDPI_PROTOCOL_HTTP_CONNECT)) {
+        out->url = state->http.url;
+        out->http_status = state->http.response_status_code;
+        /* nDPI leaves the URL's own risks (SQL injection, XSS, RCE in the query) to its caller:
+         * its reference reader and ntopng both ask ndpi_validate_url, so do we. It wants a
+         * writable string. */
+        if (out->url && *out->url) {
+            char url[2048];
+            snprintf(url, sizeof url, "%s", out->url);
+            ndpi_risk_enum risk = ndpi_validate_url(url);
+            if (risk != NDPI_NO_RISK && risk < NDPI_MAX_RISK)
+                out->risks |= 1ull << risk;
+        }
+    }
+    out->risk_score = l7_risk_score(out->risks);
+}
+
+const char *l7_risk_name(unsigned bit)
+{
+    if (bit == 0 || bit >= NDPI_MAX_RISK)
+        return NULL; /* bit 0 is NDPI_NO_RISK */
+    return ndpi_risk2str((ndpi_risk_enum)bit);
+}
+
+uint16_t l7_risk_score(uint64_t risks)
+{
+    u_int16_t client = 0, server = 0;
+    return ndpi_risk2score((ndpi_risk)risks, &client, &server);
+}
+
+int l7_risk_id(const char *name)
+{
+    for (unsigned bit = 1; bit < NDPI_MAX_RISK; bit++) {
+        const char *n = ndpi_risk2str((ndpi_risk_enum)bit);
+        if (n && strcasecmp(n, name) == 0)
+            return (int)bit;
+    }
+    return -1;
 }

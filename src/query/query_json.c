@@ -54,6 +54,83 @@ static void add_direction(cJSON *obj, const char *name, const struct flow *f, in
         cJSON_AddNumberToObject(d, "tcp_flags", f->tcp_flags[dir]);
 }
 
+const char *query_dns_type_name(uint16_t qtype)
+{
+    static const struct { uint16_t type; const char *name; } types[] = {
+        {1, "A"},      {2, "NS"},    {5, "CNAME"}, {6, "SOA"},    {12, "PTR"},  {13, "HINFO"},
+        {15, "MX"},    {16, "TXT"},  {28, "AAAA"}, {33, "SRV"},   {35, "NAPTR"}, {43, "DS"},
+        {46, "RRSIG"}, {48, "DNSKEY"}, {52, "TLSA"}, {64, "SVCB"}, {65, "HTTPS"}, {99, "SPF"},
+        {252, "AXFR"}, {255, "ANY"}, {257, "CAA"}};
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+        if (types[i].type == qtype)
+            return types[i].name;
+    return NULL;
+}
+
+const char *query_dns_rcode_name(uint8_t rcode)
+{
+    static const char *const names[] = {"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP",
+                                        "REFUSED", "YXDOMAIN", "YXRRSET", "NXRRSET", "NOTAUTH",
+                                        "NOTZONE"};
+    return rcode < sizeof names / sizeof names[0] ? names[rcode] : NULL;
+}
+
+cJSON *query_risks_json(uint64_t risks)
+{
+    cJSON *a = cJSON_CreateArray();
+    for (unsigned bit = 1; bit < L7_RISK_BITS; bit++)
+        if (risks & (1ull << bit)) {
+            const char *name = l7_risk_name(bit);
+            if (name)
+                cJSON_AddItemToArray(a, cJSON_CreateString(name));
+        }
+    return a;
+}
+
+/* Only the fields found, so an unnamed flow stays a short line. */
+void query_add_flow_details(cJSON *o, const struct flow_details_view *v)
+{
+    static const char *const keys[FLOW_TEXTS] = {"host_name",   "ja3c", "ja3s",      "tls_issuer",
+                                                 "tls_subject", "url",  "user_agent"};
+    for (int i = 0; i < FLOW_TEXTS; i++)
+        if (v->text[i] && v->text[i][0])
+            cJSON_AddStringToObject(o, keys[i], v->text[i]);
+    if (v->tls_not_before)
+        cJSON_AddNumberToObject(o, "tls_not_before", v->tls_not_before);
+    if (v->tls_not_after)
+        cJSON_AddNumberToObject(o, "tls_not_after", v->tls_not_after);
+    if (v->http_status)
+        cJSON_AddNumberToObject(o, "http_status", v->http_status);
+    if (v->dns_qtype) {
+        const char *t = query_dns_type_name(v->dns_qtype);
+        if (t)
+            cJSON_AddStringToObject(o, "dns_qtype", t);
+        else
+            cJSON_AddNumberToObject(o, "dns_qtype", v->dns_qtype);
+    }
+    if (v->dns_reply) {
+        const char *r = query_dns_rcode_name(v->dns_rcode);
+        if (r)
+            cJSON_AddStringToObject(o, "dns_rcode", r);
+        else
+            cJSON_AddNumberToObject(o, "dns_rcode", v->dns_rcode);
+    }
+    cJSON_AddItemToObject(o, "risks", query_risks_json(v->risks));
+    cJSON_AddNumberToObject(o, "risk_score", v->risk_score);
+}
+
+static void add_flow_info(cJSON *o, const struct engine *e, const struct flow_info *in)
+{
+    struct flow_details_view v = {
+        .text = {engine_text(e, in->host_name), engine_text(e, in->ja3c), engine_text(e, in->ja3s),
+                 engine_text(e, in->issuer), engine_text(e, in->subject), engine_text(e, in->url),
+                 engine_text(e, in->user_agent)},
+        .tls_not_before = in->not_before, .tls_not_after = in->not_after,
+        .http_status = in->http_status, .dns_qtype = in->dns_qtype, .risk_score = in->risk_score,
+        .dns_rcode = in->dns_rcode, .dns_reply = in->dns_reply, .risks = in->risks};
+    query_add_flow_details(o, &v);
+}
+
 void query_flow_sides(const struct port_pair *pp, struct flow_sides *out)
 {
     memset(out, 0, sizeof *out);
@@ -97,6 +174,7 @@ cJSON *query_flow_json(const struct engine *e, const struct flow_sides *sides,
     }
     if (e->policy && f->verdict != 0)
         cJSON_AddStringToObject(o, "verdict", f->verdict == POLICY_DROP ? "drop" : "pass");
+    add_flow_info(o, e, &f->info);
     return o;
 }
 
@@ -128,6 +206,18 @@ cJSON *query_host_json(const struct engine *e, const struct host *h)
         }
         cJSON_AddNumberToObject(o, "l7_other_bytes", (double)h->l7_other_bytes);
     }
+    cJSON_AddNumberToObject(o, "risky_flows", h->risky_flows);
+    cJSON_AddNumberToObject(o, "risk_score", (double)h->risk_score);
+    cJSON *risks = cJSON_AddArrayToObject(o, "risks");
+    for (uint8_t i = 0; i < h->risk_used; i++) {
+        const char *name = l7_risk_name(h->risk[i].risk);
+        cJSON *row = cJSON_CreateObject();
+        cJSON_AddStringToObject(row, "risk", name ? name : "?");
+        cJSON_AddNumberToObject(row, "flows", h->risk[i].flows);
+        cJSON_AddItemToArray(risks, row);
+    }
+    if (h->risks_other)
+        cJSON_AddNumberToObject(o, "risks_other_flows", h->risks_other);
     return o;
 }
 
@@ -200,6 +290,7 @@ cJSON *query_status_json(const struct engine *e)
     cJSON_AddNumberToObject(mem, "flows", (double)snap.memory.flows);
     cJSON_AddNumberToObject(mem, "hosts", (double)snap.memory.hosts);
     cJSON_AddNumberToObject(mem, "ndpi", (double)snap.memory.ndpi);
+    cJSON_AddNumberToObject(mem, "strings", (double)snap.memory.strings);
     cJSON_AddNumberToObject(mem, "total", (double)snap.memory.total);
     cJSON_AddNumberToObject(mem, "peak", (double)snap.memory.peak);
     cJSON *sources = cJSON_AddArrayToObject(o, "sources");

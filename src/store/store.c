@@ -17,8 +17,49 @@
 
 /* ---- rows (loop thread) ---- */
 
-static void copy_flow(struct store_flow *r, const struct engine *e, const struct flow_sides *sides,
-                      const struct flow *f)
+/* A text into the batch's arena: its offset + 1, or 0 (none, or no memory: the text is lost,
+ * not the row). */
+static uint32_t keep_text(struct store_batch *b, const char *text)
+{
+    size_t len = strlen(text);
+    if (!len)
+        return 0;
+    if (b->text_len + len + 1 > b->text_cap) {
+        size_t cap = b->text_cap ? b->text_cap * 2 : 16384;
+        while (cap < b->text_len + len + 1)
+            cap *= 2;
+        char *grown = cap <= UINT32_MAX ? realloc(b->text, cap) : NULL;
+        if (!grown)
+            return 0;
+        b->text = grown;
+        b->text_cap = cap;
+    }
+    memcpy(b->text + b->text_len, text, len + 1);
+    uint32_t at = (uint32_t)b->text_len + 1;
+    b->text_len += len + 1;
+    return at;
+}
+
+static void copy_details(struct store_flow *r, struct store_batch *b, const struct engine *e,
+                         const struct flow *f)
+{
+    const struct flow_info *in = &f->info;
+    const uint32_t ids[STORE_TEXTS] = {in->host_name, in->ja3c,   in->ja3s,      in->issuer,
+                                       in->subject,   in->url,    in->user_agent};
+    for (int i = 0; i < STORE_TEXTS; i++)
+        r->text[i] = ids[i] ? keep_text(b, engine_text(e, ids[i])) : 0;
+    r->tls_not_before = in->not_before;
+    r->tls_not_after = in->not_after;
+    r->http_status = in->http_status;
+    r->dns_qtype = in->dns_qtype;
+    r->dns_rcode = in->dns_rcode;
+    r->dns_reply = in->dns_reply;
+    r->risks = in->risks;
+    r->risk_score = in->risk_score;
+}
+
+static void copy_flow(struct store_flow *r, struct store_batch *b, const struct engine *e,
+                      const struct flow_sides *sides, const struct flow *f)
 {
     memset(r, 0, sizeof *r);
     const struct flow_key *k = &f->key;
@@ -51,6 +92,7 @@ static void copy_flow(struct store_flow *r, const struct engine *e, const struct
         snprintf(r->source, sizeof r->source, "%s", src->name);
     if (f->client_port <= 1 && sides && sides->source == (int)f->source)
         snprintf(r->client_side, sizeof r->client_side, "%s", sides->name[f->client_port]);
+    copy_details(r, b, e, f);
 }
 
 struct store_batch *store_batch_new(size_t cap)
@@ -69,6 +111,7 @@ void store_batch_free(struct store_batch *b)
 {
     if (b) {
         free(b->rows);
+        free(b->text);
         free(b->samples);
         free(b->hosts);
         free(b->counters);
@@ -88,7 +131,7 @@ static void write_work(uv_work_t *w)
                                    sizeof b->err)
                  : 0;
     if (b->rc == 0 && b->n)
-        b->rc = store_db_insert_flows(&s->writer, b->rows, b->n, &b->first_row, &b->last_row,
+        b->rc = store_db_insert_flows(&s->writer, b->rows, b->n, b->text, &b->first_row, &b->last_row,
                                       b->err, sizeof b->err);
     if (b->rc == 0 && b->nsamples)
         b->rc = store_db_insert_samples(&s->writer, b->samples, b->nsamples, b->err, sizeof b->err);
@@ -217,7 +260,8 @@ void store_add_flow(struct store *s, const struct engine *e, const struct flow_s
         }
         s->pending->started_ms = uv_now(s->loop);
     }
-    copy_flow(&s->pending->rows[s->pending->n++], e, sides, f);
+    copy_flow(&s->pending->rows[s->pending->n], s->pending, e, sides, f);
+    s->pending->n++;
     s->stats.rows_queued++;
     if (s->pending->n == s->pending->cap)
         seal_pending(s);

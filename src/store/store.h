@@ -25,7 +25,7 @@
 
 #include "query/query_json.h"
 
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
 #define STORE_DEFAULT_QUEUE_ROWS 32768   /* rows waiting for the writer (~8 MiB) */
 #define STORE_DEFAULT_BATCH_ROWS 4096    /* a batch is written at this many rows... */
 #define STORE_DEFAULT_FLUSH_MS 5000      /* ...or when its oldest row is this old */
@@ -35,6 +35,10 @@
 #define STORE_RETENTION_STEP 2000     /* oldest flows deleted per step when over the cap */
 
 /* One ended flow, as stored: a copy made on the loop thread, owned by the batch. */
+/* The texts a flow keeps (flow_info's strings), in this order. */
+enum store_text { STORE_TEXT_HOST_NAME, STORE_TEXT_JA3C, STORE_TEXT_JA3S, STORE_TEXT_ISSUER,
+                  STORE_TEXT_SUBJECT, STORE_TEXT_URL, STORE_TEXT_USER_AGENT, STORE_TEXTS };
+
 struct store_flow {
     uint64_t id;
     uint64_t first_us, last_us;
@@ -50,6 +54,16 @@ struct store_flow {
     char category[32];
     char source[96];
     char client_side[QUERY_SIDE_NAME];
+    /* What detection found (struct flow_info): texts as offsets + 1 into the batch's text
+     * arena (0: none), so a row carries only the bytes its flow has. */
+    uint32_t text[STORE_TEXTS];
+    uint32_t tls_not_before, tls_not_after;
+    uint16_t http_status, dns_qtype, risk_score;
+    uint8_t dns_rcode, dns_reply;
+    uint64_t risks;
+    /* TCP health per direction ([0] client to server) and the handshake as seen from the box */
+    uint32_t retrans[2], out_of_order[2], zero_window[2];
+    uint32_t rtt_client_us, rtt_server_us; /* 0: not measured */
 };
 
 /* One point of a time series: what a series (the box, one source, one L7 protocol) did in one

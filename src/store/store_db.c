@@ -84,6 +84,31 @@ static const char *const MIGRATIONS[STORE_SCHEMA_VERSION] = {
     "CREATE TABLE counters (kind INTEGER NOT NULL, name TEXT NOT NULL, text TEXT NOT NULL,"
     " flows INTEGER NOT NULL, packets INTEGER NOT NULL, bytes INTEGER NOT NULL,"
     " saved_s INTEGER NOT NULL, PRIMARY KEY (kind, name, text)) WITHOUT ROWID;",
+    /* 4 -> 5: what detection found (issue 13) and TCP health. Names, fingerprints, certificate
+     * names and user agents repeat: ids into names. A URL rarely does: inline. NULL when absent
+     * (one header byte), so a row without them costs next to nothing. */
+    "ALTER TABLE flows ADD COLUMN host_name INTEGER;"
+    "ALTER TABLE flows ADD COLUMN ja3c INTEGER;"
+    "ALTER TABLE flows ADD COLUMN ja3s INTEGER;"
+    "ALTER TABLE flows ADD COLUMN tls_issuer INTEGER;"
+    "ALTER TABLE flows ADD COLUMN tls_subject INTEGER;"
+    "ALTER TABLE flows ADD COLUMN tls_not_before INTEGER;"
+    "ALTER TABLE flows ADD COLUMN tls_not_after INTEGER;"
+    "ALTER TABLE flows ADD COLUMN url TEXT;"
+    "ALTER TABLE flows ADD COLUMN user_agent INTEGER;"
+    "ALTER TABLE flows ADD COLUMN http_status INTEGER;"
+    "ALTER TABLE flows ADD COLUMN dns_qtype INTEGER;"
+    "ALTER TABLE flows ADD COLUMN dns_rcode INTEGER;"
+    "ALTER TABLE flows ADD COLUMN risks INTEGER;"
+    "ALTER TABLE flows ADD COLUMN risk_score INTEGER;"
+    "ALTER TABLE flows ADD COLUMN c2s_retrans INTEGER;"
+    "ALTER TABLE flows ADD COLUMN s2c_retrans INTEGER;"
+    "ALTER TABLE flows ADD COLUMN c2s_out_of_order INTEGER;"
+    "ALTER TABLE flows ADD COLUMN s2c_out_of_order INTEGER;"
+    "ALTER TABLE flows ADD COLUMN c2s_zero_window INTEGER;"
+    "ALTER TABLE flows ADD COLUMN s2c_zero_window INTEGER;"
+    "ALTER TABLE flows ADD COLUMN rtt_client_us INTEGER;"
+    "ALTER TABLE flows ADD COLUMN rtt_server_us INTEGER;",
 };
 
 static const char INSERT_CHUNK[] =
@@ -93,7 +118,11 @@ static const char INSERT_FLOW[] =
     "INSERT INTO flows (flow_id, first_us, last_us, ip_version, proto, vlan, client_ip,"
     " client_port, server_ip, server_port, c2s_packets, c2s_bytes, s2c_packets, s2c_bytes,"
     " c2s_tcp_flags, s2c_tcp_flags, l7, category, l7_final, l7_guessed, tunnel_depth, source,"
-    " client_side, verdict) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+    " client_side, verdict, host_name, ja3c, ja3s, tls_issuer, tls_subject, url, user_agent,"
+    " tls_not_before, tls_not_after, http_status, dns_qtype, dns_rcode, risks, risk_score,"
+    " c2s_retrans, s2c_retrans, c2s_out_of_order, s2c_out_of_order, c2s_zero_window,"
+    " s2c_zero_window, rtt_client_us, rtt_server_us) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,"
+    "?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
 
 static int fail(sqlite3 *db, const char *what, char *err, size_t errsize)
 {
@@ -297,18 +326,37 @@ static int insert_chunk(struct store_writer *w, const struct store_flow *rows, s
     return rc == SQLITE_DONE ? 0 : -1;
 }
 
-/* The ids of a row's names (new names are inserted in the batch's transaction). */
-static int name_ids(struct store_writer *w, const struct store_flow *r, int64_t id[5])
+/* The ids of a row's names (new names are inserted in the batch's transaction): l7, category,
+ * source, client side, verdict, then its texts but the URL (kept inline). */
+#define ROW_NAMES (5 + STORE_TEXTS - 1)
+static const char *row_text(const struct store_flow *r, const char *text, enum store_text t)
 {
-    const char *names[5] = {r->l7, r->category, r->source, r->client_side, r->verdict};
-    for (int i = 0; i < 5; i++)
+    return r->text[t] && text ? text + r->text[t] - 1 : "";
+}
+
+static int name_ids(struct store_writer *w, const struct store_flow *r, const char *text,
+                    int64_t id[ROW_NAMES])
+{
+    const char *names[ROW_NAMES] = {r->l7, r->category, r->source, r->client_side, r->verdict};
+    int n = 5;
+    for (int t = 0; t < STORE_TEXTS; t++)
+        if (t != STORE_TEXT_URL)
+            names[n++] = row_text(r, text, (enum store_text)t);
+    for (int i = 0; i < ROW_NAMES; i++)
         if ((id[i] = store_names_id(&w->names, w->db, names[i])) < 0)
             return -1;
     return 0;
 }
 
+/* A count that is 0 most of the time: 0 costs no payload byte in SQLite's record format. */
+static void bind_u64(sqlite3_stmt *st, int col, uint64_t v)
+{
+    sqlite3_bind_int64(st, col, (sqlite3_int64)v);
+}
+
 int store_db_insert_flows(struct store_writer *w, const struct store_flow *rows, size_t n,
-                          int64_t *first_row, int64_t *last_row, char *err, size_t errsize)
+                          const char *text, int64_t *first_row, int64_t *last_row, char *err,
+                          size_t errsize)
 {
     sqlite3 *db = w->db;
     if (exec(db, "BEGIN", err, errsize) < 0)
@@ -317,8 +365,8 @@ int store_db_insert_flows(struct store_writer *w, const struct store_flow *rows,
     sqlite3_int64 lo = 0, hi = 0;
     for (size_t i = 0; i < n; i++) {
         const struct store_flow *r = &rows[i];
-        int64_t name[5];
-        if (name_ids(w, r, name) < 0)
+        int64_t name[ROW_NAMES];
+        if (name_ids(w, r, text, name) < 0)
             goto failed;
         int c = 1;
         sqlite3_bind_int64(st, c++, (sqlite3_int64)r->id);
@@ -345,6 +393,31 @@ int store_db_insert_flows(struct store_writer *w, const struct store_flow *rows,
         bind_name(st, c++, name[2]);
         bind_name(st, c++, name[3]);
         bind_name(st, c++, name[4]);
+        for (int k = 5; k < 10; k++) /* host name, JA3C, JA3S, issuer, subject */
+            bind_name(st, c++, name[k]);
+        if (r->text[STORE_TEXT_URL])
+            sqlite3_bind_text(st, c++, row_text(r, text, STORE_TEXT_URL), -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(st, c++);
+        bind_name(st, c++, name[10]); /* user agent */
+        bind_u64(st, c++, r->tls_not_before);
+        bind_u64(st, c++, r->tls_not_after);
+        bind_u64(st, c++, r->http_status);
+        bind_u64(st, c++, r->dns_qtype);
+        if (r->dns_reply)
+            sqlite3_bind_int(st, c++, r->dns_rcode);
+        else
+            sqlite3_bind_null(st, c++);
+        bind_u64(st, c++, r->risks);
+        bind_u64(st, c++, r->risk_score);
+        for (int d = 0; d < 2; d++)
+            bind_u64(st, c++, r->retrans[d]);
+        for (int d = 0; d < 2; d++)
+            bind_u64(st, c++, r->out_of_order[d]);
+        for (int d = 0; d < 2; d++)
+            bind_u64(st, c++, r->zero_window[d]);
+        bind_u64(st, c++, r->rtt_client_us);
+        bind_u64(st, c++, r->rtt_server_us);
         int rc = sqlite3_step(st);
         sqlite3_reset(st);
         if (rc != SQLITE_DONE)

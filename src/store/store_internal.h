@@ -16,6 +16,8 @@ struct store_db_figures {
 struct store_batch {
     struct store_flow *rows;
     size_t n, cap;
+    char *text;                    /* the rows' texts, NUL-terminated one after the other */
+    size_t text_len, text_cap;
     struct store_sample *samples;  /* a minute's points (NULL: none) */
     size_t nsamples;
     bool state;                /* a state save: hosts and counters below */
@@ -106,7 +108,9 @@ int store_db_insert_samples(struct store_writer *w, const struct store_sample *s
                             size_t n, char *err, size_t errsize);
 /* One transaction with every row and the chunk that finds them; -1 with err (and rolled back)
  * on failure. */
+/* text: the arena the rows' text offsets point into (struct store_batch). */
 int store_db_insert_flows(struct store_writer *w, const struct store_flow *rows, size_t n,
+                          const char *text,
                           int64_t *first_row, int64_t *last_row, char *err, size_t errsize);
 void store_db_close(struct store_writer *w, sqlite3 **rdb);
 /* Deletes the oldest flows in steps until the pages in use and incoming rows more fit

@@ -187,11 +187,16 @@ static void add_text(cJSON *o, const char *name, sqlite3_stmt *st, int col)
     " f.client_port, f.server_ip, f.server_port, f.c2s_packets, f.c2s_bytes, f.s2c_packets,"      \
     " f.s2c_bytes, f.c2s_tcp_flags, f.s2c_tcp_flags, coalesce(nl.name, ''),"                      \
     " coalesce(nc.name, ''), f.l7_final, f.l7_guessed, f.tunnel_depth, coalesce(ns.name, ''),"    \
-    " nd.name, nv.name"
+    " nd.name, nv.name, nh.name, nj.name, nk.name, ni.name, nb.name, f.url, nu.name,"             \
+    " f.tls_not_before, f.tls_not_after, f.http_status, f.dns_qtype, f.dns_rcode, f.risks,"       \
+    " f.risk_score"
 #define FLOW_NAMES                                                                                \
     " LEFT JOIN names nl ON nl.id = f.l7 LEFT JOIN names nc ON nc.id = f.category"                \
     " LEFT JOIN names ns ON ns.id = f.source LEFT JOIN names nd ON nd.id = f.client_side"         \
-    " LEFT JOIN names nv ON nv.id = f.verdict"
+    " LEFT JOIN names nv ON nv.id = f.verdict LEFT JOIN names nh ON nh.id = f.host_name"          \
+    " LEFT JOIN names nj ON nj.id = f.ja3c LEFT JOIN names nk ON nk.id = f.ja3s"                  \
+    " LEFT JOIN names ni ON ni.id = f.tls_issuer LEFT JOIN names nb ON nb.id = f.tls_subject"     \
+    " LEFT JOIN names nu ON nu.id = f.user_agent"
 
 /* One row as --flows-out writes a flow. */
 static cJSON *row_json(sqlite3_stmt *st)
@@ -222,6 +227,18 @@ static cJSON *row_json(sqlite3_stmt *st)
     add_text(o, "source", st, 21);
     add_text(o, "client_side", st, 22);
     add_text(o, "verdict", st, 23);
+    struct flow_details_view v = {0};
+    for (int i = 0; i < FLOW_TEXTS; i++)
+        v.text[i] = (const char *)sqlite3_column_text(st, 24 + i);
+    v.tls_not_before = (uint32_t)sqlite3_column_int64(st, 31);
+    v.tls_not_after = (uint32_t)sqlite3_column_int64(st, 32);
+    v.http_status = (uint16_t)sqlite3_column_int(st, 33);
+    v.dns_qtype = (uint16_t)sqlite3_column_int(st, 34);
+    v.dns_reply = sqlite3_column_type(st, 35) != SQLITE_NULL;
+    v.dns_rcode = (uint8_t)sqlite3_column_int(st, 35);
+    v.risks = (uint64_t)sqlite3_column_int64(st, 36);
+    v.risk_score = (uint16_t)sqlite3_column_int(st, 37);
+    query_add_flow_details(o, &v);
     return o;
 }
 

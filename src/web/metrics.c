@@ -262,6 +262,7 @@ char *web_metrics_text(struct web *w, size_t *len)
     sample1(&b, "tapbox_memory_bytes", "part", "flows", (double)snap.memory.flows);
     sample1(&b, "tapbox_memory_bytes", "part", "hosts", (double)snap.memory.hosts);
     sample1(&b, "tapbox_memory_bytes", "part", "ndpi", (double)snap.memory.ndpi);
+    sample1(&b, "tapbox_memory_bytes", "part", "strings", (double)snap.memory.strings);
     sample1(&b, "tapbox_memory_bytes", "part", "total", (double)snap.memory.total);
     family(&b, "tapbox_memory_peak_bytes", "gauge", "Highest engine memory seen.");
     sample(&b, "tapbox_memory_peak_bytes", (double)snap.memory.peak);

@@ -1,0 +1,224 @@
+/* What detection finds besides the protocol (issue 13): the string pool the texts live in, the
+ * fields flows keep after their detection state is freed, the hosts' risks and remote hosts'
+ * L7 breakdown, on real captures. */
+#include <pcap/pcap.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "flow/engine.h"
+#include "flow/string_pool.h"
+#include "query/query_json.h"
+
+TEST(string_pool_interns_refcounts_and_caps)
+{
+    struct string_pool p;
+    CHECK(string_pool_init(&p, 3, 1 << 20) == 0);
+    uint32_t a = string_pool_intern(&p, "example.com", 11, 255);
+    uint32_t b = string_pool_intern(&p, "example.com", 11, 255);
+    CHECK(a != 0 && a == b && p.count == 1);
+    CHECK(strcmp(string_pool_text(&p, a), "example.com") == 0);
+    CHECK(string_pool_intern(&p, "", 0, 255) == 0);
+    uint32_t c = string_pool_intern(&p, "two", 3, 255);
+    uint32_t d = string_pool_intern(&p, "three", 5, 255);
+    CHECK(c && d && p.count == 3);
+    CHECK(string_pool_intern(&p, "four", 4, 255) == 0 && p.refused == 1); /* the count cap */
+    string_pool_release(&p, a);
+    CHECK(p.count == 3); /* b still holds it */
+    string_pool_release(&p, b);
+    CHECK(p.count == 2 && strcmp(string_pool_text(&p, a), "") == 0);
+    uint32_t e = string_pool_intern(&p, "four", 4, 255); /* the freed id is reused */
+    CHECK(e == a && strcmp(string_pool_text(&p, e), "four") == 0);
+    string_pool_release(&p, c);
+    string_pool_release(&p, d);
+    string_pool_release(&p, e);
+    CHECK(p.count == 0 && p.bytes == 0);
+    string_pool_fini(&p);
+
+    /* the byte budget refuses too */
+    CHECK(string_pool_init(&p, 100, 64) == 0);
+    CHECK(string_pool_intern(&p, "0123456789012345678901234567890123456789", 40, 255) != 0);
+    CHECK(string_pool_intern(&p, "abcdefghijabcdefghijabcdefghij", 30, 255) == 0);
+    CHECK(p.refused == 1);
+    string_pool_fini(&p);
+}
+
+TEST(string_pool_keeps_text_printable_and_bounded)
+{
+    struct string_pool p;
+    CHECK(string_pool_init(&p, 16, 1 << 16) == 0);
+    const char ctl[] = "a\x01" "b\nc\x7f";
+    CHECK(strcmp(string_pool_text(&p, string_pool_intern(&p, ctl, sizeof ctl - 1, 255)),
+                 "a?b?c?") == 0);
+    const char bad_utf8[] = "x\xc3(y\xed\xa0\x80z"; /* a broken pair, a surrogate */
+    CHECK(strcmp(string_pool_text(&p, string_pool_intern(&p, bad_utf8, sizeof bad_utf8 - 1, 255)),
+                 "x?(y???z") == 0);
+    const char good[] = "caf\xc3\xa9.example";
+    CHECK(strcmp(string_pool_text(&p, string_pool_intern(&p, good, sizeof good - 1, 255)), good) ==
+          0);
+    /* cut at a character boundary: "caf" + "é" would pass 4 bytes */
+    CHECK(strcmp(string_pool_text(&p, string_pool_intern(&p, good, sizeof good - 1, 4)), "caf") ==
+          0);
+    /* an embedded NUL ends the text */
+    CHECK(strcmp(string_pool_text(&p, string_pool_intern(&p, "ab\0cd", 5, 255)), "ab") == 0);
+    /* markup stays text: escaping is the JSON writer's and the page's job */
+    uint32_t s = string_pool_intern(&p, "<script>x</script>", 18, 255);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "host_name", string_pool_text(&p, s));
+    char *json = cJSON_PrintUnformatted(o);
+    cJSON *back = cJSON_Parse(json);
+    CHECK(back && strcmp(cJSON_GetObjectItem(back, "host_name")->valuestring,
+                         "<script>x</script>") == 0);
+    cJSON_Delete(back);
+    cJSON_free(json);
+    cJSON_Delete(o);
+    string_pool_fini(&p);
+}
+
+struct seen_flows {
+    cJSON *flows; /* every ended flow, as --flows-out writes it */
+};
+
+static void keep_flow(void *ctx, const struct engine *e, const struct flow *f)
+{
+    struct seen_flows *s = ctx;
+    cJSON_AddItemToArray(s->flows, query_flow_json(e, NULL, f));
+}
+
+static struct engine *run_capture(const char *name, struct seen_flows *seen)
+{
+    const char *dir = test_pcap_dir();
+    if (!dir)
+        return NULL;
+    char path[1024], err[PCAP_ERRBUF_SIZE];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    pcap_t *p = pcap_open_offline(path, err);
+    if (!p)
+        return NULL;
+    struct engine_config c;
+    engine_config_defaults(&c);
+    char why[256];
+    struct engine *e = engine_create(&c, why, sizeof why);
+    if (!e) {
+        pcap_close(p);
+        return NULL;
+    }
+    unsigned src = (unsigned)engine_add_source(e, name, "file");
+    seen->flows = cJSON_CreateArray();
+    engine_set_flow_end(e, keep_flow, seen);
+    struct pcap_pkthdr *h;
+    const u_char *data;
+    while (pcap_next_ex(p, &h, &data) == 1)
+        engine_process_packet(e, src, pcap_datalink(p),
+                              (uint64_t)h->ts.tv_sec * 1000000u + (uint64_t)h->ts.tv_usec, data,
+                              h->caplen, h->len);
+    pcap_close(p);
+    engine_sync(e);
+    return e;
+}
+
+static const cJSON *flow_to_port(const cJSON *flows, int server_port)
+{
+    const cJSON *f;
+    cJSON_ArrayForEach(f, flows)
+    {
+        const cJSON *server = cJSON_GetObjectItem(f, "server");
+        if (cJSON_GetObjectItem(server, "port")->valueint == server_port)
+            return f;
+    }
+    return NULL;
+}
+
+static bool has_string(const cJSON *array, const char *s)
+{
+    const cJSON *x;
+    cJSON_ArrayForEach(x, array) if (cJSON_IsString(x) && strcmp(x->valuestring, s) == 0) return true;
+    return false;
+}
+
+static const char *text_of(const cJSON *o, const char *key)
+{
+    const cJSON *x = cJSON_GetObjectItem(o, key);
+    return cJSON_IsString(x) ? x->valuestring : "";
+}
+
+TEST(engine_keeps_tls_names_fingerprints_and_risks)
+{
+    struct seen_flows seen = {0};
+    struct engine *e = run_capture("tls-rdn-extract.pcap", &seen);
+    if (!e) {
+        test_skip("../shared/pcaps not present");
+        return;
+    }
+    /* the hosts hold the flow's risks while it is alive: look before the flows end */
+    struct host_key k;
+    uint8_t client[16] = {10, 0, 0, 1}, server[16] = {213, 199, 149, 251};
+    host_key_make(&k, 0, 4, client);
+    const struct host *hc = host_table_find(&e->hosts, &k);
+    host_key_make(&k, 0, 4, server);
+    const struct host *hs = host_table_find(&e->hosts, &k);
+    engine_expire_all(e);
+    const cJSON *f = flow_to_port(seen.flows, 443);
+    CHECK(f != NULL);
+    CHECK(strcmp(text_of(f, "host_name"), "ads1.msads.net") == 0);
+    CHECK(strcmp(text_of(f, "ja3c"), "2201d8e006f8f005a6b415f61e677532") == 0);
+    CHECK(strcmp(text_of(f, "ja3s"), "18e962e106761869a61045bed0e81c2c") == 0);
+    CHECK(has_string(cJSON_GetObjectItem(f, "risks"), "Weak TLS Cipher"));
+    CHECK(cJSON_GetObjectItem(f, "risk_score")->valueint >= 100);
+    CHECK(hc && hc->risky_flows == 1 && hc->risk_used >= 2 && hc->risk_score >= 100);
+    /* the remote server keeps an L7 breakdown too (issue 13: remote hosts) */
+    CHECK(hs && !hs->local && hs->l7 && hs->l7_used == 1 && hs->l7_slots == HOST_L7_SLOTS_REMOTE);
+    CHECK(e->strings.count == 0); /* every flow ended: every text released */
+    cJSON_Delete(seen.flows);
+    engine_destroy(e);
+}
+
+TEST(engine_keeps_http_and_dns_fields)
+{
+    struct seen_flows seen = {0};
+    struct engine *e = run_capture("http-manipulated.pcap", &seen);
+    if (!e) {
+        test_skip("../shared/pcaps not present");
+        return;
+    }
+    engine_expire_all(e);
+    const cJSON *f = cJSON_GetArrayItem(seen.flows, 1);
+    CHECK(strcmp(text_of(f, "host_name"), "www.lan") == 0);
+    CHECK(strcmp(text_of(f, "url"), "www.lan:8080/aaaaaaaaaaaaaaaaaaaaaaaa_very_long_uri") == 0);
+    CHECK(strncmp(text_of(f, "user_agent"), "Mozilla/5.0 (X11; Linux x86_64", 30) == 0);
+    CHECK(cJSON_GetObjectItem(f, "http_status")->valueint == 200);
+    CHECK(has_string(cJSON_GetObjectItem(f, "risks"), "Known Protocol on Non Standard Port"));
+    cJSON_Delete(seen.flows);
+    engine_destroy(e);
+
+    e = run_capture("dns_long_domainname.pcap", &seen);
+    CHECK(e != NULL);
+    if (!e)
+        return;
+    engine_expire_all(e);
+    f = cJSON_GetArrayItem(seen.flows, 0);
+    CHECK(strcmp(text_of(f, "host_name"), "gmr02c.16.0.fhkfhsdkfhsk.tunnel.example.com") == 0);
+    CHECK(strcmp(text_of(f, "dns_qtype"), "A") == 0);
+    CHECK(strcmp(text_of(f, "dns_rcode"), "NXDOMAIN") == 0);
+    cJSON_Delete(seen.flows);
+    engine_destroy(e);
+}
+
+TEST(engine_url_risks_come_from_the_url)
+{
+    /* nDPI leaves the URL's query to its caller (ndpi_validate_url): SQL injection */
+    struct seen_flows seen = {0};
+    struct engine *e = run_capture("WebattackSQLinj.pcap", &seen);
+    if (!e) {
+        test_skip("../shared/pcaps not present");
+        return;
+    }
+    engine_expire_all(e);
+    int sqli = 0;
+    const cJSON *f;
+    cJSON_ArrayForEach(f, seen.flows) sqli += has_string(cJSON_GetObjectItem(f, "risks"), "SQL Injection");
+    CHECK(sqli >= 7);
+    cJSON_Delete(seen.flows);
+    engine_destroy(e);
+}
