@@ -132,14 +132,14 @@ void host_add_l7(struct host_table *t, struct host *h, uint16_t proto, uint32_t 
                  uint64_t packets, uint64_t bytes)
 {
     if (!h->l7) {
-        uint8_t slots = h->local ? HOST_L7_SLOTS : HOST_L7_SLOTS_REMOTE;
-        h->l7 = calloc(slots, sizeof *h->l7);
+        /* Most hosts speak a few protocols: start small, grow (locals) up to the cap. */
+        h->l7 = calloc(HOST_L7_SLOTS_REMOTE, sizeof *h->l7);
         if (!h->l7) {
             h->l7_other_bytes += bytes;
             return;
         }
-        h->l7_slots = slots;
-        t->l7_slots_allocated += slots;
+        h->l7_slots = HOST_L7_SLOTS_REMOTE;
+        t->l7_slots_allocated += HOST_L7_SLOTS_REMOTE;
     }
     for (uint8_t i = 0; i < h->l7_used; i++) {
         if (h->l7[i].proto == proto) {
@@ -147,6 +147,15 @@ void host_add_l7(struct host_table *t, struct host *h, uint16_t proto, uint32_t 
             h->l7[i].packets += packets;
             h->l7[i].bytes += bytes;
             return;
+        }
+    }
+    if (h->l7_used == h->l7_slots && h->local && h->l7_slots < HOST_L7_SLOTS) {
+        uint8_t slots = (uint8_t)(h->l7_slots * 2 < HOST_L7_SLOTS ? h->l7_slots * 2 : HOST_L7_SLOTS);
+        struct host_l7 *grown = realloc(h->l7, slots * sizeof *h->l7);
+        if (grown) {
+            t->l7_slots_allocated += (size_t)(slots - h->l7_slots);
+            h->l7 = grown;
+            h->l7_slots = slots;
         }
     }
     if (h->l7_used == h->l7_slots) {

@@ -46,7 +46,8 @@ struct host {
     bool local;
     bool changed;                    /* counters moved since engine_take_changed_hosts */
     uint8_t l7_used;
-    uint8_t l7_slots;                /* entries of l7: HOST_L7_SLOTS or HOST_L7_SLOTS_REMOTE */
+    uint8_t l7_slots;                /* entries of l7: from HOST_L7_SLOTS_REMOTE, locals grow to
+                                      * HOST_L7_SLOTS */
     uint8_t risk_used;
     struct host_l7 *l7;              /* l7_slots entries, on first use */
     uint64_t l7_other_bytes;         /* bytes of protocols beyond the slots */
