@@ -39,7 +39,7 @@ for t in test/integration/*.sh; do
     run_suite "$(basename "$t" .sh)" "$t" build/asan/tapboxd
 done
 run_suite ntap-vectors python3 test/ntap/vector.py --check test/unit/test_ntap_wire.c --doc docs/ntap-protocol.md
-run_suite ntap-fuzz test/fuzz/run.sh 20
+run_suite fuzz test/fuzz/run.sh 20 # nTap and DNS, 10 s each
 run_suite browser python3 test/browser/ui-test.py build/asan/tapboxd
 if [ -d "$PCAPS/expected" ]; then
     run_suite golden python3 test/integration/golden.py build/asan/tapboxd "$PCAPS"

@@ -1,18 +1,27 @@
 #!/bin/bash
-# test/fuzz/run.sh [SECONDS] [JOBS]: build the nTap datagram-parser fuzzer with clang's libFuzzer
-# (Debian packages: clang-14 and libclang-rt-14-dev) and run it for SECONDS (default 60) from a
-# seed corpus in build/fuzz/ntap-corpus (kept between runs). Crashes land in build/fuzz/.
-# Without clang it builds the corpus replayer with cc instead and replays the corpus once.
+# test/fuzz/run.sh [SECONDS] [JOBS]: build the fuzzers with clang's libFuzzer (Debian packages:
+# clang-14 and libclang-rt-14-dev) and run them for SECONDS in all (default 60), split between
+# the nTap datagram parser (test/fuzz/ntap_fuzz.c, the larger half) and the DNS decoder with the
+# name table (test/fuzz/dns_fuzz.c). Seed corpora in build/fuzz/{ntap,dns}-corpus (kept between
+# runs; the DNS seeds come from the real captures in TAPBOX_PCAPS, default
+# ../shared/pcaps/ndpi-4.2, when present, plus crafted ones). Crashes land in build/fuzz/.
+# Without clang it builds the corpus replayers with cc instead and replays each corpus once.
 # Prints "ok   NAME" / "FAIL NAME: why" and "N passed, N failed".
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 SECS=${1:-60}
 JOBS=${2:-1}
 OUT=build/fuzz
+PCAPS=${TAPBOX_PCAPS:-../shared/pcaps/ndpi-4.2}
 CORPUS=$OUT/ntap-corpus
-mkdir -p "$CORPUS"
-SRCS="test/fuzz/ntap_fuzz.c src/ntap/ntap_wire.c src/ntap/ntap_rx.c src/ntap/ntap_replay.c src/ntap/ntap_crypto.c"
+DNS_CORPUS=$OUT/dns-corpus
+mkdir -p "$CORPUS" "$DNS_CORPUS"
+NTAP_SRCS="test/fuzz/ntap_fuzz.c src/ntap/ntap_wire.c src/ntap/ntap_rx.c src/ntap/ntap_replay.c src/ntap/ntap_crypto.c"
+DNS_SRCS="test/fuzz/dns_fuzz.c src/decode/dns.c src/flow/name_table.c src/flow/host_table.c src/core/huge_alloc.c"
 FLAGS="-std=c11 -Isrc -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror -Wno-unused-parameter"
+DNS_SECS=$((SECS / 2))
+NTAP_SECS=$((SECS - DNS_SECS))
+[ "$DNS_SECS" -ge 1 ] || DNS_SECS=1
 
 python3 - "$CORPUS" <<'PY'
 import os, struct, sys
@@ -46,43 +55,149 @@ for name, data in seeds.items():
     open(os.path.join(d, "seed-" + name), "wb").write(data)
 PY
 
+# DNS seeds: every DNS message (UDP or TCP port 53) of the captures whose names say DNS, each
+# as a response/query (mode 0) and, for responses, through the name table (mode 3 and up), and
+# TCP-framed (mode 1); then crafted ones for what real captures rarely hold.
+python3 - "$DNS_CORPUS" "$PCAPS" <<'PY'
+import glob, os, struct, sys
+out, pcaps = sys.argv[1], sys.argv[2]
+
+def frames(path):
+    b = open(path, "rb").read()
+    e = {b"\xd4\xc3\xb2\xa1": "<", b"\xa1\xb2\xc3\xd4": ">"}.get(b[:4])
+    if not e or len(b) < 24:
+        return
+    linktype = struct.unpack(e + "I", b[20:24])[0]
+    off = 24
+    while off + 16 <= len(b):
+        caplen = struct.unpack(e + "I", b[off + 8:off + 12])[0]
+        off += 16
+        yield linktype, b[off:off + caplen]
+        off += caplen
+
+def dns_payloads(path):
+    for linktype, f in frames(path):
+        try:
+            if linktype == 1:      # Ethernet, VLAN tags skipped
+                i, et = 14, struct.unpack(">H", f[12:14])[0]
+                while et in (0x8100, 0x88A8):
+                    et, i = struct.unpack(">H", f[i + 2:i + 4])[0], i + 4
+            elif linktype in (12, 101):
+                i, et = 0, 0x0800 if f[0] >> 4 == 4 else 0x86DD
+            else:
+                continue
+            if et == 0x0800:
+                if struct.unpack(">H", f[i + 6:i + 8])[0] & 0x3FFF:
+                    continue       # a fragment
+                proto, l4, end = f[i + 9], i + (f[i] & 15) * 4, i + struct.unpack(">H", f[i + 2:i + 4])[0]
+            elif et == 0x86DD:
+                proto, l4 = f[i + 6], i + 40
+                end = l4 + struct.unpack(">H", f[i + 4:i + 6])[0]
+            else:
+                continue
+            sport, dport = struct.unpack(">HH", f[l4:l4 + 4])
+            if 53 not in (sport, dport) and 5353 not in (sport, dport):
+                continue
+            if proto == 17:
+                yield 0, f[l4 + 8:end]
+            elif proto == 6 and end > l4 + (f[l4 + 12] >> 4) * 4:
+                yield 1, f[l4 + (f[l4 + 12] >> 4) * 4:end]
+        except (IndexError, struct.error):
+            continue
+
+seeds = {}
+for path in sorted(glob.glob(os.path.join(pcaps, "*dns*.pcap"))):
+    for n, (mode, msg) in enumerate(dns_payloads(path)):
+        if n >= 40 or len(msg) < 12:
+            continue
+        base = os.path.basename(path).rsplit(".", 1)[0]
+        seeds[f"{base}-{n}"] = bytes([mode]) + msg
+        if mode == 0 and msg[2] & 0x80:
+            seeds[f"{base}-{n}-learn"] = bytes([200]) + msg
+            seeds[f"{base}-{n}-tcp"] = bytes([1]) + struct.pack(">H", len(msg)) + msg
+
+def name(text):
+    return b"".join(bytes([len(l)]) + l for l in text.encode().split(b".") if l) + b"\0"
+def header(flags, qd, an):
+    return struct.pack(">6H", 0x1234, flags, qd, an, 0, 0)
+def rr(rtype, ttl, rdata, owner=b"\xc0\x0c"):
+    return owner + struct.pack(">HHIH", rtype, 1, ttl, len(rdata)) + rdata
+q = name("www.example.com") + struct.pack(">HH", 1, 1)
+seeds.update({
+    "cname-a": b"\x03" + header(0x8180, 1, 2) + q + rr(5, 300, b"\x04edge\xc0\x10") +
+               rr(1, 60, bytes([192, 0, 2, 1]), b"\xc0\x21"),
+    "aaaa": b"\x04" + header(0x8180, 1, 1) + q + rr(28, 60, bytes(range(16))),
+    "self-pointer": b"\x00" + header(0x8180, 1, 1) + q + b"\xc0\x21",
+    "pointer-loop": b"\x00" + header(0x8180, 1, 1) + q + b"\xc0\x23\xc0\x21",
+    "label-64": b"\x00" + header(0x8180, 1, 0) + b"\x40" + b"x" * 64 + b"\0\0\1\0\1",
+    "ttl-max": b"\x05" + header(0x8180, 1, 1) + q + rr(1, 0xFFFFFFFF, b"\1\2\3\4"),
+    "rdlength-5": b"\x00" + header(0x8180, 1, 1) + q + rr(1, 60, b"\1\2\3\4\5"),
+    "escapes": b"\x00" + header(0x8180, 1, 1) + b"\x08<script>\x03a\0\x01\0\0\1\0\1" +
+               rr(1, 60, b"\1\2\3\4"),
+    "mdns": b"\x06" + header(0x8400, 0, 1) + rr(1, 120, b"\xc0\xa8\1\5", name("printer.local")),
+    "nxdomain": b"\x00" + header(0x8183, 1, 0) + q,
+    "query": b"\x00" + header(0x0100, 1, 0) + q,
+    "tcp": b"\x01" + struct.pack(">H", 12 + len(q)) + header(0x8180, 1, 0) + q,
+    "text": b"\x02WWW.<Example>.com.",
+})
+for n, data in seeds.items():
+    open(os.path.join(out, "seed-" + n), "wb").write(data)
+PY
+
 have_libfuzzer() {
     command -v clang >/dev/null || return 1
     echo 'int LLVMFuzzerTestOneInput(const unsigned char *d, unsigned long n) { return 0; }' >"$OUT/probe.c"
     clang -fsanitize=fuzzer "$OUT/probe.c" -o "$OUT/probe" 2>/dev/null
 }
-if have_libfuzzer; then
-    # shellcheck disable=SC2046,SC2086
-    clang $FLAGS -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined $SRCS \
-        $(pkg-config --cflags --libs libsodium) -o "$OUT/ntap_fuzz" || { echo "FAIL fuzz_build"; echo "0 passed, 1 failed"; exit 1; }
-    echo "ok   fuzz_build"
-    if [ "$JOBS" -gt 1 ]; then # libFuzzer writes fuzz-N.log into the current directory
-        (cd "$OUT" && ./ntap_fuzz -max_total_time="$SECS" -jobs="$JOBS" -workers="$JOBS" \
-            -max_len=4096 -artifact_prefix=./ ntap-corpus) >"$OUT/ntap_fuzz.log" 2>&1
+
+passed=0 failed=0
+pass() { echo "ok   $1"; passed=$((passed + 1)); }
+fail() { echo "FAIL $1"; failed=$((failed + 1)); }
+
+# fuzz NAME SECONDS CORPUS SRCS LIBS: build with libFuzzer and run, or replay without clang.
+fuzz() {
+    local name=$1 secs=$2 corpus=$3 srcs=$4 libs=$5
+    local macro; macro=$(echo "$name" | tr a-z A-Z)_FUZZ_MAIN
+    if [ "$have_clang" = 1 ]; then
+        # shellcheck disable=SC2086
+        if ! clang $FLAGS -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined $srcs \
+            $libs -o "$OUT/${name}_fuzz"; then
+            fail "${name}_fuzz_build"
+            return
+        fi
+        pass "${name}_fuzz_build"
+        if [ "$JOBS" -gt 1 ]; then # libFuzzer writes fuzz-N.log into the current directory
+            (cd "$OUT" && "./${name}_fuzz" -max_total_time="$secs" -jobs="$JOBS" -workers="$JOBS" \
+                -max_len=4096 -artifact_prefix=./ "$(basename "$corpus")") >"$OUT/${name}_fuzz.log" 2>&1
+        else
+            "$OUT/${name}_fuzz" -max_total_time="$secs" -max_len=4096 -artifact_prefix="$OUT/" \
+                "$corpus" >"$OUT/${name}_fuzz.log" 2>&1
+        fi
+        local rc=$?
+        tail -n 3 "$OUT/${name}_fuzz.log" | sed 's/^/# /'
+        if [ $rc = 0 ]; then
+            pass "${name}_fuzz_${secs}s ($(ls "$corpus" | wc -l) corpus inputs)"
+        else
+            fail "${name}_fuzz_${secs}s: exit $rc, see $OUT/${name}_fuzz.log and $OUT/crash-*"
+        fi
     else
-        "$OUT/ntap_fuzz" -max_total_time="$SECS" -max_len=4096 -artifact_prefix="$OUT/" \
-            "$CORPUS" >"$OUT/ntap_fuzz.log" 2>&1
+        # shellcheck disable=SC2086
+        if ! ${CC:-cc} $FLAGS -D"$macro" -fsanitize=address,undefined $srcs $libs \
+            -o "$OUT/${name}_fuzz_replay"; then
+            fail "${name}_replay_build"
+            return
+        fi
+        if "$OUT/${name}_fuzz_replay" "$corpus"/*; then
+            pass "${name}_corpus_replay (no clang: install clang-14 and libclang-rt-14-dev to fuzz)"
+        else
+            fail "${name}_corpus_replay"
+        fi
     fi
-    rc=$?
-    tail -n 3 "$OUT/ntap_fuzz.log" | sed 's/^/# /'
-    if [ $rc = 0 ]; then
-        echo "ok   fuzz_${SECS}s ($(ls "$CORPUS" | wc -l) corpus inputs)"
-        echo "2 passed, 0 failed"
-    else
-        echo "FAIL fuzz_${SECS}s: exit $rc, see $OUT/ntap_fuzz.log and $OUT/crash-*"
-        echo "1 passed, 1 failed"
-        exit 1
-    fi
-else
-    # shellcheck disable=SC2046,SC2086
-    ${CC:-cc} $FLAGS -DNTAP_FUZZ_MAIN -fsanitize=address,undefined $SRCS \
-        $(pkg-config --cflags --libs libsodium) -o "$OUT/ntap_fuzz_replay" || { echo "FAIL replay_build"; echo "0 passed, 1 failed"; exit 1; }
-    if "$OUT/ntap_fuzz_replay" "$CORPUS"/*; then
-        echo "ok   corpus_replay (no clang: install clang-14 and libclang-rt-14-dev to fuzz)"
-        echo "1 passed, 0 failed"
-    else
-        echo "FAIL corpus_replay"
-        echo "0 passed, 1 failed"
-        exit 1
-    fi
-fi
+}
+
+have_clang=0
+have_libfuzzer && have_clang=1
+fuzz ntap "$NTAP_SECS" "$CORPUS" "$NTAP_SRCS" "$(pkg-config --cflags --libs libsodium)"
+fuzz dns "$DNS_SECS" "$DNS_CORPUS" "$DNS_SRCS" ""
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
