@@ -48,6 +48,8 @@ enum option_id {
     OPT_NDPI_MALICIOUS_JA3,
     OPT_NDPI_MALICIOUS_SHA1,
     OPT_MAX_DPI_FLOWS,
+    OPT_MAX_NAMES,
+    OPT_MAX_STRINGS,
     OPT_DPI_EXTRA_PACKETS,
     OPT_NTAP_TUN,
     OPT_NTAP_MAX_TAPS,
@@ -130,6 +132,10 @@ static const struct option_spec options[] = {
      "packets with payload nDPI still sees after it knows the protocol (default 5, 0-64)"},
     {OPT_MAX_DPI_FLOWS, 0, "max-dpi-flows", true, "N",
      "flows in protocol detection at once; the oldest settles for a guess (default 16384)"},
+    {OPT_MAX_NAMES, 0, "max-names", true, "N",
+     "addresses with a learned name (DNS answers, SNI, HTTP Host, DHCP) at once (default 16384)"},
+    {OPT_MAX_STRINGS, 0, "max-strings", true, "N",
+     "distinct texts flows keep (names, fingerprints, URLs, user agents; 16 MiB at most) (default 131072)"},
     {OPT_NDPI_PROTOCOLS, 'p', "ndpi-protocols", true, "FILE",
      "extra nDPI protocol rules (nDPI's protos.txt format)"},
     {OPT_NDPI_RISKY_DOMAINS, 0, "ndpi-risky-domains", true, "FILE",
@@ -419,6 +425,8 @@ static int apply_option(struct tapbox_config *c, const struct option_spec *o, co
     case OPT_MAX_FLOWS:
     case OPT_MAX_HOSTS:
     case OPT_MAX_DPI_FLOWS:
+    case OPT_MAX_NAMES:
+    case OPT_MAX_STRINGS:
         if (parse_number(value, 1, 16777216, &n) < 0) {
             snprintf(err, errsize, "%s: '%s' is not a number from 1 to 16777216", where, value);
             return -1;
@@ -427,6 +435,10 @@ static int apply_option(struct tapbox_config *c, const struct option_spec *o, co
             c->engine.max_flows = n;
         else if (o->id == OPT_MAX_HOSTS)
             c->engine.max_hosts = n;
+        else if (o->id == OPT_MAX_NAMES)
+            c->engine.max_names = n;
+        else if (o->id == OPT_MAX_STRINGS)
+            c->engine.max_strings = n;
         else
             c->engine.max_dpi_flows = n;
         return 0;

@@ -622,3 +622,23 @@ enum decode_status decode_packet(int linktype, const uint8_t *frame, uint32_t ca
         return DECODE_OK;
     return decode_general(linktype, frame, caplen, wirelen, out);
 }
+
+void decode_l4_payload(const struct decoded_packet *d, const uint8_t **payload, uint32_t *len)
+{
+    *payload = NULL;
+    *len = 0;
+    if (d->fragment || d->l4_payload_len == 0 || d->l3_caplen < 20)
+        return;
+    /* The payload ends where the IP length says; decode checked that length against the frame
+     * and set l4_payload_len from it, so the offset is the IP length minus the payload. */
+    uint32_t ip_len = d->ip_version == 4 ? rd16(d->l3 + 2)
+                      : d->l3_caplen >= 40 ? 40u + rd16(d->l3 + 4)
+                                           : 0;
+    if (ip_len < d->l4_payload_len)
+        return;
+    uint32_t off = ip_len - d->l4_payload_len;
+    if (off >= d->l3_caplen)
+        return;
+    *payload = d->l3 + off;
+    *len = d->l3_caplen - off;
+}

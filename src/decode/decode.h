@@ -49,6 +49,10 @@ struct decoded_packet {
 enum decode_status decode_packet(int linktype, const uint8_t *frame, uint32_t caplen,
                                  uint32_t wirelen, struct decoded_packet *out);
 
+/* The captured bytes of the innermost L4 payload of a decoded packet (UDP or TCP data): *len
+ * of them at *payload, 0 when none were captured (a snap length cut them, or a fragment). */
+void decode_l4_payload(const struct decoded_packet *d, const uint8_t **payload, uint32_t *len);
+
 /* True if libpcap link type can carry IP for us. */
 bool decode_linktype_supported(int linktype);
 

@@ -6,6 +6,7 @@
 
 #include <stdint.h>
 #include <stdio.h>
+#include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,6 +24,7 @@ void engine_config_defaults(struct engine_config *c)
     c->max_hosts = 65536;
     c->max_dpi_flows = 16384;
     c->max_strings = 131072;
+    c->max_names = 16384;
     c->max_string_bytes = 16u << 20;
     c->dpi_extra_packets = 5; /* enough for the certificate and the HTTP response: risks */
     char err[128];
@@ -50,7 +52,8 @@ struct engine *engine_create(const struct engine_config *config, char *err, size
     e->config = *config;
     if (flow_table_init(&e->flows, config->max_flows) < 0 ||
         host_table_init(&e->hosts, config->max_hosts) < 0 ||
-        string_pool_init(&e->strings, (uint32_t)config->max_strings, config->max_string_bytes) < 0)
+        string_pool_init(&e->strings, (uint32_t)config->max_strings, config->max_string_bytes) < 0 ||
+        name_table_init(&e->names, config->max_names) < 0)
         goto fail;
     e->l7 = l7_module_create(&config->ndpi_files, err, errsize);
     if (!e->l7)
@@ -64,6 +67,7 @@ fail:
     flow_table_fini(&e->flows);
     host_table_fini(&e->hosts);
     string_pool_fini(&e->strings);
+    name_table_fini(&e->names);
     l7_module_destroy(e->l7);
     free(e);
     return NULL;
@@ -77,6 +81,7 @@ void engine_destroy(struct engine *e)
     flow_table_fini(&e->flows);
     host_table_fini(&e->hosts);
     string_pool_fini(&e->strings);
+    name_table_fini(&e->names);
     l7_module_destroy(e->l7);
     free(e->l7_stats);
     free(e);
@@ -86,8 +91,12 @@ void engine_reconfigure(struct engine *e, const struct engine_config *config)
 {
     /* Caps size tables and are fixed for the life of the process. */
     size_t max_flows = e->config.max_flows, max_hosts = e->config.max_hosts,
-           max_dpi_flows = e->config.max_dpi_flows;
+           max_dpi_flows = e->config.max_dpi_flows, max_names = e->config.max_names,
+           max_strings = e->config.max_strings, max_string_bytes = e->config.max_string_bytes;
     e->config = *config;
+    e->config.max_names = max_names;
+    e->config.max_strings = max_strings;
+    e->config.max_string_bytes = max_string_bytes;
     /* read at start only; the strings may not outlive us */
     memset(&e->config.ndpi_files, 0, sizeof e->config.ndpi_files);
     e->config.max_flows = max_flows;
@@ -182,6 +191,9 @@ void engine_snapshot(const struct engine *e, struct engine_snapshot *out)
                                                           e->config.max_dpi_flows, e->dpi_evicted};
     out->caps[ENGINE_CAP_STRINGS] = (struct engine_cap){"strings", e->strings.count,
                                                         e->strings.cap, e->strings.refused};
+    struct name_table_stats names = name_table_stats(&e->names);
+    out->caps[ENGINE_CAP_NAMES] = (struct engine_cap){"names", names.count, names.cap,
+                                                      names.refused};
     out->flows_active = e->flows.count;
     out->flows_created = e->flows.created;
     out->flows_expired = e->flows_expired;
@@ -194,6 +206,7 @@ void engine_snapshot(const struct engine *e, struct engine_snapshot *out)
     out->memory.hosts = host_table_memory(&e->hosts);
     out->memory.ndpi = l7_memory_in_use();
     out->memory.strings = string_pool_memory(&e->strings);
+    out->memory.names = names.memory_bytes;
     out->memory.total = engine_memory(e);
     out->memory.peak = e->memory_peak;
 }
@@ -201,6 +214,11 @@ void engine_snapshot(const struct engine *e, struct engine_snapshot *out)
 const struct traffic_counters *engine_totals(const struct engine *e) { return &e->totals; }
 
 const struct l7_module *engine_l7(const struct engine *e) { return e->l7; }
+
+const struct name_entry *engine_host_name(const struct engine *e, const struct host *h)
+{
+    return name_table_lookup(&e->names, &h->key, e->now_us);
+}
 
 const char *engine_text(const struct engine *e, uint32_t id)
 {
@@ -324,6 +342,41 @@ static void engine_keep_details(struct engine *e, struct flow *f)
     in->risk_score = d.risk_score;
 }
 
+/* The names a flow tells about its ends: the server's from TLS SNI or HTTP Host, the client's
+ * own from DHCP or NetBIOS. */
+static void engine_learn_flow_names(struct engine *e, const struct flow *f)
+{
+    if (!f->info.host_name)
+        return;
+    uint16_t app = f->l7.app, master = f->l7.master;
+    enum name_source source;
+    unsigned client_source;
+    int end; /* 0 client, 1 server */
+    if (l7_names_server(app, master, true)) {
+        source = NAME_SOURCE_TLS_SNI, end = 1;
+    } else if (l7_names_server(app, master, false)) {
+        source = NAME_SOURCE_HTTP_HOST, end = 1;
+    } else if (l7_names_client(app, master, &client_source)) {
+        source = (enum name_source)client_source;
+        end = 0;
+    } else {
+        return;
+    }
+    const struct host *h = f->hosts[end];
+    char name[DNS_NAME_TEXT_SIZE];
+    const char *text = engine_text(e, f->info.host_name);
+    static const uint8_t zero[16];
+    if (!h || memcmp(h->key.addr, zero, 16) == 0 ||
+        dns_name_from_text(text, strlen(text), name) < 0)
+        return;
+    /* an HTTP Host that is the address itself names nothing */
+    char addr[INET6_ADDRSTRLEN];
+    if (inet_ntop(h->key.ip_version == 4 ? AF_INET : AF_INET6, h->key.addr, addr, sizeof addr) &&
+        strcmp(addr, name) == 0)
+        return;
+    name_table_learn(&e->names, &h->key, name, source, 0, e->now_us);
+}
+
 static void engine_drop_details(struct engine *e, struct flow *f)
 {
     const uint32_t ids[] = {f->info.host_name, f->info.ja3c, f->info.ja3s, f->info.issuer,
@@ -337,6 +390,7 @@ static void engine_finish_dpi(struct engine *e, struct flow *f)
     if (f->dpi) {
         l7_flow_giveup(e->l7, f->dpi, &f->l7);
         engine_keep_details(e, f);
+        engine_learn_flow_names(e, f);
         for (int i = 0; i < 2; i++)
             if (f->hosts[i])
                 host_add_risks(&e->hosts, f->hosts[i], f->info.risks, f->info.risk_score);
@@ -459,6 +513,55 @@ static void engine_feed_dpi(struct engine *e, struct flow *f, const struct decod
         dpi_unlink(e, f);
         dpi_append(e, f);
     }
+}
+
+/* A DNS response names the addresses in its answers (ntopng's "decode DNS responses"): each
+ * A/AAAA answer's address gets the question's name (the name asked for, not the CNAME chain's
+ * last target: that is what the user typed). mDNS answers are the hosts' own names. */
+#define DNS_ANSWERS_KEPT 16
+static void engine_learn_dns(struct engine *e, const struct decoded_packet *d, uint64_t ts_us)
+{
+    const uint8_t *payload, *msg;
+    uint32_t len;
+    size_t msg_len;
+    decode_l4_payload(d, &payload, &len);
+    if (!payload)
+        return;
+    enum dns_status st = DNS_OK;
+    msg = payload;
+    msg_len = len;
+    if (d->l4_proto == 6)
+        st = dns_tcp_unframe(payload, len, &msg, &msg_len);
+    struct dns_response r;
+    struct dns_answer answers[DNS_ANSWERS_KEPT];
+    if (st == DNS_OK)
+        st = dns_decode_response(msg, msg_len, &r, answers, DNS_ANSWERS_KEPT);
+    e->dns_responses++;
+    if (st != DNS_OK) {
+        e->dns_refused[st]++;
+        return;
+    }
+    bool mdns = d->src_port == 5353;
+    for (uint16_t i = 0; i < r.answers_kept; i++) {
+        const struct dns_answer *a = &answers[i];
+        if (a->type != DNS_TYPE_A && a->type != DNS_TYPE_AAAA)
+            continue;
+        struct host_key key;
+        host_key_make(&key, d->vlan, a->type == DNS_TYPE_A ? 4 : 6, a->addr);
+        const char *name = mdns || !r.has_question ? a->owner : r.question.name;
+        e->dns_answers_learned += name_table_learn(&e->names, &key, name,
+                                                   mdns ? NAME_SOURCE_MDNS : NAME_SOURCE_DNS,
+                                                   a->ttl_s, ts_us);
+    }
+}
+
+static inline void engine_maybe_dns(struct engine *e, const struct decoded_packet *d,
+                                    uint64_t ts_us)
+{
+    if (__builtin_expect((d->src_port == 53 || d->src_port == 5353) &&
+                             (d->l4_proto == 17 || d->l4_proto == 6) && d->l4_payload_len >= 12,
+                         0))
+        engine_learn_dns(e, d, ts_us);
 }
 
 static void count_packet(struct traffic_counters *c, uint32_t wirelen)
@@ -611,6 +714,7 @@ static inline bool frame_account(struct engine *e, unsigned source, unsigned por
     e->totals.ip_packets++;
 
     const struct decoded_packet *d = &w->d;
+    engine_maybe_dns(e, d, ts_us);
     struct flow *f = flow_table_lookup(&e->flows, &w->key, w->hash);
     if (__builtin_expect(!f, 0)) {
         f = engine_insert_flow(e, &w->key, w->hash, d, w->src_is_lo, source, port, ts_us);
@@ -849,6 +953,7 @@ void engine_advance(struct engine *e, uint64_t now_us)
 
     engine_sync(e); /* before the purge: it needs the idle order up to date */
     engine_expire_idle(e);
+    name_table_expire(&e->names, now_us, 1024); /* a slice a second: a full sweep in cap/1024 s */
     engine_note_memory_peak(e);
     if (now_us >= e->next_host_purge_us) {
         e->hosts_purged += host_table_purge(&e->hosts, now_us, e->config.host_idle_timeout_us,
@@ -878,7 +983,7 @@ size_t engine_memory(const struct engine *e)
 {
     return sizeof *e + flow_table_memory(&e->flows) + host_table_memory(&e->hosts) +
            e->l7_stats_size * sizeof *e->l7_stats + l7_memory_in_use() +
-           string_pool_memory(&e->strings);
+           string_pool_memory(&e->strings) + name_table_stats(&e->names).memory_bytes;
 }
 
 size_t engine_take_changed_hosts(struct engine *e, struct engine_host_record *out, size_t cap)

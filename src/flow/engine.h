@@ -14,6 +14,8 @@
 #include "flow/host_table.h"
 #include "flow/l7.h"
 #include "flow/string_pool.h"
+#include "flow/name_table.h"
+#include "decode/dns.h"
 #include "core/netlist.h"
 
 #define ENGINE_MAX_SOURCES 256
@@ -27,6 +29,7 @@ struct engine_config {
     size_t max_hosts;
     size_t max_dpi_flows;            /* flows holding nDPI state at once (~1 KiB each) */
     size_t max_strings;              /* distinct names, fingerprints, URLs... kept at once */
+    size_t max_names;                /* addresses with a name (DNS answers, SNI...) at once */
     size_t max_string_bytes;
     /* After the protocol is known nDPI may want more packets (a certificate, an HTTP response)
      * to refine it; this many at most. It costs as much CPU per packet as detection. */
@@ -99,6 +102,12 @@ struct engine {
     struct host_table hosts;
     struct l7_module *l7;
     struct string_pool strings;   /* the texts of flows' struct flow_info */
+    struct name_table names;      /* address -> name, from DNS answers, SNI, HTTP Host, DHCP... */
+    /* DNS responses read for names (UDP and TCP from port 53, mDNS from 5353): decoded, and
+     * those refused by the decoder per reason (dns_status). */
+    uint64_t dns_responses;
+    uint64_t dns_answers_learned;
+    uint64_t dns_refused[DNS_STATUS_COUNT];
     struct traffic_counters totals;
     struct source_info sources[ENGINE_MAX_SOURCES];
     unsigned source_count;
@@ -169,7 +178,7 @@ int engine_source_find(const struct engine *e, const char *name);
  * Lua and --stats-out take them from, so that each cap is listed once.
  */
 enum engine_cap_id { ENGINE_CAP_FLOWS, ENGINE_CAP_HOSTS, ENGINE_CAP_SOURCES, ENGINE_CAP_DPI_FLOWS,
-                     ENGINE_CAP_STRINGS, ENGINE_CAP_COUNT };
+                     ENGINE_CAP_STRINGS, ENGINE_CAP_NAMES, ENGINE_CAP_COUNT };
 struct engine_cap {
     const char *name;          /* "flows", "hosts", "sources", "dpi_flows" */
     uint64_t used, max, refused;
@@ -180,7 +189,7 @@ struct engine_snapshot {
     uint64_t flows_active, flows_created, flows_expired;
     uint64_t dpi_state_failures, dpi_packets;
     uint64_t hosts_active, hosts_created, hosts_purged;
-    struct { uint64_t flows, hosts, ndpi, strings, total, peak; } memory; /* bytes */
+    struct { uint64_t flows, hosts, ndpi, strings, names, total, peak; } memory; /* bytes */
 };
 void engine_snapshot(const struct engine *e, struct engine_snapshot *out);
 /* The box-wide traffic counters alone (the live series samples them every second). */
@@ -190,6 +199,8 @@ uint32_t engine_counters_epoch(const struct engine *e);
 
 /* The nDPI module, for protocol names and ids (l7.h). */
 const struct l7_module *engine_l7(const struct engine *e);
+/* The name of a host's address and where it came from, or NULL (none, or expired). */
+const struct name_entry *engine_host_name(const struct engine *e, const struct host *h);
 /* Text of a string id of struct flow_info ("" for none). */
 const char *engine_text(const struct engine *e, uint32_t id);
 

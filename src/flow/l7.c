@@ -1,4 +1,5 @@
 #include "flow/l7.h"
+#include "flow/name_table.h"
 
 #include <malloc.h>
 #include <ndpi/ndpi_api.h>
@@ -305,4 +306,25 @@ int l7_risk_id(const char *name)
             return (int)bit;
     }
     return -1;
+}
+
+bool l7_names_server(uint16_t app, uint16_t master, bool tls)
+{
+    struct l7_result r = {.master = master, .app = app};
+    if (tls)
+        return l7_uses_tls_fields(&r);
+    return l7_is(&r, NDPI_PROTOCOL_HTTP) || l7_is(&r, NDPI_PROTOCOL_HTTP_PROXY) ||
+           l7_is(&r, NDPI_PROTOCOL_HTTP_CONNECT);
+}
+
+bool l7_names_client(uint16_t app, uint16_t master, unsigned *source_out)
+{
+    struct l7_result r = {.master = master, .app = app};
+    if (l7_is(&r, NDPI_PROTOCOL_DHCP))
+        *source_out = NAME_SOURCE_DHCP;
+    else if (l7_is(&r, NDPI_PROTOCOL_NETBIOS))
+        *source_out = NAME_SOURCE_NETBIOS;
+    else
+        return false;
+    return true;
 }

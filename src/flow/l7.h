@@ -78,6 +78,13 @@ struct l7_details {
 
 void l7_flow_details(const struct ndpi_flow_struct *state, const struct l7_result *r,
                      struct l7_details *out);
+/* Whether a flow of this protocol names its server by TLS/QUIC SNI (tls true) or by HTTP
+ * Host (tls false) in l7_details.host_name. */
+bool l7_names_server(uint16_t app, uint16_t master, bool tls);
+/* Whether its host_name is the client's own name (DHCP, NetBIOS); *source_out is an enum
+ * name_source (flow/name_table.h). */
+struct l7_result;
+bool l7_names_client(uint16_t app, uint16_t master, unsigned *source_out);
 /* Name of risk bit n (as ndpiReader prints it), NULL past the last one. */
 const char *l7_risk_name(unsigned bit);
 /* The score nDPI gives a risk bitmask (client and server parts added). */

@@ -176,7 +176,7 @@ static int host_before(const void *a, const void *b, const void *query)
     return q->order == QUERY_ASC ? c < 0 : c > 0;
 }
 
-static bool host_matches(const struct host *h, const struct host_query *q)
+static bool host_matches(const struct engine *e, const struct host *h, const struct host_query *q)
 {
     if (q->locality == HOST_LOCAL && !h->local)
         return false;
@@ -185,7 +185,8 @@ static bool host_matches(const struct host *h, const struct host_query *q)
     if (q->text && q->text[0]) {
         char text[64];
         query_address_text(h->key.ip_version, h->key.addr, text, sizeof text);
-        if (!strcasestr(text, q->text))
+        const struct name_entry *name = engine_host_name(e, h);
+        if (!strcasestr(text, q->text) && !(name && strcasestr(name->name, q->text)))
             return false;
     }
     return true;
@@ -201,7 +202,7 @@ int query_hosts(const struct engine *e, const struct host_query *q, struct query
     t.query = q;
     for (uint32_t i = 0; i <= e->hosts.bucket_mask; i++)
         for (const struct host *h = e->hosts.buckets[i]; h; h = h->hash_next)
-            if (host_matches(h, q))
+            if (host_matches(e, h, q))
                 topk_add(&t, h);
     topk_finish(&t, q->offset, page);
     return 0;

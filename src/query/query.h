@@ -33,7 +33,7 @@ struct host_query {
     size_t offset;
     size_t limit;              /* 0 means the default (25); capped at QUERY_MAX_LIMIT */
     enum host_locality locality;
-    const char *text;          /* substring of the address text, or NULL */
+    const char *text;          /* substring of the address text or of the name, or NULL */
 };
 
 enum flow_sort {

@@ -185,6 +185,11 @@ cJSON *query_host_json(const struct engine *e, const struct host *h)
     query_address_text(h->key.ip_version, h->key.addr, text, sizeof text);
     cJSON_AddStringToObject(o, "ip", text);
     cJSON_AddNumberToObject(o, "vlan", h->key.vlan);
+    const struct name_entry *name = engine_host_name(e, h);
+    if (name) {
+        cJSON_AddStringToObject(o, "name", name->name);
+        cJSON_AddStringToObject(o, "name_source", name_source_name((enum name_source)name->source));
+    }
     cJSON_AddBoolToObject(o, "local", h->local);
     cJSON_AddNumberToObject(o, "first_seen", seconds(h->first_us));
     cJSON_AddNumberToObject(o, "last_seen", seconds(h->last_us));
@@ -210,9 +215,9 @@ cJSON *query_host_json(const struct engine *e, const struct host *h)
     cJSON_AddNumberToObject(o, "risk_score", (double)h->risk_score);
     cJSON *risks = cJSON_AddArrayToObject(o, "risks");
     for (uint8_t i = 0; i < h->risk_used; i++) {
-        const char *name = l7_risk_name(h->risk[i].risk);
+        const char *risk = l7_risk_name(h->risk[i].risk);
         cJSON *row = cJSON_CreateObject();
-        cJSON_AddStringToObject(row, "risk", name ? name : "?");
+        cJSON_AddStringToObject(row, "risk", risk ? risk : "?");
         cJSON_AddNumberToObject(row, "flows", h->risk[i].flows);
         cJSON_AddItemToArray(risks, row);
     }
@@ -291,6 +296,25 @@ cJSON *query_status_json(const struct engine *e)
     cJSON_AddNumberToObject(mem, "hosts", (double)snap.memory.hosts);
     cJSON_AddNumberToObject(mem, "ndpi", (double)snap.memory.ndpi);
     cJSON_AddNumberToObject(mem, "strings", (double)snap.memory.strings);
+    cJSON_AddNumberToObject(mem, "names", (double)snap.memory.names);
+    /* DNS answers read for host names, and the responses the decoder refused, by reason */
+    cJSON *dns = cJSON_AddObjectToObject(o, "dns");
+    cJSON_AddNumberToObject(dns, "responses", (double)e->dns_responses);
+    cJSON_AddNumberToObject(dns, "answers_learned", (double)e->dns_answers_learned);
+    cJSON *refused = cJSON_AddObjectToObject(dns, "refused");
+    for (int st = 1; st < DNS_STATUS_COUNT; st++)
+        cJSON_AddNumberToObject(refused, dns_status_name((enum dns_status)st),
+                                (double)e->dns_refused[st]);
+    struct name_table_stats ns = name_table_stats(&e->names);
+    cJSON *names = cJSON_AddObjectToObject(o, "names");
+    cJSON_AddNumberToObject(names, "count", (double)ns.count);
+    cJSON_AddNumberToObject(names, "cap", (double)ns.cap);
+    cJSON_AddNumberToObject(names, "learned", (double)ns.learned);
+    cJSON_AddNumberToObject(names, "replaced", (double)ns.replaced);
+    cJSON_AddNumberToObject(names, "outranked", (double)ns.outranked);
+    cJSON_AddNumberToObject(names, "refused", (double)ns.refused);
+    cJSON_AddNumberToObject(names, "expired", (double)ns.expired);
+    cJSON_AddNumberToObject(names, "bad_name", (double)ns.bad_name);
     cJSON_AddNumberToObject(mem, "total", (double)snap.memory.total);
     cJSON_AddNumberToObject(mem, "peak", (double)snap.memory.peak);
     cJSON *sources = cJSON_AddArrayToObject(o, "sources");

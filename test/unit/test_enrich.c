@@ -9,6 +9,7 @@
 #include "check.h"
 #include "flow/engine.h"
 #include "flow/string_pool.h"
+#include "query/query.h"
 #include "query/query_json.h"
 
 TEST(string_pool_interns_refcounts_and_caps)
@@ -219,6 +220,49 @@ TEST(engine_url_risks_come_from_the_url)
     const cJSON *f;
     cJSON_ArrayForEach(f, seen.flows) sqli += has_string(cJSON_GetObjectItem(f, "risks"), "SQL Injection");
     CHECK(sqli >= 7);
+    cJSON_Delete(seen.flows);
+    engine_destroy(e);
+}
+
+TEST(engine_names_hosts_from_dns_answers_and_sni)
+{
+    struct seen_flows seen = {0};
+    struct engine *e = run_capture("dns_ambiguous_names.pcap", &seen);
+    if (!e) {
+        test_skip("../shared/pcaps not present");
+        return;
+    }
+    /* ndpiReader: android.clients.google.com answered with 108.177.14.101 */
+    struct host_key k;
+    uint8_t addr[16] = {108, 177, 14, 101};
+    host_key_make(&k, 0, 4, addr);
+    const struct name_entry *n = name_table_lookup(&e->names, &k, e->now_us);
+    CHECK(n && strcmp(n->name, "android.clients.google.com") == 0 &&
+          n->source == NAME_SOURCE_DNS);
+    CHECK(e->dns_responses > 0 && e->dns_answers_learned > 0);
+    cJSON *status = query_status_json(e);
+    CHECK(cJSON_GetObjectItem(cJSON_GetObjectItem(status, "names"), "count")->valueint > 0);
+    cJSON_Delete(status);
+    engine_expire_all(e);
+    cJSON_Delete(seen.flows);
+    engine_destroy(e);
+
+    /* TLS: the server is named by the client's SNI, and the hosts search matches names */
+    e = run_capture("tls-rdn-extract.pcap", &seen);
+    CHECK(e != NULL);
+    if (!e)
+        return;
+    engine_expire_all(e); /* names are learned when detection ends */
+    uint8_t server[16] = {213, 199, 149, 251};
+    host_key_make(&k, 0, 4, server);
+    n = name_table_lookup(&e->names, &k, e->now_us);
+    CHECK(n && strcmp(n->name, "ads1.msads.net") == 0 && n->source == NAME_SOURCE_TLS_SNI);
+    struct host_query q;
+    host_query_init(&q);
+    q.text = "msads";
+    struct query_page page;
+    CHECK(query_hosts(e, &q, &page) == 0 && page.total == 1);
+    query_page_free(&page);
     cJSON_Delete(seen.flows);
     engine_destroy(e);
 }
