@@ -43,6 +43,7 @@ run_suite fuzz test/fuzz/run.sh 20 # nTap and DNS, 10 s each
 run_suite browser python3 test/browser/ui-test.py build/asan/tapboxd
 if [ -d "$PCAPS/expected" ]; then
     run_suite golden python3 test/integration/golden.py build/asan/tapboxd "$PCAPS"
+    run_suite tcp-health python3 test/integration/tcp_health.py build/asan/tapboxd "$PCAPS"
 else
     echo "== golden: skipped: $PCAPS not found (the real captures live outside the repo)"
 fi

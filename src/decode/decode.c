@@ -49,6 +49,10 @@ const char *decode_status_name(enum decode_status status)
 }
 
 static inline uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+static inline uint32_t rd32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
 
 /* A window over the captured bytes: [p, p + cap). wire is how many bytes the same span had on
  * the wire (>= cap when the capture was cut by a snap length). */
@@ -126,6 +130,11 @@ static enum decode_status decode_ethernet(struct span s, struct decoded_packet *
     if (s.cap < 14)
         return DECODE_TRUNC_LINK;
     uint16_t type = rd16(s.p + 12);
+    if (depth == 0) { /* the MACs of the wire, not of a tunnelled frame */
+        memcpy(out->dst_mac, s.p, 6);
+        memcpy(out->src_mac, s.p + 6, 6);
+        out->has_mac = true;
+    }
     span_skip(&s, 14);
     if (type < 0x0600) /* an 802.3 length: LLC/SNAP frames (STP, CDP...) are not IP for us */
         return DECODE_NOT_IP;
@@ -262,6 +271,8 @@ static enum decode_status decode_l4(struct span l4, uint32_t l4_len, struct deco
 {
     out->src_port = out->dst_port = 0;
     out->tcp_flags = 0;
+    out->tcp_seq = out->tcp_ack = 0;
+    out->tcp_window = 0;
     out->l4_payload_len = l4_len;
     if (out->fragment)
         return DECODE_OK;
@@ -274,7 +285,10 @@ static enum decode_status decode_l4(struct span l4, uint32_t l4_len, struct deco
             return DECODE_TRUNC_L4;
         out->src_port = rd16(l4.p);
         out->dst_port = rd16(l4.p + 2);
+        out->tcp_seq = rd32(l4.p + 4);
+        out->tcp_ack = rd32(l4.p + 8);
         out->tcp_flags = l4.p[13];
+        out->tcp_window = rd16(l4.p + 14);
         out->l4_payload_len = l4_len - doff;
         return DECODE_OK;
     }
@@ -495,9 +509,9 @@ static inline enum decode_status decode_fast_ethernet(const uint8_t *frame, uint
     uint32_t l3_caplen = min_u32(cap, total);
     const uint8_t *l4 = ip + hlen;
     uint32_t l4_cap = l3_caplen - hlen, l4_len = total - hlen;
-    uint16_t sport = 0, dport = 0;
+    uint16_t sport = 0, dport = 0, window = 0;
     uint8_t flags = 0;
-    uint32_t payload = l4_len;
+    uint32_t payload = l4_len, seq = 0, ack = 0;
     /* Tests in order of frequency (a switch compiled to a chain of compares in the wrong one). */
     if (fragment) {
         /* no L4 header: ports and flags stay 0, the payload is all of the IP payload */
@@ -509,7 +523,10 @@ static inline enum decode_status decode_fast_ethernet(const uint8_t *frame, uint
             return DECODE_FAST_MISS;
         sport = rd16(l4);
         dport = rd16(l4 + 2);
+        seq = rd32(l4 + 4);
+        ack = rd32(l4 + 8);
         flags = l4[13];
+        window = rd16(l4 + 14);
         payload = l4_len - doff;
     } else if (proto == IPPROTO_NUM_UDP) {
         if (l4_cap < 8 || l4_len < 8)
@@ -532,6 +549,12 @@ static inline enum decode_status decode_fast_ethernet(const uint8_t *frame, uint
     out->src_port = sport;
     out->dst_port = dport;
     out->tcp_flags = flags;
+    out->tcp_seq = seq;
+    out->tcp_ack = ack;
+    out->tcp_window = window;
+    out->has_mac = true;
+    memcpy(out->dst_mac, frame, 6);
+    memcpy(out->src_mac, frame + 6, 6);
     out->fragment = fragment;
     out->tunnel_depth = 0;
     out->l3 = ip;

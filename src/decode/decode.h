@@ -37,6 +37,10 @@ struct decoded_packet {
     uint16_t src_port;        /* host order; ICMP: 0 */
     uint16_t dst_port;
     uint8_t tcp_flags;
+    bool has_mac;             /* an Ethernet frame: the outermost MACs below are set */
+    uint16_t tcp_window;      /* TCP: the raw window field */
+    uint32_t tcp_seq, tcp_ack;
+    uint8_t src_mac[6], dst_mac[6];
     bool fragment;            /* a non-first IP fragment: no L4 header, ports 0 */
     uint8_t tunnel_depth;     /* how many encapsulations were removed */
     const uint8_t *l3;        /* innermost IP header, inside the frame (may be unaligned) */

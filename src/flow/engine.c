@@ -729,6 +729,9 @@ static inline bool frame_account(struct engine *e, unsigned source, unsigned por
     f->packets[dir]++;
     f->bytes[dir] += wirelen;
     f->tcp_flags[dir] |= d->tcp_flags;
+    if (d->l4_proto == 6 && !d->fragment)
+        tcp_health_update(&f->tcp, dir, d->tcp_seq, d->tcp_flags, d->tcp_window,
+                          d->l4_payload_len, ts_us, f->first_us);
     if (ts_us > f->last_us)
         f->last_us = ts_us;
     f->pending_packets[dir]++;

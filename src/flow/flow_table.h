@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "flow/l7.h"
+#include "flow/tcp_health.h"
 
 struct host;
 
@@ -86,6 +87,7 @@ struct flow {
     int16_t policy_counted_rule;     /* after a reload: the rule already counting this flow */
     /* cache line 4: what detection found, read when the flow is shown or ends */
     struct flow_info info;
+    struct tcp_health tcp;           /* TCP flows only */
 } __attribute__((aligned(64)));
 
 struct flow_table {

@@ -50,8 +50,20 @@ static void add_direction(cJSON *obj, const char *name, const struct flow *f, in
     cJSON *d = cJSON_AddObjectToObject(obj, name);
     cJSON_AddNumberToObject(d, "packets", (double)f->packets[dir]);
     cJSON_AddNumberToObject(d, "bytes", (double)f->bytes[dir]);
-    if (f->key.l4_proto == 6)
+    if (f->key.l4_proto == 6) {
         cJSON_AddNumberToObject(d, "tcp_flags", f->tcp_flags[dir]);
+        cJSON_AddNumberToObject(d, "retransmissions", f->tcp.retrans[dir]);
+        cJSON_AddNumberToObject(d, "out_of_order", f->tcp.out_of_order[dir]);
+        cJSON_AddNumberToObject(d, "zero_windows", f->tcp.zero_window[dir]);
+    }
+}
+
+void query_add_tcp_rtts(cJSON *o, uint32_t rtt_client_us, uint32_t rtt_server_us)
+{
+    if (rtt_client_us)
+        cJSON_AddNumberToObject(o, "rtt_client_us", rtt_client_us);
+    if (rtt_server_us)
+        cJSON_AddNumberToObject(o, "rtt_server_us", rtt_server_us);
 }
 
 const char *query_dns_type_name(uint16_t qtype)
@@ -175,6 +187,8 @@ cJSON *query_flow_json(const struct engine *e, const struct flow_sides *sides,
     if (e->policy && f->verdict != 0)
         cJSON_AddStringToObject(o, "verdict", f->verdict == POLICY_DROP ? "drop" : "pass");
     add_flow_info(o, e, &f->info);
+    if (k->l4_proto == 6)
+        query_add_tcp_rtts(o, tcp_health_rtt_client_us(&f->tcp), tcp_health_rtt_server_us(&f->tcp));
     return o;
 }
 

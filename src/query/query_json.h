@@ -37,6 +37,8 @@ struct flow_details_view {
     bool dns_reply;
     uint64_t risks;
 };
+/* The handshake RTTs of a TCP flow (rtt_client_us, rtt_server_us), those measured. */
+void query_add_tcp_rtts(cJSON *o, uint32_t rtt_client_us, uint32_t rtt_server_us);
 /* Adds the fields found (host_name, ja3c, ..., risks, risk_score) to a flow object. */
 void query_add_flow_details(cJSON *o, const struct flow_details_view *v);
 

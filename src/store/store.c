@@ -56,6 +56,13 @@ static void copy_details(struct store_flow *r, struct store_batch *b, const stru
     r->dns_reply = in->dns_reply;
     r->risks = in->risks;
     r->risk_score = in->risk_score;
+    for (int d = 0; d < 2; d++) {
+        r->retrans[d] = f->tcp.retrans[d];
+        r->out_of_order[d] = f->tcp.out_of_order[d];
+        r->zero_window[d] = f->tcp.zero_window[d];
+    }
+    r->rtt_client_us = tcp_health_rtt_client_us(&f->tcp);
+    r->rtt_server_us = tcp_health_rtt_server_us(&f->tcp);
 }
 
 static void copy_flow(struct store_flow *r, struct store_batch *b, const struct engine *e,

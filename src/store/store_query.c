@@ -164,14 +164,21 @@ static void add_endpoint(cJSON *o, const char *name, int version, const void *bl
     cJSON_AddNumberToObject(ep, "port", port);
 }
 
+/* TCP health columns: c2s/s2c retransmissions, out of order, zero windows, then the RTTs. */
+#define COL_TCP 38
+
 static void add_direction(cJSON *o, const char *name, sqlite3_stmt *st, int col, int flags_col,
-                          int proto)
+                          int proto, int dir)
 {
     cJSON *d = cJSON_AddObjectToObject(o, name);
     cJSON_AddNumberToObject(d, "packets", (double)sqlite3_column_int64(st, col));
     cJSON_AddNumberToObject(d, "bytes", (double)sqlite3_column_int64(st, col + 1));
-    if (proto == 6)
+    if (proto == 6) {
         cJSON_AddNumberToObject(d, "tcp_flags", sqlite3_column_int(st, flags_col));
+        cJSON_AddNumberToObject(d, "retransmissions", sqlite3_column_int64(st, COL_TCP + dir));
+        cJSON_AddNumberToObject(d, "out_of_order", sqlite3_column_int64(st, COL_TCP + 2 + dir));
+        cJSON_AddNumberToObject(d, "zero_windows", sqlite3_column_int64(st, COL_TCP + 4 + dir));
+    }
 }
 
 static void add_text(cJSON *o, const char *name, sqlite3_stmt *st, int col)
@@ -189,7 +196,8 @@ static void add_text(cJSON *o, const char *name, sqlite3_stmt *st, int col)
     " coalesce(nc.name, ''), f.l7_final, f.l7_guessed, f.tunnel_depth, coalesce(ns.name, ''),"    \
     " nd.name, nv.name, nh.name, nj.name, nk.name, ni.name, nb.name, f.url, nu.name,"             \
     " f.tls_not_before, f.tls_not_after, f.http_status, f.dns_qtype, f.dns_rcode, f.risks,"       \
-    " f.risk_score"
+    " f.risk_score, f.c2s_retrans, f.s2c_retrans, f.c2s_out_of_order, f.s2c_out_of_order,"        \
+    " f.c2s_zero_window, f.s2c_zero_window, f.rtt_client_us, f.rtt_server_us"
 #define FLOW_NAMES                                                                                \
     " LEFT JOIN names nl ON nl.id = f.l7 LEFT JOIN names nc ON nc.id = f.category"                \
     " LEFT JOIN names ns ON ns.id = f.source LEFT JOIN names nd ON nd.id = f.client_side"         \
@@ -215,8 +223,8 @@ static cJSON *row_json(sqlite3_stmt *st)
                  sqlite3_column_int(st, 7));
     add_endpoint(o, "server", version, sqlite3_column_blob(st, 8), sqlite3_column_bytes(st, 8),
                  sqlite3_column_int(st, 9));
-    add_direction(o, "client_to_server", st, 10, 14, proto);
-    add_direction(o, "server_to_client", st, 12, 15, proto);
+    add_direction(o, "client_to_server", st, 10, 14, proto, 0);
+    add_direction(o, "server_to_client", st, 12, 15, proto, 1);
     cJSON_AddNumberToObject(o, "first_seen", (double)sqlite3_column_int64(st, 1) / 1e6);
     cJSON_AddNumberToObject(o, "last_seen", (double)sqlite3_column_int64(st, 2) / 1e6);
     add_text(o, "l7", st, 16);
@@ -239,6 +247,9 @@ static cJSON *row_json(sqlite3_stmt *st)
     v.risks = (uint64_t)sqlite3_column_int64(st, 36);
     v.risk_score = (uint16_t)sqlite3_column_int(st, 37);
     query_add_flow_details(o, &v);
+    if (proto == 6)
+        query_add_tcp_rtts(o, (uint32_t)sqlite3_column_int64(st, COL_TCP + 6),
+                           (uint32_t)sqlite3_column_int64(st, COL_TCP + 7));
     return o;
 }
 
