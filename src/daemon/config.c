@@ -49,6 +49,7 @@ enum option_id {
     OPT_NDPI_MALICIOUS_SHA1,
     OPT_MAX_DPI_FLOWS,
     OPT_MAX_NAMES,
+    OPT_OUI_FILE,
     OPT_MAX_STRINGS,
     OPT_DPI_EXTRA_PACKETS,
     OPT_NTAP_TUN,
@@ -134,6 +135,8 @@ static const struct option_spec options[] = {
      "flows in protocol detection at once; the oldest settles for a guess (default 16384)"},
     {OPT_MAX_NAMES, 0, "max-names", true, "N",
      "addresses with a learned name (DNS answers, SNI, HTTP Host, DHCP) at once (default 16384)"},
+    {OPT_OUI_FILE, 0, "oui-file", true, "FILE",
+     "MAC vendor names, Wireshark's manuf format (default /usr/share/wireshark/manuf; '' for none)"},
     {OPT_MAX_STRINGS, 0, "max-strings", true, "N",
      "distinct texts flows keep (names, fingerprints, URLs, user agents; 16 MiB at most) (default 131072)"},
     {OPT_NDPI_PROTOCOLS, 'p', "ndpi-protocols", true, "FILE",
@@ -186,6 +189,7 @@ void config_free(struct tapbox_config *c)
     free(c->config_file);
     for (size_t i = 0; i < sizeof c->ndpi_files / sizeof c->ndpi_files[0]; i++)
         free(c->ndpi_files[i]);
+    free(c->oui_file);
     free(c->ntap_tun);
     free(c->port_names);
     free(c->bridge_name);
@@ -475,6 +479,14 @@ static int apply_option(struct tapbox_config *c, const struct option_spec *o, co
         *slot[i] = c->ndpi_files[i];
         return 0;
     }
+    case OPT_OUI_FILE:
+        if (value[0] && access(value, R_OK) < 0) {
+            snprintf(err, errsize, "%s: cannot read '%s': %s", where, value, strerror(errno));
+            return -1;
+        }
+        replace_string(&c->oui_file, value);
+        c->engine.oui_file = c->oui_file;
+        return 0;
     case OPT_NTAP_TUN:
         replace_string(&c->ntap_tun, value);
         return 0;

@@ -27,6 +27,7 @@ struct tapbox_config {
     char *pid_file;
     char *flows_out;
     char *stats_out;
+    char *oui_file;                /* --oui-file (NULL: the engine's default) */
     char *ndpi_files[4];           /* --ndpi-protocols, -risky-domains, -malicious-ja3, -sha1 */
     char *ntap_tun;          /* --ntap-tun: re-emit nTap packets on this TAP device */
     unsigned ntap_max_taps;  /* --ntap-max-taps (0: 64) */

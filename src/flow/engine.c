@@ -25,6 +25,7 @@ void engine_config_defaults(struct engine_config *c)
     c->max_dpi_flows = 16384;
     c->max_strings = 131072;
     c->max_names = 16384;
+    c->oui_file = OUI_DEFAULT_FILE;
     c->max_string_bytes = 16u << 20;
     c->dpi_extra_packets = 5; /* enough for the certificate and the HTTP response: risks */
     char err[128];
@@ -55,6 +56,9 @@ struct engine *engine_create(const struct engine_config *config, char *err, size
         string_pool_init(&e->strings, (uint32_t)config->max_strings, config->max_string_bytes) < 0 ||
         name_table_init(&e->names, config->max_names) < 0)
         goto fail;
+    /* Vendors are a nicety: without the file, devices just have none. */
+    if (config->oui_file && config->oui_file[0])
+        oui_load(&e->oui, config->oui_file);
     e->l7 = l7_module_create(&config->ndpi_files, err, errsize);
     if (!e->l7)
         goto fail;
@@ -82,6 +86,7 @@ void engine_destroy(struct engine *e)
     host_table_fini(&e->hosts);
     string_pool_fini(&e->strings);
     name_table_fini(&e->names);
+    oui_free(&e->oui);
     l7_module_destroy(e->l7);
     free(e->l7_stats);
     free(e);
@@ -218,6 +223,11 @@ const struct l7_module *engine_l7(const struct engine *e) { return e->l7; }
 const struct name_entry *engine_host_name(const struct engine *e, const struct host *h)
 {
     return name_table_lookup(&e->names, &h->key, e->now_us);
+}
+
+const char *engine_mac_vendor(const struct engine *e, const uint8_t mac[6])
+{
+    return oui_vendor(&e->oui, mac);
 }
 
 const char *engine_text(const struct engine *e, uint32_t id)
@@ -456,6 +466,10 @@ static void engine_new_flow(struct engine *e, struct flow *f, const struct decod
     const uint8_t *server = server_first ? d->src_addr : d->dst_addr;
     f->hosts[0] = engine_flow_host(e, d->vlan, d->ip_version, client, ts_us);
     f->hosts[1] = engine_flow_host(e, d->vlan, d->ip_version, server, ts_us);
+    /* The sender's MAC is its own (or its router's, for a remote one: hosts keep it for
+     * locals only); the other end's comes with its first answer. */
+    if (d->has_mac && f->hosts[server_first])
+        host_note_mac(f->hosts[server_first], d->src_mac, ts_us);
     /* Detection state is the big part of a flow: when too many flows are in detection, the
      * one fed least recently (a scan, a lone packet) settles for a guess. */
     if (e->dpi_count >= e->config.max_dpi_flows && e->dpi_head) {
@@ -726,6 +740,8 @@ static inline bool frame_account(struct engine *e, unsigned source, unsigned por
     }
 
     int dir = w->src_is_lo == (bool)f->client_is_lo ? 0 : 1;
+    if (__builtin_expect(f->packets[dir] == 0 && d->has_mac && f->hosts[dir], 0))
+        host_note_mac(f->hosts[dir], d->src_mac, ts_us); /* a direction's first packet */
     f->packets[dir]++;
     f->bytes[dir] += wirelen;
     f->tcp_flags[dir] |= d->tcp_flags;
@@ -986,7 +1002,8 @@ size_t engine_memory(const struct engine *e)
 {
     return sizeof *e + flow_table_memory(&e->flows) + host_table_memory(&e->hosts) +
            e->l7_stats_size * sizeof *e->l7_stats + l7_memory_in_use() +
-           string_pool_memory(&e->strings) + name_table_stats(&e->names).memory_bytes;
+           string_pool_memory(&e->strings) + name_table_stats(&e->names).memory_bytes +
+           oui_memory(&e->oui);
 }
 
 size_t engine_take_changed_hosts(struct engine *e, struct engine_host_record *out, size_t cap)

@@ -15,6 +15,7 @@
 #include "flow/l7.h"
 #include "flow/string_pool.h"
 #include "flow/name_table.h"
+#include "flow/oui.h"
 #include "decode/dns.h"
 #include "core/netlist.h"
 
@@ -30,6 +31,7 @@ struct engine_config {
     size_t max_dpi_flows;            /* flows holding nDPI state at once (~1 KiB each) */
     size_t max_strings;              /* distinct names, fingerprints, URLs... kept at once */
     size_t max_names;                /* addresses with a name (DNS answers, SNI...) at once */
+    const char *oui_file;            /* MAC vendors (Wireshark's manuf), NULL or "": none */
     size_t max_string_bytes;
     /* After the protocol is known nDPI may want more packets (a certificate, an HTTP response)
      * to refine it; this many at most. It costs as much CPU per packet as detection. */
@@ -103,6 +105,7 @@ struct engine {
     struct l7_module *l7;
     struct string_pool strings;   /* the texts of flows' struct flow_info */
     struct name_table names;      /* address -> name, from DNS answers, SNI, HTTP Host, DHCP... */
+    struct oui_table oui;         /* MAC vendors, read at start */
     /* DNS responses read for names (UDP and TCP from port 53, mDNS from 5353): decoded, and
      * those refused by the decoder per reason (dns_status). */
     uint64_t dns_responses;
@@ -201,6 +204,8 @@ uint32_t engine_counters_epoch(const struct engine *e);
 const struct l7_module *engine_l7(const struct engine *e);
 /* The name of a host's address and where it came from, or NULL (none, or expired). */
 const struct name_entry *engine_host_name(const struct engine *e, const struct host *h);
+/* The vendor of a MAC address, or NULL. */
+const char *engine_mac_vendor(const struct engine *e, const uint8_t mac[6]);
 /* Text of a string id of struct flow_info ("" for none). */
 const char *engine_text(const struct engine *e, uint32_t id);
 

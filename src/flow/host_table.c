@@ -194,3 +194,19 @@ size_t host_table_memory(const struct host_table *t)
            t->l7_slots_allocated * sizeof(struct host_l7) +
            t->risk_allocated * HOST_RISK_SLOTS * sizeof(struct host_risk);
 }
+
+void host_note_mac(struct host *h, const uint8_t mac[6], uint64_t ts_us)
+{
+    static const uint8_t zero[6];
+    if (!h->local || (mac[0] & 1) || memcmp(mac, zero, 6) == 0)
+        return;
+    if (!h->has_mac || memcmp(h->mac, mac, 6) != 0) {
+        if (h->has_mac && h->mac_changes < UINT16_MAX)
+            h->mac_changes++;
+        memcpy(h->mac, mac, 6);
+        h->has_mac = true;
+        h->mac_first_us = ts_us;
+    }
+    if (ts_us > h->mac_last_us)
+        h->mac_last_us = ts_us;
+}

@@ -57,7 +57,17 @@ struct host {
     uint32_t risks_other;
     uint64_t risk_score;
     struct host_risk *risk;
+    /* The device (local hosts): the MAC its packets came from, when first and last seen, and
+     * how often it changed (a new NIC, a spoofer, or a router in front). */
+    bool has_mac;
+    uint8_t mac[6];
+    uint16_t mac_changes;
+    uint64_t mac_first_us, mac_last_us;
 };
+
+/* A frame showed this MAC for the host (local hosts only: a remote address's MAC is a
+ * router's). Broadcast, multicast and zero MACs are ignored. */
+void host_note_mac(struct host *h, const uint8_t mac[6], uint64_t ts_us);
 
 struct host_table {
     struct host **buckets;

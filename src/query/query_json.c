@@ -205,6 +205,18 @@ cJSON *query_host_json(const struct engine *e, const struct host *h)
         cJSON_AddStringToObject(o, "name_source", name_source_name((enum name_source)name->source));
     }
     cJSON_AddBoolToObject(o, "local", h->local);
+    if (h->has_mac) {
+        char mac[18];
+        snprintf(mac, sizeof mac, "%02x:%02x:%02x:%02x:%02x:%02x", h->mac[0], h->mac[1],
+                 h->mac[2], h->mac[3], h->mac[4], h->mac[5]);
+        cJSON_AddStringToObject(o, "mac", mac);
+        const char *vendor = engine_mac_vendor(e, h->mac);
+        if (vendor)
+            cJSON_AddStringToObject(o, "vendor", vendor);
+        cJSON_AddNumberToObject(o, "mac_first_seen", seconds(h->mac_first_us));
+        cJSON_AddNumberToObject(o, "mac_last_seen", seconds(h->mac_last_us));
+        cJSON_AddNumberToObject(o, "mac_changes", h->mac_changes);
+    }
     cJSON_AddNumberToObject(o, "first_seen", seconds(h->first_us));
     cJSON_AddNumberToObject(o, "last_seen", seconds(h->last_us));
     cJSON_AddNumberToObject(o, "packets_sent", (double)h->packets_sent);

@@ -8,6 +8,7 @@
 
 #include "check.h"
 #include "flow/engine.h"
+#include "flow/oui.h"
 #include "flow/string_pool.h"
 #include "query/query.h"
 #include "query/query_json.h"
@@ -263,6 +264,80 @@ TEST(engine_names_hosts_from_dns_answers_and_sni)
     struct query_page page;
     CHECK(query_hosts(e, &q, &page) == 0 && page.total == 1);
     query_page_free(&page);
+    cJSON_Delete(seen.flows);
+    engine_destroy(e);
+}
+
+TEST(oui_loads_wireshark_manuf_and_looks_up)
+{
+    char path[] = "/tmp/tapbox-oui-XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    const char text[] = "# comment\n\n"
+                        "00:00:0C\tCisco\tCisco Systems, Inc\n"
+                        "00:1B:C5:00:00:00/36\tConvergi\tConverging Systems Inc.\n"
+                        "not a line\n"
+                        "AC:DE:48\tPrivate\n"          /* no long name: the short one */
+                        "00:00:0C\tDup\tDuplicate\n"   /* the first line wins */
+                        "FC-FB-FB\tCisco\tCisco Systems, Inc \r\n";
+    CHECK(write(fd, text, sizeof text - 1) == (ssize_t)(sizeof text - 1));
+    close(fd);
+    struct oui_table t;
+    CHECK(oui_load(&t, path) == 0);
+    unlink(path);
+    CHECK_EQ_U(t.count, 3);
+    CHECK_EQ_U(t.bad_lines, 1);
+    const uint8_t cisco[6] = {0x00, 0x00, 0x0c, 1, 2, 3}, priv[6] = {0xac, 0xde, 0x48, 0, 0, 1},
+                  dash[6] = {0xfc, 0xfb, 0xfb, 9, 9, 9}, none[6] = {0x00, 0x1b, 0xc5, 0, 0, 1};
+    CHECK(oui_vendor(&t, cisco) && strcmp(oui_vendor(&t, cisco), "Cisco Systems, Inc") == 0);
+    CHECK(oui_vendor(&t, priv) && strcmp(oui_vendor(&t, priv), "Private") == 0);
+    CHECK(oui_vendor(&t, dash) && strcmp(oui_vendor(&t, dash), "Cisco Systems, Inc") == 0);
+    CHECK(oui_vendor(&t, none) == NULL);
+    oui_free(&t);
+    CHECK(oui_load(&t, "/nonexistent/manuf") < 0 && t.count == 0 && oui_vendor(&t, cisco) == NULL);
+    if (oui_load(&t, OUI_DEFAULT_FILE) == 0) { /* Debian's wireshark-common */
+        CHECK(t.count > 10000);
+        CHECK(oui_vendor(&t, cisco) != NULL);
+        oui_free(&t);
+    }
+}
+
+TEST(engine_keeps_the_mac_of_local_hosts)
+{
+    struct seen_flows seen = {0};
+    struct engine *e = run_capture("1kxun.pcap", &seen);
+    if (!e) {
+        test_skip("../shared/pcaps not present");
+        return;
+    }
+    /* the MAC of 192.168.115.8's first frame, read straight from the file */
+    char path[1024], err[PCAP_ERRBUF_SIZE];
+    snprintf(path, sizeof path, "%s/1kxun.pcap", test_pcap_dir());
+    pcap_t *p = pcap_open_offline(path, err);
+    struct pcap_pkthdr *h;
+    const u_char *data;
+    uint8_t want[6] = {0}, ip[16] = {192, 168, 115, 8};
+    while (p && pcap_next_ex(p, &h, &data) == 1)
+        if (h->caplen >= 34 && data[12] == 0x08 && data[13] == 0 && memcmp(data + 26, ip, 4) == 0) {
+            memcpy(want, data + 6, 6);
+            break;
+        }
+    if (p)
+        pcap_close(p);
+    struct host_key k;
+    host_key_make(&k, 0, 4, ip);
+    const struct host *host = host_table_find(&e->hosts, &k);
+    CHECK(host && host->local && host->has_mac && memcmp(host->mac, want, 6) == 0);
+    CHECK(host && host->mac_changes == 0 && host->mac_first_us <= host->mac_last_us);
+    cJSON *j = host ? query_host_json(e, host) : NULL;
+    CHECK(j && cJSON_IsString(cJSON_GetObjectItem(j, "mac")));
+    cJSON_Delete(j);
+    /* remote hosts keep none: their frames carry a router's MAC */
+    uint8_t remote[16] = {106, 185, 35, 110};
+    host_key_make(&k, 0, 4, remote);
+    host = host_table_find(&e->hosts, &k);
+    CHECK(host && !host->has_mac);
+    engine_expire_all(e);
     cJSON_Delete(seen.flows);
     engine_destroy(e);
 }
