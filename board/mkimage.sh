@@ -156,6 +156,14 @@ for d in lua www; do
 	mkdir -p "$tgt/usr/share/tapbox/$d"
 	[ -d "$top/$d" ] && cp -a "$top/$d/." "$tgt/usr/share/tapbox/$d/"
 done
+# MAC vendor names for the Hosts page (tapboxd --oui-file's default): architecture-independent
+# data from Debian's wireshark-common, which toolchain/deps.sh installs on the build host.
+manuf=/usr/share/wireshark/manuf
+if [ -f "$manuf" ]; then
+	install -D -m 644 "$manuf" "$tgt$manuf"
+else
+	echo "mkimage: $manuf missing (wireshark-common): devices will have no vendor" >&2
+fi
 chmod 600 "$tgt/etc/shadow"
 version=$(git -C "$top" describe --always --dirty 2>/dev/null || echo unknown)
 cat >"$tgt/etc/tapbox-release" <<EOF
