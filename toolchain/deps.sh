@@ -19,7 +19,7 @@ set -euo pipefail
 PKGS_build="build-essential pkg-config libuv1-dev libpcap-dev libndpi-dev
   libsodium-dev liblua5.4-dev libsqlite3-dev libcjson-dev libh2o-dev libssl-dev"
 PKGS_test="tcpdump tcpreplay softflowd iproute2 python3 libndpi-bin ethtool curl iputils-ping time
-  python3-cryptography python3-argon2 clang-14 libclang-rt-14-dev chromium wrk iperf3
+  python3-cryptography python3-argon2 python3-scapy clang-14 libclang-rt-14-dev chromium wrk iperf3
   wireshark-common tshark file"
 PKGS_cross="gcc-arm-linux-gnueabihf libc6-dev-armhf-cross qemu-user
   pkg-config file"

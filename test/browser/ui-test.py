@@ -12,7 +12,11 @@ Python standard library only): log in as admin/admin, the forced password change
 chart and the link card, hosts, a host page (with its last day and past flows, paged, from the
 history), the History page (all, a filter, a custom range around the earlier run with its top
 hosts, protocols and ports as /api/v1/history/top ranks them, a protocol and a port filtering
-the flows, a host opening its page), flows with a filter, the protocols page (sort, a
+the flows, a host opening its page), flows with a filter, names, risks and one flow's detail
+(the Name column of TLS flows, JA3C, risks in the history's flows and on the hosts and a remote
+host's pages), a flow whose Host header and User-Agent are markup (test/browser/markup-pcap.py
+writes it with scapy; replayed beside the demo) shown as text with no script run, the
+protocols page (sort, a
 protocol opens its flows), the settings page (version, config note, no bypass relay), the remote
 taps page (public key and agent
 command line; tapboxd gets -i ntap:PORT), the ports page without a port pair, the phone
@@ -50,6 +54,11 @@ ART = os.path.join(ROOT, "build/test-artifacts/browser")
 CHROMIUM = os.environ.get("CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
 NEW_PASSWORD = "tapbox-ui-test-1"
 MAX_FIRST_LOAD = 300 * 1024
+# The server names of the demo capture's TLS flows (every one of them has an SNI).
+DEMO_SNI = {"www.example.com", "static.example.com", "cdn.example.org", "api.example.net"}
+# The markup in the names of test/browser/markup-pcap.py's flow (10.99.0.1 -> 10.99.0.2:80).
+MARKUP_HOST = "<img src=x onerror=window.__xss=1>.example"
+MARKUP_AGENT = "<script>window.__xss=2</script>"
 
 passed = failed = 0
 
@@ -242,7 +251,7 @@ def start_chromium(profile):
     return proc, pages[0]["webSocketDebuggerUrl"]
 
 
-def run(b, base, ntap_port, data_dir):
+def run(b, base, ntap_port, data_dir, markup):
     # ---- first load: the login page and its weight ----
     b.call("Network.enable")
     b.call("Network.setCacheDisabled", cacheDisabled=True)
@@ -381,6 +390,9 @@ def run(b, base, ntap_port, data_dir):
         return [...t.querySelectorAll('tbody td[data-label=Application]')].map(x => x.textContent); })()""")
     check("flows filter l7=DNS", res and all(a.startswith("DNS") for a in res), f"applications {res}")
     b.screenshot("07-flows")
+    flow_names_and_detail(b)
+    risks_shown(b)
+    markup_as_text(b, markup)
 
     # ---- protocols: a sortable table; a protocol opens its flows ----
     nav = b.js("[...document.querySelectorAll('#nav a')].map(a => a.textContent).join(',')")
@@ -488,6 +500,167 @@ def run(b, base, ntap_port, data_dir):
     status = b.js("fetch('/api/v1/status').then(r => r.status)")
     check("logout ends the session", out and status == 401, f"hash {b.js('location.hash')!r}, /status {status}")
     b.screenshot("09-logged-out")
+
+# ---- names, risks and one flow's detail; markup in names shown as text ----
+
+def make_markup_pcap(path):
+    """Write test/browser/markup-pcap.py's capture with Debian's python3 (python3-scapy);
+    the path, or None (said by the escaping check) when it cannot."""
+    try:
+        r = subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "test/browser/markup-pcap.py"), path],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        print(f"markup-pcap.py: {e}", flush=True)
+        return None
+    if r.returncode != 0:
+        print(f"markup-pcap.py: {r.stdout.strip()[-300:]}", flush=True)
+        return None
+    return path
+
+
+# The rows of a flows table once it shows a query containing WANT: [{column label: text}].
+FLOW_ROWS = """(() => { const t = document.querySelector(%s);
+    if (!t || !(t.dataset.query || '').includes(%s) || !t.dataset.total) return null;
+    return [...t.querySelectorAll('tbody tr')].filter(tr => tr.querySelector('td[data-label=Name]')).map(tr =>
+        Object.fromEntries([...tr.children].map(td => [td.dataset.label, td.textContent]))); })()"""
+
+# The open flow dialog: {title, SECTION: {label: text}}.
+DETAIL = """(() => { const d = document.querySelector('#flow-detail'); if (!d || !d.open) return null;
+    const out = {title: d.querySelector('h2').textContent};
+    for (const s of d.querySelectorAll('section[data-section]')) out[s.dataset.section] = Object.fromEntries(
+        [...s.querySelectorAll('dt')].map(dt => [dt.textContent, dt.nextElementSibling.textContent]));
+    return out; })()"""
+
+# Each row's Risk cell: [text, class, title].
+RISK_CELLS = """[...document.querySelectorAll(%s + ' tbody td[data-label=Risk]')].map(td => {
+    const s = td.querySelector('.risk'); return s ? [s.textContent, s.className, s.title] : ['', '', '']; })"""
+
+
+def flows_page_rows(b, hash_query, want, tries=8):
+    """Open #/flows?QUERY and give its rows; the page does not poll, so ask again (Apply) a few
+    times while the replay has no such flow in the table."""
+    b.js(f"location.hash = '#/flows?{hash_query}'")
+    for _ in range(tries):
+        rows = b.wait(FLOW_ROWS % (json.dumps("#flows-table"), json.dumps(want)), 5)
+        if rows:
+            return rows
+        time.sleep(2)
+        b.js("document.querySelector('#flows-table').dataset.query = ''")
+        b.click("#f-apply")
+    return rows
+
+
+def close_detail(b):
+    b.click("#flow-detail-close")
+    return b.wait("!document.querySelector('#flow-detail')", 3)
+
+
+def flow_names_and_detail(b):
+    """The live flows table names each TLS flow by its SNI; a flow opens its detail (TLS: JA3C)."""
+    rows = flows_page_rows(b, "l7=TLS", "l7=TLS")
+    names = [r["Name"] for r in rows or []]
+    check("flows: the Name column shows each TLS flow's server name (SNI)",
+          names and all(n in DEMO_SNI for n in names), f"names {names}")
+    if not names:
+        return
+    b.click("#flows-table tbody td[data-label=Name] button")
+    d = b.wait(DETAIL, 5)
+    tls, app = (d or {}).get("tls", {}), (d or {}).get("application", {})
+    check("flows: a flow's name opens its detail (endpoints, application, TLS with JA3C)",
+          d and d["title"] == names[0] and app.get("Host name") == names[0] and app.get("Protocol", "").startswith("TLS")
+          and len(tls.get("JA3C", "")) == 32 and all(c in "0123456789abcdef" for c in tls["JA3C"])
+          and d.get("endpoints", {}).get("Client") and "dns" not in d, f"detail {d}")
+    b.screenshot("07d-flow-detail")
+    gone = close_detail(b)
+    b.click("#flows-table tbody td[data-label=Bytes]")  # anywhere on the row
+    again = b.wait(DETAIL, 5)
+    check("flows: the detail closes, and a click on the row opens it again",
+          gone and again and again["title"] == names[0], f"closed {gone}, reopened {again and again['title']}")
+    close_detail(b)
+
+
+def history_rows(b, host):
+    b.js(f"location.hash = '#/history?range=all&host={host}'")
+    return b.wait(FLOW_ROWS % (json.dumps("#history-table"), json.dumps(f"host={host}")), 10)
+
+
+def risks_shown(b):
+    """Risks in the history's flows (the earlier run: fixed), the hosts page and a host's page."""
+    rows = history_rows(b, "203.0.113.40")  # updates.example.com: a firmware download over HTTP
+    cells = b.js(RISK_CELLS % json.dumps("#history-table")) if rows else []
+    check("history: the Risk column, marked high, the risks in its tooltip",
+          rows and len(cells) == len(rows) and all(c[0] == "250" and "high" in c[1] and "Binary Application Transfer" in c[2]
+                                                   for c in cells), f"rows {rows and len(rows)}, risk cells {cells}")
+    if rows:
+        b.click("#history-table tbody td[data-label=Name] button")
+        d = b.wait(DETAIL, 5) or {}
+        risks, app = d.get("risks", {}), d.get("application", {})
+        check("history: a flow's detail lists its risks with the score, its URL and HTTP status",
+              risks.get("Score") == "250" and "Binary Application Transfer" in risks.get("Risks", "")
+              and app.get("URL", "").startswith("updates.example.com/") and app.get("HTTP status", "").isdigit(),
+              f"detail {d}")
+        close_detail(b)
+    rows = history_rows(b, "203.0.113.10")  # api.example.net: the demo CA's long-lived certificate
+    if rows:
+        b.click("#history-table tbody td[data-label=Name] button")
+    d = (rows and b.wait(DETAIL, 5)) or {}
+    tls = d.get("tls", {})
+    valid = tls.get("Valid", "")
+    check("history: a TLS flow's certificate (issuer, validity as dates)",
+          "tapbox demo CA" in tls.get("Issuer", "") and len(valid.split(" to ")) == 2
+          and all(len(x) >= 16 and x[4] == "-" and x[13] == ":" for x in valid.split(" to ")[:2]), f"TLS {tls}")
+    if d:
+        close_detail(b)
+
+    b.js("location.hash = '#/hosts?q=203.0.113.40'")
+    got = b.wait("""(() => { const t = document.querySelector('#hosts-table');
+        if (!(t.dataset.query || '').includes('q=203.0.113.40')) return null;
+        const head = [...t.querySelectorAll('th')].map(th => th.textContent);
+        const cells = %s; return cells.length ? [head, cells] : null; })()""" % (RISK_CELLS % json.dumps("#hosts-table")), 10)
+    head, cells = got or ([], [])
+    cell = cells[0] if cells else ["", "", ""]
+    score, _, flows = cell[0].partition(" · ")
+    check("hosts: the Risk column, the risky host's score and risky flows, its risks in the tooltip",
+          "Risk" in head and score.isdigit() and int(score) >= 250
+          and flows.split(" ")[0].isdigit() and "high" in cell[1] and "Binary Application Transfer" in cell[2],
+          f"columns {head}, risk cell {cell}")
+    items = (fetch_json(b, "/hosts?q=203.0.113.40") or {}).get("items", [])
+    optional = {"Name": "name", "MAC": "mac", "Vendor": "vendor"}
+    check("hosts: the Name, MAC and Vendor columns are there when a host has one",
+          items and all((label in head) == any(key in x for x in items) for label, key in optional.items()),
+          f"columns {head}, API keys {[sorted(x) for x in items]}")
+    b.click("#hosts-table tbody td:first-child a")
+    page = b.wait("""(() => { const r = document.querySelector('#host-risks'), l7 = document.querySelectorAll('#host-l7 .bars li');
+        return document.querySelector('#host-ip') && r && l7.length ? [document.querySelector('#host-ip').textContent,
+            [...l7].map(li => li.textContent), [...r.querySelectorAll('tbody tr')].map(tr => tr.textContent)] : null; })()""", 10)
+    check("host page of a remote host: its protocols (L7) and its risks",
+          page and page[0] == "203.0.113.40" and any(x.startswith("HTTP") for x in page[1])
+          and any("Binary Application Transfer" in x for x in page[2]), f"shown {page}")
+    b.screenshot("06c-host-remote-risks")
+
+
+def markup_as_text(b, markup):
+    """A flow whose Host header and User-Agent are markup: shown literally, nothing runs."""
+    if not check("escaping: the markup capture was written (python3-scapy)", markup,
+                 "test/browser/markup-pcap.py failed: toolchain/deps.sh test installs python3-scapy"):
+        return
+    rows = flows_page_rows(b, "host=10.99.0.1", "host=10.99.0.1")
+    names = [r["Name"] for r in rows or []]
+    injected = "document.querySelectorAll('main img, main script, main b').length"
+    check("escaping: the flows table shows a host name of markup as text",
+          names and all(n == MARKUP_HOST for n in names) and b.js(injected) == 0, f"names {names}, elements {b.js(injected)}")
+    if not names:
+        return
+    b.click("#flows-table tbody td[data-label=Name] button")
+    d = b.wait(DETAIL, 5) or {}
+    app = d.get("application", {})
+    time.sleep(0.5)  # an image that failed to load would have fired its onerror by now
+    check("escaping: the detail shows the host name, URL and user agent literally; no script ran",
+          d.get("title") == MARKUP_HOST and app.get("Host name") == MARKUP_HOST and app.get("User agent") == MARKUP_AGENT
+          and "<b>bold</b>" in app.get("URL", "") and b.js(injected) == 0 and b.js("typeof window.__xss") == "undefined",
+          f"detail {d}, elements {b.js(injected)}, __xss {b.js('typeof window.__xss')}")
+    b.screenshot("07e-flow-markup")
+    close_detail(b)
 
 
 # ---- history (-F) on the host page, the History page's custom range and top tables, the dashboard ----
@@ -979,10 +1152,13 @@ def main():
         subprocess.run([TAPBOXD, "--once", "-F", "-i", PCAP, "--data-dir", os.path.join(tmp, "data")],
                        stdout=subprocess.DEVNULL, stderr=open(os.path.join(ART, "tapboxd-once.log"), "w"),
                        timeout=120)
+        # A flow whose names carry markup, replayed beside the demo (the escaping check).
+        markup = make_markup_pcap(os.path.join(tmp, "markup.pcap"))
         # A state save (hosts, their 5-minute series) every 10 s instead of 300, for the host page.
         started = time.time()
         daemon = subprocess.Popen(
-            [TAPBOXD, "-F", "--history-save-s=10", "-i", PCAP, "-i", f"ntap:{ntap_port}", "--replay=realtime", "--loop",
+            [TAPBOXD, "-F", "--history-save-s=10", "-i", PCAP, *(["-i", markup] if markup else []),
+             "-i", f"ntap:{ntap_port}", "--replay=realtime", "--loop",
              "-w", f"127.0.0.1:{port}", "-W", "0",
              "--data-dir", os.path.join(tmp, "data"), "--http-root", os.path.join(ROOT, "www"),
              "--config-status-file", os.path.join(tmp, "config-status")],
@@ -1007,7 +1183,7 @@ def main():
                 b.call("Page.enable")
                 b.call("Runtime.enable")
                 b.call("Log.enable")
-                for step in (lambda: run(b, base, ntap_port, os.path.join(tmp, "data")),
+                for step in (lambda: run(b, base, ntap_port, os.path.join(tmp, "data"), markup),
                              lambda: box_ok and run_inline(b, box),
                              lambda: dashboard_history(b, base, started)):
                     try:

@@ -1,12 +1,18 @@
-// Small DOM and formatting helpers shared by the pages. Text always goes in through
-// textContent (never innerHTML), so nothing from the API can inject markup.
+// Small DOM and formatting helpers shared by the pages. Text always goes in as text nodes
+// (never innerHTML), so nothing from the API can inject markup: a host name such as
+// "<img src=x onerror=...>" shows as those characters.
+
+// Properties that would parse a string as markup or code: h() refuses them.
+const MARKUP_KEYS = new Set(['innerHTML', 'outerHTML', 'srcdoc']);
 
 /** h('a', {href: '#/hosts', class: 'x'}, 'text', childNode, [more]) -> Element */
 export function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs || {})) {
     if (v === undefined || v === null || v === false) continue;
-    if (k.startsWith('on') && typeof v === 'function') el.addEventListener(k.slice(2), v);
+    if (MARKUP_KEYS.has(k)) throw new Error(`h(): no ${k}, children are text`);
+    if (k.startsWith('on') && typeof v !== 'function') throw new Error(`h(): ${k} takes a function`); // no inline handler
+    if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
     else if (k === 'dataset') Object.assign(el.dataset, v);
     else if (k in el && typeof v !== 'string') el[k] = v;
     else el.setAttribute(k, v === true ? '' : v);
@@ -19,7 +25,7 @@ function append(el, children) {
   for (const c of children) {
     if (c === undefined || c === null || c === false) continue;
     if (Array.isArray(c)) append(el, c);
-    else el.append(c instanceof Node ? c : String(c));
+    else el.append(c instanceof Node ? c : document.createTextNode(String(c)));
   }
 }
 
@@ -54,6 +60,12 @@ export function when(unixS) {
   const hms = `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
   if (d.toDateString() === now.toDateString()) return hms;
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${hms.slice(0, 5)}`;
+}
+
+/** Unix seconds -> "2026-11-23 11:50" (a full date, whatever the day). */
+export function dateTime(unixS) {
+  if (!unixS) return '';
+  return localInput(unixS).replace('T', ' ');
 }
 
 /** Unix seconds -> "2026-11-23T11:50", the local time a datetime-local input holds. */
@@ -94,8 +106,11 @@ export function hostLink(ip, vlan = 0) {
   return h('a', { href: `#/host/${encodeURIComponent(ip)}${q}`, class: 'mono' }, ip);
 }
 
-/** A table: columns [{label, cell(row) -> node|string, class, sort}], rows []. */
-export function table(columns, rows, { empty = 'Nothing yet.', sort, order, onSort } = {}) {
+/** A table: columns [{label, cell(row) -> node|string, class, sort, optional}], rows [];
+ * an optional column is left out when no row has anything in it; `row(r)` gives each <tr>'s
+ * attributes (e.g. a click handler). */
+export function table(columns, rows, { empty = 'Nothing yet.', sort, order, onSort, row = () => ({}) } = {}) {
+  columns = columns.filter((c) => !c.optional || rows.some((r) => c.cell(r) !== ''));
   const head = columns.map((c) => {
     if (!c.sort || !onSort) return h('th', { class: c.class }, c.label);
     const active = sort === c.sort;
@@ -104,7 +119,7 @@ export function table(columns, rows, { empty = 'Nothing yet.', sort, order, onSo
       h('button', { type: 'button', class: 'sort', onclick: () => onSort(c.sort) }, c.label + arrow));
   });
   const body = rows.length
-    ? rows.map((r) => h('tr', {}, columns.map((c) => h('td', { class: c.class, 'data-label': c.label }, c.cell(r)))))
+    ? rows.map((r) => h('tr', row(r), columns.map((c) => h('td', { class: c.class, 'data-label': c.label }, c.cell(r)))))
     : [h('tr', {}, h('td', { colspan: columns.length, class: 'empty' }, empty))];
   return h('div', { class: 'table-wrap' },
     h('table', {}, h('thead', {}, h('tr', {}, head)), h('tbody', {}, body)));

@@ -1,18 +1,25 @@
-// Flows table with filters (host, L7 protocol, port, L4 protocol), sorting and pages.
+// Flows table with filters (host, L7 protocol, port, L4 protocol), sorting and pages; a flow
+// (its name, or anywhere on its row) opens its detail (flow-detail.js).
 import * as api from '../api.js';
-import { h, bytes, si, when, table, hostLink, pager, keepInHash } from '../util.js';
+import { h, bytes, si, when, table, pager, keepInHash } from '../util.js';
+import { endpoint, flowName, riskCell, flowRow, showFlow } from '../flow-detail.js';
 
 const LIMIT = 25;
 const FILTERS = ['host', 'l7', 'port', 'proto'];
 
-const endpoint = (e) => h('span', { class: 'endpoint' }, hostLink(e.ip), e.port ? h('span', { class: 'port' }, `:${e.port}`) : null);
+/** The Name cell: a button that opens the flow's detail. */
+const nameCell = (f) => h('button', { type: 'button', class: f.host_name ? 'link flow-open' : 'link flow-open mono',
+  title: `${flowName(f)}: details`, onclick: () => showFlow(f) }, flowName(f));
 
+/** The columns of a flows table (this page, the host page, the history); rows: flowRow. */
 export function flowColumns() {
   return [
     { label: 'Client', cell: (f) => endpoint(f.client) },
     { label: 'Server', cell: (f) => endpoint(f.server) },
+    { label: 'Name', class: 'name', cell: nameCell },
     { label: 'Proto', cell: (f) => f.protocol },
     { label: 'Application', cell: (f) => h('span', { title: f.category || '' }, f.l7 + (f.l7_guessed ? ' ?' : '')) },
+    { label: 'Risk', class: 'num', optional: true, cell: riskCell }, // shown when a flow of the page has one
     { label: 'Bytes', sort: 'bytes', class: 'num', cell: (f) => bytes(f.client_to_server.bytes + f.server_to_client.bytes) },
     { label: 'Packets', sort: 'packets', class: 'num hide-s', cell: (f) => si(f.client_to_server.packets + f.server_to_client.packets) },
     { label: 'First seen', sort: 'first_seen', class: 'hide-s', cell: (f) => when(f.first_seen) },
@@ -71,7 +78,7 @@ export async function mount(main, { params }) {
       out.dataset.query = location.hash.split('?')[1] || '';
       out.replaceChildren(
         table(flowColumns(), r.items, {
-          empty: 'No flow matches.', sort: state.sort, order: state.order,
+          empty: 'No flow matches.', sort: state.sort, order: state.order, row: flowRow,
           onSort: (s) => {
             state.order = state.sort === s && state.order === 'desc' ? 'asc' : 'desc';
             state.sort = s;

@@ -9,6 +9,7 @@ import * as api from '../api.js';
 import { h, bytes, si, table, pager, keepInHash, hostLink, href, localInput, parseLocalInput, per } from '../util.js';
 import { LiveChart } from '../chart.js';
 import { flowColumns } from './flows.js';
+import { flowRow } from '../flow-detail.js';
 
 const LIMIT = 25;
 const TOP = 10;
@@ -206,7 +207,7 @@ export async function mount(main, { params }) {
       });
       if (mine !== flowSeq) return;
       out.replaceChildren(
-        table(flowColumns(), page.flows, { empty: 'No stored flow in this range.' }),
+        table(flowColumns(), page.flows, { empty: 'No stored flow in this range.', row: flowRow }),
         pager(page.total, state.offset, LIMIT, (o) => { state.offset = o; loadFlows(); }));
       out.dataset.total = String(page.total);
       out.dataset.query = location.hash.split('?')[1] || ''; /* what the table shows (tests wait for it) */

@@ -1,4 +1,5 @@
-// One host: traffic, L7 breakdown, peers and its largest flows; with a history (-F) also its
+// One host: its name and device (MAC, vendor) when known, traffic, L7 breakdown (local and remote
+// hosts), the risks of its flows, peers and its largest flows; with a history (-F) also its
 // traffic over the last day (/api/v1/timeseries?host=IP, 5-minute points; local hosts only, the
 // history keeps no series for remote ones) and its past flows (/api/v1/history/flows?host=IP,
 // pages of 25, the page kept in the address as `past=OFFSET`). A host no longer in the host
@@ -7,6 +8,8 @@ import * as api from '../api.js';
 import { h, bytes, si, when, table, bars, hostLink, pager, keepInHash, per } from '../util.js';
 import { LiveChart, settled } from '../chart.js';
 import { flowColumns } from './flows.js';
+import { flowRow } from '../flow-detail.js';
+import { nameSource, hostRisk } from './hosts.js';
 
 const LIMIT = 25;
 const DAY = 86400;
@@ -59,7 +62,7 @@ function historyCards(ip, { vlan, local, params }) {
       const page = await api.get('/history/flows', { host: ip, limit: LIMIT, offset: state.offset });
       if (stopped || mine !== seq) return;
       out.replaceChildren(
-        table(flowColumns(), page.flows, { empty: 'No stored flow of this host.' }),
+        table(flowColumns(), page.flows, { empty: 'No stored flow of this host.', row: flowRow }),
         pager(page.total, state.offset, LIMIT, (o) => { state.offset = o; loadFlows(); }));
       out.dataset.total = String(page.total);
       out.dataset.query = `offset=${state.offset}`;
@@ -84,6 +87,33 @@ function historyCards(ip, { vlan, local, params }) {
   };
 }
 
+const fact = (label, value) => h('div', { class: 'fact' }, h('span', { class: 'muted small' }, label), h('strong', {}, value));
+
+/** The device behind a (local) host: MAC address, vendor, when seen, how often it changed. */
+function device(x) {
+  if (!x.mac && !x.vendor) return null;
+  return h('div', { class: 'facts device', id: 'host-device' },
+    x.mac ? fact('MAC', h('span', { class: 'mono' }, x.mac)) : null,
+    x.vendor ? fact('Vendor', x.vendor) : null,
+    x.mac_first_seen ? fact('MAC first seen', when(x.mac_first_seen)) : null,
+    x.mac_last_seen ? fact('MAC last seen', when(x.mac_last_seen)) : null,
+    x.mac_changes !== undefined ? fact('MAC changes', String(x.mac_changes)) : null);
+}
+
+/** The risks nDPI found in the host's flows, with how many flows had each. */
+function risks(x) {
+  if (!x.risky_flows && !(x.risks || []).length) return null;
+  const rows = (x.risks || []).slice().sort((a, b) => b.flows - a.flows);
+  if (x.risks_other_flows) rows.push({ risk: 'other risks', flows: x.risks_other_flows });
+  return h('section', { class: 'card', id: 'host-risks' },
+    h('div', { class: 'card-head' }, h('h2', {}, 'Risks'), hostRisk(x)),
+    table([
+      { label: 'Risk', cell: (r) => r.risk },
+      { label: 'Flows', class: 'num', cell: (r) => si(r.flows) },
+    ], rows, { empty: 'No risk named.' }),
+    h('p', { class: 'muted small' }, `Score ${x.risk_score}: the sum of its ${x.risky_flows} risky flows’ nDPI scores.`));
+}
+
 export async function mount(main, { args, params }) {
   const ip = args[0];
   const vlan = params.get('vlan') || '';
@@ -101,7 +131,6 @@ export async function mount(main, { args, params }) {
     return past.destroy;
   }
   const total = x.bytes_sent + x.bytes_rcvd;
-  const fact = (label, value) => h('div', { class: 'fact' }, h('span', { class: 'muted small' }, label), h('strong', {}, value));
   const l7 = (x.l7 || []).slice().sort((a, b) => b.bytes - a.bytes);
   if (x.l7_other_bytes) l7.push({ protocol: 'other', bytes: x.l7_other_bytes, flows: 0 });
   const past = historyCards(x.ip, { vlan, local: x.local, params });
@@ -110,15 +139,18 @@ export async function mount(main, { args, params }) {
     h('p', {}, h('a', { href: '#/hosts' }, '‹ Hosts')),
     h('section', { class: 'card', id: 'host-summary' },
       h('h2', {}, h('span', { class: 'mono', id: 'host-ip' }, x.ip), ' ',
+        x.name ? h('span', { id: 'host-name', title: nameSource(x.name_source) }, x.name) : null, ' ',
         h('span', { class: x.local ? 'tag local' : 'tag' }, x.local ? 'local' : 'remote'),
         x.vlan ? h('span', { class: 'tag' }, `VLAN ${x.vlan}`) : null),
+      x.name && x.name_source ? h('p', { class: 'muted small', id: 'host-name-source' }, `Name ${nameSource(x.name_source)}.`) : null,
       h('div', { class: 'facts' },
         fact('Traffic', bytes(total)),
         fact('Sent', `${bytes(x.bytes_sent)} · ${si(x.packets_sent)} pkt`),
         fact('Received', `${bytes(x.bytes_rcvd)} · ${si(x.packets_rcvd)} pkt`),
         fact('Flows', `${x.flows_active} active / ${x.flows_total} total`),
         fact('First seen', when(x.first_seen)),
-        fact('Last seen', when(x.last_seen)))),
+        fact('Last seen', when(x.last_seen))),
+      device(x)),
     past.cards[0],
     h('div', { class: 'grid' },
       h('section', { class: 'card', id: 'host-l7' }, h('h2', {}, 'Protocols'),
@@ -132,11 +164,12 @@ export async function mount(main, { args, params }) {
           { label: 'Bytes', class: 'num', cell: (p) => bytes(p.bytes) },
           { label: 'Flows', class: 'num', cell: (p) => p.flows },
         ], x.peers, { empty: 'No peers.' }),
-        x.peers_complete ? null : h('p', { class: 'muted small' }, 'From the host’s largest flows only.'))),
+        x.peers_complete ? null : h('p', { class: 'muted small' }, 'From the host’s largest flows only.')),
+      risks(x)),
     h('section', { class: 'card', id: 'host-flows' },
       h('div', { class: 'card-head' }, h('h2', {}, `Flows (${x.flows_count})`),
         h('a', { href: `#/flows?host=${encodeURIComponent(x.ip)}` }, 'All in the flows table')),
-      table(flowColumns(), x.flows, { empty: 'No active flows.' })),
+      table(flowColumns(), x.flows, { empty: 'No active flows.', row: flowRow })),
     past.cards[1]);
   return past.destroy;
 }
