@@ -41,6 +41,7 @@ const char *dns_type_name(uint16_t type)
     case 5: return "CNAME";
     case 6: return "SOA";
     case 12: return "PTR";
+    case 13: return "HINFO";
     case 15: return "MX";
     case 16: return "TXT";
     case 28: return "AAAA";
@@ -51,10 +52,13 @@ const char *dns_type_name(uint16_t type)
     case 46: return "RRSIG";
     case 47: return "NSEC";
     case 48: return "DNSKEY";
+    case 52: return "TLSA";
     case 64: return "SVCB";
     case 65: return "HTTPS";
+    case 99: return "SPF";
     case 252: return "AXFR";
     case 255: return "ANY";
+    case 257: return "CAA";
     default: return NULL;
     }
 }

@@ -1,6 +1,7 @@
 #include "query/query_json.h"
 
 #include "capture/port_pair.h"
+#include "decode/dns.h"
 #include "policy/policy.h"
 
 #include <stdio.h>
@@ -66,19 +67,6 @@ void query_add_tcp_rtts(cJSON *o, uint32_t rtt_client_us, uint32_t rtt_server_us
         cJSON_AddNumberToObject(o, "rtt_server_us", rtt_server_us);
 }
 
-const char *query_dns_type_name(uint16_t qtype)
-{
-    static const struct { uint16_t type; const char *name; } types[] = {
-        {1, "A"},      {2, "NS"},    {5, "CNAME"}, {6, "SOA"},    {12, "PTR"},  {13, "HINFO"},
-        {15, "MX"},    {16, "TXT"},  {28, "AAAA"}, {33, "SRV"},   {35, "NAPTR"}, {43, "DS"},
-        {46, "RRSIG"}, {48, "DNSKEY"}, {52, "TLSA"}, {64, "SVCB"}, {65, "HTTPS"}, {99, "SPF"},
-        {252, "AXFR"}, {255, "ANY"}, {257, "CAA"}};
-    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
-        if (types[i].type == qtype)
-            return types[i].name;
-    return NULL;
-}
-
 const char *query_dns_rcode_name(uint8_t rcode)
 {
     static const char *const names[] = {"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP",
@@ -114,7 +102,7 @@ void query_add_flow_details(cJSON *o, const struct flow_details_view *v)
     if (v->http_status)
         cJSON_AddNumberToObject(o, "http_status", v->http_status);
     if (v->dns_qtype) {
-        const char *t = query_dns_type_name(v->dns_qtype);
+        const char *t = dns_type_name(v->dns_qtype);
         if (t)
             cJSON_AddStringToObject(o, "dns_qtype", t);
         else

@@ -20,8 +20,7 @@ void query_flow_sides(const struct port_pair *pp, struct flow_sides *out);
 /* "TCP", "UDP", "ICMPV6"...: the name flows carry for an L4 protocol, or NULL (a number then). */
 const char *query_l4_name(uint8_t proto, uint8_t ip_version);
 
-/* DNS query type and reply code names ("AAAA", "NXDOMAIN"), NULL when unnamed. */
-const char *query_dns_type_name(uint16_t qtype);
+/* DNS reply code names ("NXDOMAIN"), NULL when unnamed (type names: dns_type_name). */
 const char *query_dns_rcode_name(uint8_t rcode);
 /* ["Known Protocol on Non Standard Port", ...] from a risk bitmask (flow_info.risks). */
 cJSON *query_risks_json(uint64_t risks);
