@@ -253,12 +253,22 @@ void engine_set_host_end(struct engine *e, engine_host_end_fn fn, void *ctx)
     e->on_host_end_ctx = ctx;
 }
 
-static void host_record(const struct host *h, struct engine_host_record *out)
+static void host_record(const struct engine *e, const struct host *h,
+                        struct engine_host_record *out)
 {
     *out = (struct engine_host_record){
         .key = h->key, .local = h->local, .first_us = h->first_us, .last_us = h->last_us,
         .packets_sent = h->packets_sent, .packets_rcvd = h->packets_rcvd,
-        .bytes_sent = h->bytes_sent, .bytes_rcvd = h->bytes_rcvd, .flows_total = h->flows_total};
+        .bytes_sent = h->bytes_sent, .bytes_rcvd = h->bytes_rcvd, .flows_total = h->flows_total,
+        .has_mac = h->has_mac, .mac_changes = h->mac_changes, .mac_first_us = h->mac_first_us,
+        .mac_last_us = h->mac_last_us};
+    memcpy(out->mac, h->mac, sizeof out->mac);
+    const struct name_entry *n = name_table_lookup(&e->names, &h->key, e->now_us);
+    if (n) {
+        memcpy(out->name, n->name, sizeof out->name);
+        out->name_source = n->source;
+        out->name_expires_us = n->expires_us;
+    }
 }
 
 static void host_purged(void *ctx, const struct host *h)
@@ -267,7 +277,7 @@ static void host_purged(void *ctx, const struct host *h)
     if (!h->changed || !e->on_host_end)
         return;
     struct engine_host_record r;
-    host_record(h, &r);
+    host_record(e, h, &r);
     e->on_host_end(e->on_host_end_ctx, &r);
 }
 
@@ -1014,7 +1024,7 @@ size_t engine_take_changed_hosts(struct engine *e, struct engine_host_record *ou
             if (!h->changed)
                 continue;
             h->changed = false;
-            host_record(h, &out[n++]);
+            host_record(e, h, &out[n++]);
         }
     return n;
 }
@@ -1038,6 +1048,24 @@ int engine_restore_host(struct engine *e, const struct engine_host_record *r)
     h->bytes_sent += r->bytes_sent;
     h->bytes_rcvd += r->bytes_rcvd;
     h->flows_total += r->flows_total;
+    if (r->has_mac && h->local) {
+        if (!h->has_mac) {
+            h->has_mac = true;
+            memcpy(h->mac, r->mac, sizeof h->mac);
+            h->mac_first_us = r->mac_first_us;
+            h->mac_last_us = r->mac_last_us;
+        } else if (memcmp(h->mac, r->mac, sizeof h->mac) == 0) {
+            h->mac_first_us = r->mac_first_us < h->mac_first_us ? r->mac_first_us
+                                                                  : h->mac_first_us;
+        } else if (h->mac_changes < UINT16_MAX) {
+            h->mac_changes++; /* the device changed while the box was down */
+        }
+        uint32_t changes = (uint32_t)h->mac_changes + r->mac_changes;
+        h->mac_changes = changes > UINT16_MAX ? UINT16_MAX : (uint16_t)changes;
+    }
+    if (r->name[0] && memchr(r->name, 0, sizeof r->name))
+        name_table_restore(&e->names, &r->key, r->name, (enum name_source)r->name_source,
+                           r->name_expires_us, e->now_us ? e->now_us : clock_wall_us());
     return 0;
 }
 

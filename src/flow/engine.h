@@ -83,12 +83,21 @@ struct l7_counter {
     uint64_t bytes;
 };
 
-/* A host as history keeps it: an owned copy. */
+/* A host as history keeps it: an owned copy. Besides the counters, what was learned of it: its
+ * name while the name table still holds one (name[0] == 0 otherwise; name_expires_us in the
+ * engine's clock, which is the wall clock on a live box), and its device (has_mac). */
 struct engine_host_record {
     struct host_key key;
     bool local;
     uint64_t first_us, last_us;
     uint64_t packets_sent, packets_rcvd, bytes_sent, bytes_rcvd, flows_total;
+    char name[NAME_TABLE_NAME_SIZE];
+    uint8_t name_source;             /* enum name_source */
+    uint64_t name_expires_us;
+    bool has_mac;
+    uint8_t mac[6];
+    uint16_t mac_changes;
+    uint64_t mac_first_us, mac_last_us;
 };
 
 struct engine;
@@ -291,8 +300,10 @@ uint16_t engine_l7_stat_id(const struct l7_result *r);
  * since the last call into out and clears their mark; the rest keep it for the next call. */
 size_t engine_take_changed_hosts(struct engine *e, struct engine_host_record *out, size_t cap);
 /* A host history knew before a restart: made with its first seen and totals (unmarked), or,
- * when traffic made it already, its first seen moved back and the totals added. -1 when the
- * host table is full (counted as refused). */
+ * when traffic made it already, its first seen moved back and the totals added. Its name goes
+ * back into the name table until its old expiry (a name learned since wins), its device onto
+ * the host (a MAC seen since wins, and counts as a change when it differs). -1 when the host
+ * table is full (counted as refused). */
 int engine_restore_host(struct engine *e, const struct engine_host_record *r);
 
 #endif

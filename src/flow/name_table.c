@@ -158,13 +158,40 @@ static bool name_store(char out[NAME_TABLE_NAME_SIZE], const char *name)
     return true;
 }
 
-static void entry_set(struct name_entry *e, const char *stored, enum name_source source,
-                      uint32_t ttl_s, uint64_t now_us)
+static void entry_set_until(struct name_entry *e, const char *stored, enum name_source source,
+                            uint64_t expires_us, uint64_t now_us)
 {
     memcpy(e->name, stored, strlen(stored) + 1);
     e->source = (uint8_t)source;
     e->updated_us = now_us;
-    e->expires_us = now_us + (uint64_t)lifetime_s(source, ttl_s) * 1000000u;
+    e->expires_us = expires_us;
+}
+
+static void entry_set(struct name_entry *e, const char *stored, enum name_source source,
+                      uint32_t ttl_s, uint64_t now_us)
+{
+    entry_set_until(e, stored, source, now_us + (uint64_t)lifetime_s(source, ttl_s) * 1000000u,
+                    now_us);
+}
+
+/* A new entry for key (hash hv), or NULL when the table is full of live ones (refused). */
+static struct name_entry *entry_new(struct name_table *t, const struct host_key *key, uint32_t hv,
+                                    uint64_t now_us)
+{
+    if (!t->free_head && !evict_one_expired(t, now_us)) {
+        t->stats.refused++;
+        return NULL;
+    }
+    uint32_t index = t->free_head;
+    struct name_entry *e = &t->entries[index - 1];
+    t->free_head = e->next;
+    e->key = *key;
+    e->hash = hv;
+    e->in_use = true;
+    e->next = t->buckets[hv & t->bucket_mask];
+    t->buckets[hv & t->bucket_mask] = index;
+    t->stats.count++;
+    return e;
 }
 
 bool name_table_learn(struct name_table *t, const struct host_key *key, const char *name,
@@ -195,22 +222,38 @@ bool name_table_learn(struct name_table *t, const struct host_key *key, const ch
         entry_drop(t, e);
         t->stats.expired++;
     }
-    if (!t->free_head && !evict_one_expired(t, now_us)) {
-        t->stats.refused++;
+    if (!(e = entry_new(t, key, hv, now_us)))
         return false;
-    }
-    uint32_t index = t->free_head;
-    e = &t->entries[index - 1];
-    t->free_head = e->next;
-    e->key = *key;
-    e->hash = hv;
-    e->in_use = true;
-    e->next = t->buckets[hv & t->bucket_mask];
-    t->buckets[hv & t->bucket_mask] = index;
     entry_set(e, stored, source, ttl_s, now_us);
-    t->stats.count++;
     t->stats.learned++;
     t->stats.shortened += shortened;
+    return true;
+}
+
+bool name_table_restore(struct name_table *t, const struct host_key *key, const char *name,
+                        enum name_source source, uint64_t expires_us, uint64_t now_us)
+{
+    if ((unsigned)source >= NAME_SOURCE_COUNT || !dns_name_text_is_clean(name)) {
+        t->stats.bad_name++;
+        return false;
+    }
+    if (expires_us <= now_us)
+        return false; /* it expired while the box was down */
+    uint64_t latest = now_us + (uint64_t)NAME_TABLE_MAX_TTL_S * 1000000u;
+    char stored[NAME_TABLE_NAME_SIZE];
+    name_store(stored, name);
+    uint32_t hv = key_hash(t, key);
+    struct name_entry *e = find(t, key, hv);
+    if (e && entry_live(e, now_us))
+        return false;
+    if (e) {
+        entry_drop(t, e);
+        t->stats.expired++;
+    }
+    if (!(e = entry_new(t, key, hv, now_us)))
+        return false;
+    entry_set_until(e, stored, source, expires_us < latest ? expires_us : latest, now_us);
+    t->stats.restored++;
     return true;
 }
 

@@ -70,6 +70,7 @@ struct name_table_stats {
     uint64_t expired;                /* entries dropped at their expiry (or taken over) */
     uint64_t bad_name;               /* names refused: empty, or bytes outside the text form */
     uint64_t shortened;              /* names kept by their rightmost labels */
+    uint64_t restored;               /* names taken back from history at a start */
     size_t memory_bytes;             /* fixed at init */
 };
 
@@ -94,6 +95,12 @@ void name_table_fini(struct name_table *t);
  * (learned, replaced or refreshed), false when it was outranked, refused or a bad name. */
 bool name_table_learn(struct name_table *t, const struct host_key *key, const char *name,
                       enum name_source source, uint32_t ttl_s, uint64_t now_us);
+
+/* A name saved before a restart: taken like a learn from source, but living until expires_us
+ * (at most NAME_TABLE_MAX_TTL_S from now_us), and only when key has no live name yet (what was
+ * learned since is newer). Returns true when the table took it (counted as restored). */
+bool name_table_restore(struct name_table *t, const struct host_key *key, const char *name,
+                        enum name_source source, uint64_t expires_us, uint64_t now_us);
 
 /* The live entry of key, or NULL (never seen, or expired). Valid until the next learn or
  * expire. */

@@ -329,6 +329,7 @@ cJSON *query_status_json(const struct engine *e)
     cJSON_AddNumberToObject(names, "refused", (double)ns.refused);
     cJSON_AddNumberToObject(names, "expired", (double)ns.expired);
     cJSON_AddNumberToObject(names, "bad_name", (double)ns.bad_name);
+    cJSON_AddNumberToObject(names, "restored", (double)ns.restored);
     cJSON_AddNumberToObject(mem, "total", (double)snap.memory.total);
     cJSON_AddNumberToObject(mem, "peak", (double)snap.memory.peak);
     cJSON *sources = cJSON_AddArrayToObject(o, "sources");

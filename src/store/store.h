@@ -25,7 +25,7 @@
 
 #include "query/query_json.h"
 
-#define STORE_SCHEMA_VERSION 5
+#define STORE_SCHEMA_VERSION 6
 #define STORE_DEFAULT_QUEUE_ROWS 32768   /* rows waiting for the writer (~8 MiB) */
 #define STORE_DEFAULT_BATCH_ROWS 4096    /* a batch is written at this many rows... */
 #define STORE_DEFAULT_FLUSH_MS 5000      /* ...or when its oldest row is this old */

@@ -109,6 +109,16 @@ static const char *const MIGRATIONS[STORE_SCHEMA_VERSION] = {
     "ALTER TABLE flows ADD COLUMN s2c_zero_window INTEGER;"
     "ALTER TABLE flows ADD COLUMN rtt_client_us INTEGER;"
     "ALTER TABLE flows ADD COLUMN rtt_server_us INTEGER;",
+    /* 5 -> 6: what was learned of a host besides its counters: its name (with where it came
+     * from and until when it holds) and its device (MAC, when first and last seen, changes).
+     * NULL when not known. */
+    "ALTER TABLE hosts ADD COLUMN name TEXT;"
+    "ALTER TABLE hosts ADD COLUMN name_source INTEGER;"
+    "ALTER TABLE hosts ADD COLUMN name_expires_us INTEGER;"
+    "ALTER TABLE hosts ADD COLUMN mac BLOB;"
+    "ALTER TABLE hosts ADD COLUMN mac_first_us INTEGER;"
+    "ALTER TABLE hosts ADD COLUMN mac_last_us INTEGER;"
+    "ALTER TABLE hosts ADD COLUMN mac_changes INTEGER;",
 };
 
 static const char INSERT_CHUNK[] =

@@ -13,8 +13,10 @@ static const char SELECT_HOST[] =
 static const char UPSERT_HOST[] =
     "INSERT INTO hosts (vlan, ip, local, first_us, last_us, packets_sent, packets_rcvd,"
     " bytes_sent, bytes_rcvd, flows, seen_first_us, seen_packets_sent, seen_packets_rcvd,"
-    " seen_bytes_sent, seen_bytes_rcvd, seen_flows)"
-    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
+    " seen_bytes_sent, seen_bytes_rcvd, seen_flows, name, name_source, name_expires_us, mac,"
+    " mac_first_us, mac_last_us, mac_changes)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,"
+    " ?19, ?20, ?21, ?22, ?23)"
     " ON CONFLICT (vlan, ip) DO UPDATE SET local = excluded.local,"
     " first_us = min(first_us, excluded.first_us), last_us = max(last_us, excluded.last_us),"
     " packets_sent = packets_sent + excluded.packets_sent,"
@@ -23,7 +25,14 @@ static const char UPSERT_HOST[] =
     " flows = flows + excluded.flows, seen_first_us = excluded.seen_first_us,"
     " seen_packets_sent = excluded.seen_packets_sent,"
     " seen_packets_rcvd = excluded.seen_packets_rcvd, seen_bytes_sent = excluded.seen_bytes_sent,"
-    " seen_bytes_rcvd = excluded.seen_bytes_rcvd, seen_flows = excluded.seen_flows";
+    " seen_bytes_rcvd = excluded.seen_bytes_rcvd, seen_flows = excluded.seen_flows,"
+    /* a host whose name expired keeps the last one it had; the device is the latest seen */
+    " name = coalesce(excluded.name, name),"
+    " name_source = coalesce(excluded.name_source, name_source),"
+    " name_expires_us = coalesce(excluded.name_expires_us, name_expires_us),"
+    " mac = coalesce(excluded.mac, mac), mac_first_us = coalesce(excluded.mac_first_us,"
+    " mac_first_us), mac_last_us = coalesce(excluded.mac_last_us, mac_last_us),"
+    " mac_changes = coalesce(excluded.mac_changes, mac_changes)";
 
 enum { PACKETS_SENT, PACKETS_RCVD, BYTES_SENT, BYTES_RCVD, FLOWS, COUNTS };
 
@@ -78,6 +87,23 @@ static int save_host(sqlite3_stmt *sel, sqlite3_stmt *up, sqlite3_stmt *series,
     sqlite3_bind_int64(up, c++, (sqlite3_int64)h->first_us);
     for (int i = 0; i < COUNTS; i++)
         sqlite3_bind_int64(up, c++, (sqlite3_int64)now[i]);
+    if (h->name[0] && memchr(h->name, 0, sizeof h->name)) {
+        sqlite3_bind_text(up, c++, h->name, -1, SQLITE_STATIC);
+        sqlite3_bind_int(up, c++, h->name_source);
+        sqlite3_bind_int64(up, c++, (sqlite3_int64)h->name_expires_us);
+    } else {
+        for (int i = 0; i < 3; i++)
+            sqlite3_bind_null(up, c++);
+    }
+    if (h->has_mac) {
+        sqlite3_bind_blob(up, c++, h->mac, sizeof h->mac, SQLITE_STATIC);
+        sqlite3_bind_int64(up, c++, (sqlite3_int64)h->mac_first_us);
+        sqlite3_bind_int64(up, c++, (sqlite3_int64)h->mac_last_us);
+        sqlite3_bind_int(up, c++, h->mac_changes);
+    } else {
+        for (int i = 0; i < 4; i++)
+            sqlite3_bind_null(up, c++);
+    }
     int rc = sqlite3_step(up);
     sqlite3_reset(up);
     if (rc != SQLITE_DONE)
@@ -186,8 +212,10 @@ static int load_hosts(sqlite3 *db, size_t max_hosts, struct store_restore *out)
         return 0;
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(db, "SELECT vlan, ip, local, first_us, last_us, packets_sent,"
-                           " packets_rcvd, bytes_sent, bytes_rcvd, flows FROM hosts ORDER BY"
-                           " last_us DESC LIMIT ?", -1, &st, NULL) != SQLITE_OK)
+                           " packets_rcvd, bytes_sent, bytes_rcvd, flows, name, name_source,"
+                           " name_expires_us, mac, mac_first_us, mac_last_us, mac_changes"
+                           " FROM hosts ORDER BY last_us DESC LIMIT ?", -1, &st,
+                           NULL) != SQLITE_OK)
         return -1;
     sqlite3_bind_int64(st, 1, (sqlite3_int64)max_hosts);
     size_t cap = 0;
@@ -216,6 +244,23 @@ static int load_hosts(sqlite3 *db, size_t max_hosts, struct store_restore *out)
         h->bytes_sent = (uint64_t)sqlite3_column_int64(st, 7);
         h->bytes_rcvd = (uint64_t)sqlite3_column_int64(st, 8);
         h->flows_total = (uint64_t)sqlite3_column_int64(st, 9);
+        const unsigned char *name = sqlite3_column_text(st, 10);
+        int source = sqlite3_column_int(st, 11);
+        if (name && source >= 0 && source < NAME_SOURCE_COUNT) {
+            snprintf(h->name, sizeof h->name, "%s", (const char *)name);
+            h->name_source = (uint8_t)source;
+            h->name_expires_us = (uint64_t)sqlite3_column_int64(st, 12);
+        }
+        const void *mac = sqlite3_column_blob(st, 13);
+        if (mac && sqlite3_column_bytes(st, 13) == (int)sizeof h->mac) {
+            h->has_mac = true;
+            memcpy(h->mac, mac, sizeof h->mac);
+            h->mac_first_us = (uint64_t)sqlite3_column_int64(st, 14);
+            h->mac_last_us = (uint64_t)sqlite3_column_int64(st, 15);
+            int changes = sqlite3_column_int(st, 16);
+            h->mac_changes = changes < 0 ? 0 : changes > UINT16_MAX ? UINT16_MAX
+                                                                      : (uint16_t)changes;
+        }
     }
     sqlite3_finalize(st);
     return rc == SQLITE_DONE ? 0 : -1;

@@ -119,9 +119,11 @@ before = {h["ip"]: h for h in json.load(open(sys.argv[1]))["items"]}
 after = {h["ip"]: h for h in json.load(open(sys.argv[2]))["items"]}
 k = int(sys.argv[3])
 keys = ("bytes_sent", "bytes_rcvd", "packets_sent", "packets_rcvd")
-bad = [ip for ip, h in before.items() if ip not in after or abs(after[ip]["first_seen"] - h["first_seen"]) > 1e-6 or any(after[ip][x] != k * h[x] for x in keys)]
-print("%d hosts before, %d after, %d differ: %s" % (len(before), len(after), len(bad), [(ip, before[ip], after.get(ip)) for ip in bad[:2]]))
-sys.exit(0 if before and not bad else 1)
+learned = ("name", "name_source", "mac", "mac_first_seen", "mac_changes")  # what was learned of it
+bad = [ip for ip, h in before.items() if ip not in after or abs(after[ip]["first_seen"] - h["first_seen"]) > 1e-6 or any(after[ip][x] != k * h[x] for x in keys) or any(after[ip].get(x) != h.get(x) for x in learned)]
+named = sum(bool(h.get("name")) for h in before.values()); devices = sum(bool(h.get("mac")) for h in before.values())
+print("%d hosts before (%d named, %d with a MAC), %d after, %d differ: %s" % (len(before), named, devices, len(after), len(bad), [(ip, before[ip], after.get(ip)) for ip in bad[:2]]))
+sys.exit(0 if before and named and devices and not bad else 1)
 EOF
 ) && pass "$1 ($out)" || fail "$1" "$out"
 }
@@ -135,7 +137,7 @@ if wait_grep "all inputs finished" "$T/first.err" 30 && sleep 2 && hosts_of 3012
     tbx_bg second - -F -i ntap:47992 -d "$R" --http-port 3013 --https-port 0 --disable-login
     wait_grep "history: .* hosts .* restored" "$T/second.err" 20
     hosts_of 3013 "$T/hosts.second"
-    same_hosts "restart after a clean stop: every host with the same first seen and totals" \
+    same_hosts "restart after a clean stop: every host with the same first seen, totals, name and MAC" \
         "$T/hosts.first" "$T/hosts.second" 1
     kill -TERM "$BG_PID"; tbx_wait_exit "$BG_PID" second 20
     # The same capture again: totals double, first seen stays; kill -9 after the next save.
@@ -161,7 +163,7 @@ EOF
     tbx_bg fourth - -F -i ntap:47993 -d "$R" --http-port 3015 --https-port 0 --disable-login
     wait_grep "history: .* hosts .* restored" "$T/fourth.err" 20
     hosts_of 3015 "$T/hosts.fourth"
-    same_hosts "restart after kill -9 (after a save): first seen kept, totals of both replays" \
+    same_hosts "restart after kill -9 (after a save): first seen, name and MAC kept, totals of both replays" \
         "$T/hosts.first" "$T/hosts.fourth" 2
     kill -TERM "$BG_PID"; tbx_wait_exit "$BG_PID" fourth 20
 else

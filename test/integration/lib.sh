@@ -32,7 +32,8 @@
 #   record_capture OUT [PINGS]                real traffic between two namespaces ($PREFIX-rc
 #                                             $CAP_CLIENT, $PREFIX-rs $CAP_SERVER), written by
 #                                             tcpdump to OUT: PINGS (5) pings, one HTTP GET of a
-#                                             20000-byte file (python3 http.server + curl), one DNS
+#                                             20000-byte file from $CAP_HTTP_NAME (python3
+#                                             http.server + curl), one DNS
 #                                             query and answer over UDP (python3). Sets
 #                                             CAP_PACKETS (tcpdump -r OUT | wc -l).
 #   truncate_mid_record IN OUT                OUT = IN cut inside its second-to-last record;
@@ -355,6 +356,7 @@ tcpdump_stop() {
 CAP_CLIENT=10.201.0.1
 CAP_SERVER=10.201.0.2
 CAP_HTTP_PORT=8080
+CAP_HTTP_NAME=www.tapbox.test
 CAP_HTTP_SIZE=20000
 record_capture() {
     local out=$1 pings=${2:-5} i
@@ -375,7 +377,9 @@ record_capture() {
     tcpdump_start "$ns" eth0 "$out" || return 1
     local ok=0
     nsx "$nc" ping -c "$pings" -i 0.2 -W 2 "$CAP_SERVER" >"$T/ping.out" 2>&1 || ok=1
-    nsx "$nc" curl -sS -m 10 -o "$T/file.got" "http://$CAP_SERVER:$CAP_HTTP_PORT/file.bin" 2>"$T/curl.err" || ok=1
+    # by name, so that the server is named by the request's Host (www.tapbox.test)
+    nsx "$nc" curl -sS -m 10 --resolve "$CAP_HTTP_NAME:$CAP_HTTP_PORT:$CAP_SERVER" -o "$T/file.got" \
+        "http://$CAP_HTTP_NAME:$CAP_HTTP_PORT/file.bin" 2>"$T/curl.err" || ok=1
     cmp -s "$T/file.got" "$T/www/file.bin" || ok=1
     CAP_DNS_ANSWER=$(nsx "$nc" python3 -c "$DNS_CLIENT_PY" "$CAP_SERVER" 2>&1)
     [ "$CAP_DNS_ANSWER" = 192.0.2.53 ] || ok=1

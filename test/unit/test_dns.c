@@ -999,3 +999,36 @@ TEST(name_table_long_names_shortened)
     CHECK_EQ_U(name_table_stats(&t).refreshed, 1);
     name_table_fini(&t);
 }
+
+TEST(name_table_restore_keeps_the_old_expiry_and_yields_to_live_names)
+{
+    struct name_table t;
+    CHECK(name_table_init(&t, 2) == 0);
+    struct host_key a = v4("10.0.0.1", 0), b = v4("10.0.0.2", 0), c = v4("10.0.0.3", 0);
+    /* Saved with an expiry still ahead: back until then, whatever its source's own TTL. */
+    CHECK(name_table_restore(&t, &a, "nas.lan", NAME_SOURCE_MDNS, T0 + S(500), T0));
+    const struct name_entry *e = name_table_lookup(&t, &a, T0);
+    CHECK(e && strcmp(e->name, "nas.lan") == 0 && e->source == NAME_SOURCE_MDNS &&
+          e->expires_us == T0 + S(500));
+    CHECK(name_table_lookup(&t, &a, T0 + S(500)) == NULL);
+    /* Expired while the box was down: not taken. */
+    CHECK(!name_table_restore(&t, &b, "old.lan", NAME_SOURCE_DNS, T0, T0));
+    CHECK(name_table_lookup(&t, &b, T0) == NULL);
+    /* A name learned since the start is newer: the saved one does not replace it. */
+    CHECK(name_table_learn(&t, &b, "fresh.example", NAME_SOURCE_TLS_SNI, 0, T0));
+    CHECK(!name_table_restore(&t, &b, "old.lan", NAME_SOURCE_DHCP, T0 + S(60), T0));
+    CHECK(strcmp(name_table_lookup(&t, &b, T0)->name, "fresh.example") == 0);
+    /* A saved expiry past the longest TTL (a clock that jumped, a bad file) is cut to it. */
+    CHECK(name_table_restore(&t, &a, "nas.lan", NAME_SOURCE_MDNS, T0 + S(10u * 86400),
+                             T0 + S(600)));
+    CHECK_EQ_U(name_table_lookup(&t, &a, T0 + S(600))->expires_us,
+               T0 + S(600) + S(NAME_TABLE_MAX_TTL_S));
+    /* Bad text and a full table are refused and counted like a learn's. */
+    CHECK(!name_table_restore(&t, &c, "<b>", NAME_SOURCE_DNS, T0 + S(900), T0 + S(600)));
+    CHECK(!name_table_restore(&t, &c, "c.lan", NAME_SOURCE_DNS, T0 + S(900), T0 + S(600)));
+    struct name_table_stats s = name_table_stats(&t);
+    CHECK_EQ_U(s.restored, 2);
+    CHECK_EQ_U(s.bad_name, 1);
+    CHECK_EQ_U(s.refused, 1);
+    name_table_fini(&t);
+}

@@ -341,3 +341,82 @@ TEST(engine_keeps_the_mac_of_local_hosts)
     cJSON_Delete(seen.flows);
     engine_destroy(e);
 }
+
+static const struct engine_host_record *record_of(const struct engine_host_record *r, size_t n,
+                                                  bool (*want)(const struct engine_host_record *))
+{
+    for (size_t i = 0; i < n; i++)
+        if (want(&r[i]))
+            return &r[i];
+    return NULL;
+}
+static bool named(const struct engine_host_record *r) { return r->name[0] != 0; }
+static bool with_device(const struct engine_host_record *r) { return r->has_mac; }
+
+TEST(engine_hands_names_and_devices_to_history_and_takes_them_back)
+{
+    struct seen_flows seen = {0};
+    struct engine *e = run_capture("1kxun.pcap", &seen);
+    if (!e) {
+        test_skip("../shared/pcaps not present");
+        return;
+    }
+    engine_expire_all(e); /* names from flows are learned when detection ends */
+    size_t cap = 4096;
+    struct engine_host_record *saved = calloc(cap, sizeof *saved);
+    size_t n = saved ? engine_take_changed_hosts(e, saved, cap) : 0;
+    const struct engine_host_record *name = record_of(saved, n, named);
+    const struct engine_host_record *dev = record_of(saved, n, with_device);
+    CHECK(name && dev);
+    if (!name || !dev)
+        goto out;
+    const struct name_entry *live = name_table_lookup(&e->names, &name->key, e->now_us);
+    CHECK(live && strcmp(live->name, name->name) == 0 && live->expires_us == name->name_expires_us);
+
+    /* A restart: a new engine at the same time takes the records back. */
+    struct engine_config c;
+    engine_config_defaults(&c);
+    char why[256];
+    struct engine *e2 = engine_create(&c, why, sizeof why);
+    CHECK(e2 != NULL);
+    if (!e2)
+        goto out;
+    engine_advance(e2, e->now_us);
+    for (size_t i = 0; i < n; i++)
+        CHECK(engine_restore_host(e2, &saved[i]) == 0);
+    const struct name_entry *back = name_table_lookup(&e2->names, &name->key, e2->now_us);
+    CHECK(back && strcmp(back->name, name->name) == 0 && back->source == name->name_source &&
+          back->expires_us == name->name_expires_us);
+    const struct host *h = host_table_find(&e2->hosts, &dev->key);
+    CHECK(h && h->has_mac && memcmp(h->mac, dev->mac, 6) == 0 &&
+          h->mac_first_us == dev->mac_first_us && h->mac_changes == dev->mac_changes);
+    cJSON *j = h ? query_host_json(e2, h) : NULL;
+    CHECK(j && cJSON_IsString(cJSON_GetObjectItem(j, "mac")));
+    cJSON_Delete(j);
+    engine_destroy(e2);
+
+    /* The device changed while the box was down: the live MAC stays, one change more. */
+    e2 = engine_create(&c, why, sizeof why);
+    CHECK(e2 != NULL);
+    if (!e2)
+        goto out;
+    struct engine_host_record other = *dev;
+    other.mac[5] ^= 0x01;
+    other.mac[0] &= 0xfe; /* still unicast */
+    other.mac_changes = 2;
+    struct host *made = NULL;
+    bool created;
+    made = host_table_get(&e2->hosts, &dev->key, &created);
+    CHECK(made != NULL);
+    if (made) {
+        made->local = true;
+        host_note_mac(made, dev->mac, e->now_us);
+        CHECK(engine_restore_host(e2, &other) == 0);
+        CHECK(memcmp(made->mac, dev->mac, 6) == 0 && made->mac_changes == 3);
+    }
+    engine_destroy(e2);
+out:
+    free(saved);
+    cJSON_Delete(seen.flows);
+    engine_destroy(e);
+}

@@ -730,6 +730,56 @@ TEST(store_keeps_hosts_and_counters_across_a_restart)
     memset(&restored_copy, 0, sizeof restored_copy);
 }
 
+TEST(store_keeps_what_was_learned_of_a_host_across_a_restart)
+{
+    struct rig r;
+    struct store_options o = {.flush_ms = 1, .restored = on_restored, .restore_hosts = 10};
+    restored_calls = 0;
+    if (!rig_begin(&r, &o))
+        return;
+    run_until(&r, all_written);
+    /* A named host with a device, and one without either: NULLs, not empty values. */
+    struct engine_host_record h = {.local = true, .first_us = 1, .last_us = 2, .flows_total = 1,
+                                   .name_source = NAME_SOURCE_MDNS, .name_expires_us = 99,
+                                   .has_mac = true, .mac = {0x02, 0, 0, 0, 0, 7},
+                                   .mac_first_us = 1, .mac_last_us = 2, .mac_changes = 3};
+    snprintf(h.name, sizeof h.name, "printer.lan");
+    host_key_make(&h.key, 0, 4, (uint8_t[16]){10, 9, 0, 1});
+    struct engine_host_record plain = {.first_us = 1, .last_us = 2, .flows_total = 1};
+    host_key_make(&plain.key, 0, 4, (uint8_t[16]){192, 0, 2, 77});
+    store_add_host(r.s, &h);
+    store_add_host(r.s, &plain);
+    store_save_state(r.s, r.e, NULL, 0, 1800000000);
+    saves_wanted = 1;
+    run_until(&r, state_saved);
+    /* The next save without a name (it expired) or a device keeps what the file had. */
+    h.name[0] = 0;
+    h.has_mac = false;
+    h.last_us = 3;
+    store_add_host(r.s, &h);
+    store_save_state(r.s, r.e, NULL, 0, 1800000300);
+    saves_wanted = 2;
+    run_until(&r, state_saved);
+    store_close(r.s, on_closed, &r);
+    run_until(&r, closed);
+    r.closed = 0;
+    struct store_options o2 = {.path = r.path, .flush_ms = 1, .restored = on_restored,
+                               .restore_hosts = 10};
+    r.s = store_open(&r.loop, &o2);
+    run_until(&r, all_written);
+    const struct engine_host_record *back = find_host(&restored_copy, (uint8_t[]){10, 9, 0, 1});
+    CHECK(back && strcmp(back->name, "printer.lan") == 0 &&
+          back->name_source == NAME_SOURCE_MDNS && back->name_expires_us == 99);
+    CHECK(back && back->has_mac && back->mac[5] == 7 && back->mac_changes == 3 &&
+          back->mac_first_us == 1 && back->mac_last_us == 2 && back->last_us == 3);
+    back = find_host(&restored_copy, (uint8_t[]){192, 0, 2, 77});
+    CHECK(back && back->name[0] == 0 && !back->has_mac);
+    rig_end(&r);
+    free(restored_copy.hosts);
+    free(restored_copy.counters);
+    memset(&restored_copy, 0, sizeof restored_copy);
+}
+
 TEST(store_ages_flows_out_by_chunk)
 {
     struct rig r;
