@@ -55,6 +55,7 @@ struct daemon_state {
     struct schedule schedule;      /* the one schedule: every periodic job, the stall measure */
     uv_signal_t sig_int, sig_term, sig_hup;
     uv_idle_t drain; /* at exit: ends the flows step by step as the export keeps up */
+    uv_timer_t drain_wait; /* ... and sleeps while it does not, instead of spinning the loop */
     bool stopping;
     struct port_pair *ports;       /* -i inline:A,B, bridge:A,B or tap:A,B (one at most) */
     struct bypass *bypass;         /* relay and watchdog of the board (NULL: no board) */
@@ -164,14 +165,28 @@ static void on_history_closed(void *ctx, const struct store_stats *final)
 
 static void history_save_state(struct daemon_state *d);
 
+static void drain_step(uv_idle_t *h);
+
+static void drain_resume(uv_timer_t *t)
+{
+    struct daemon_state *d = t->data;
+    uv_idle_start(&d->drain, drain_step);
+}
+
 static void drain_step(uv_idle_t *h)
 {
     struct daemon_state *d = h->data;
-    if (export_is_behind(d))
-        return; /* the pool is writing; the loop polls its completions meanwhile */
+    if (export_is_behind(d)) {
+        /* The pool is writing. An idle handle that returns at once makes the loop poll with a
+         * zero timeout, over and over: on one core that spinning is taken from the writer. */
+        uv_idle_stop(h);
+        uv_timer_start(&d->drain_wait, drain_resume, 2, 0);
+        return;
+    }
     if (engine_expire_some(d->engine, DRAIN_FLOWS_PER_STEP) > 0)
         return;
     uv_close((uv_handle_t *)h, NULL);
+    uv_close((uv_handle_t *)&d->drain_wait, NULL);
     if (d->flows_out) {
         ndjson_writer_close(d->flows_out, &d->flows_out_dropped);
         d->flows_out = NULL;
@@ -244,7 +259,8 @@ static void daemon_stop_inputs(struct daemon_state *d)
     web_server_stop(d->web);
     /* Every flow ends now and goes to the export, in steps the writer can follow. */
     uv_idle_init(d->loop, &d->drain);
-    d->drain.data = d;
+    uv_timer_init(d->loop, &d->drain_wait);
+    d->drain.data = d->drain_wait.data = d;
     uv_idle_start(&d->drain, drain_step);
 }
 
