@@ -428,7 +428,7 @@ static void open_work(uv_work_t *w)
     if (!s->max_bytes)
         s->max_bytes = store_db_default_cap(s->stats.path);
     if (s->open_rc == 0)
-        s->open_rc = store_db_bound_wal(&s->writer, s->max_bytes, s->open_err,
+        s->open_rc = store_db_bound_journal(&s->writer, s->max_bytes, s->open_err,
                                         sizeof s->open_err);
     if (s->open_rc == 0)
         s->open_rc = store_db_retain(&s->writer, s->max_bytes, 0, &s->open_fig, s->open_err,

@@ -9,10 +9,10 @@
  * the worker owns that batch and the writer connection; while a query is in flight the worker
  * owns the query and the reader connection. Nothing else is shared.
  *
- * One file (DATA_DIR/history.db) in WAL mode with synchronous=FULL: a commit is one sequential
- * append to the WAL and one fsync (a batch every few seconds, not a row), readers never block
- * the writer, and a batch counted as committed is on the card: a power cut loses only what was
- * still queued.
+ * One file (DATA_DIR/history.db) with a kept rollback journal and synchronous=FULL: a commit
+ * (a batch every few seconds, not a row) writes its appended pages once and journals the few it
+ * changes, and a batch counted as committed is on the card: a power cut loses only what was
+ * still queued. Queries and commits wait for each other (in the pool; see store_db_open).
  */
 #ifndef TAPBOX_STORE_H
 #define TAPBOX_STORE_H

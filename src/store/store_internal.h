@@ -98,11 +98,13 @@ struct store {
 /* store_db.c (pool threads). Open: the writer and reader connections of path, with the schema
  * migrated to STORE_SCHEMA_VERSION; a file that is not a database (or fails its quick check) is
  * renamed aside (its new name in moved) and a new one made. 0, or -1 with err. */
+#define STORE_QUERY_TIME_LIMIT_MS 2000 /* a query still running then is interrupted */
+/* A commit waits for running queries to end: longer than any may run, so no batch fails. */
+#define STORE_WRITER_BUSY_MS (3 * STORE_QUERY_TIME_LIMIT_MS)
 int store_db_open(const char *path, struct store_writer *w, sqlite3 **rdb, char *moved,
                   size_t movedsize, char *err, size_t errsize);
-/* The WAL's bounds for a database of cap bytes: checkpoints often enough, and truncated after
- * them, that the files stay within the cap and about a batch. */
-int store_db_bound_wal(struct store_writer *w, uint64_t cap, char *err, size_t errsize);
+/* The kept rollback journal's bound for a database of cap bytes (journal_size_limit). */
+int store_db_bound_journal(struct store_writer *w, uint64_t cap, char *err, size_t errsize);
 /* One transaction with every point, added into its minute, hour and day; -1 with err. */
 int store_db_insert_samples(struct store_writer *w, const struct store_sample *samples,
                             size_t n, char *err, size_t errsize);

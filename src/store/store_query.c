@@ -11,7 +11,6 @@
 #include "store/store_bloom.h"
 #include "store/store_internal.h"
 
-#define QUERY_TIME_LIMIT_MS 2000 /* a query still running then is interrupted */
 #define QUERIES_WAITING_MAX 16
 
 enum query_kind { QUERY_FLOWS, QUERY_SERIES, QUERY_TOP };
@@ -29,7 +28,7 @@ struct store_query {
     char err[200];
 };
 
-static uint64_t deadline_ms(void) { return uv_hrtime() / 1000000 + QUERY_TIME_LIMIT_MS; }
+static uint64_t deadline_ms(void) { return uv_hrtime() / 1000000 + STORE_QUERY_TIME_LIMIT_MS; }
 
 static int over_time(void *p) { return uv_hrtime() / 1000000 > *(uint64_t *)p; }
 

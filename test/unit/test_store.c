@@ -516,12 +516,13 @@ TEST(store_host_queries_read_only_the_chunks_that_may_hold_the_host)
     rig_end(&r);
 }
 
-/* A database as schema 2 wrote it: text names, address indexes, one flow. */
+/* A database as schema 2 wrote it: in WAL mode, text names, address indexes, one flow. */
 static void make_schema_2(const char *path)
 {
     sqlite3 *db;
     CHECK(sqlite3_open(path, &db) == SQLITE_OK);
     CHECK(sqlite3_exec(db,
+        "PRAGMA journal_mode=WAL;"
         "CREATE TABLE flows (flow_id INTEGER NOT NULL, first_us INTEGER NOT NULL, last_us INTEGER"
         " NOT NULL, ip_version INTEGER NOT NULL, proto INTEGER NOT NULL, vlan INTEGER NOT NULL,"
         " client_ip BLOB NOT NULL, client_port INTEGER NOT NULL, server_ip BLOB NOT NULL,"
@@ -574,10 +575,14 @@ TEST(store_migrates_schema_2_keeping_its_flows)
     CHECK(sqlite3_open(r.path, &db) == SQLITE_OK);
     sqlite3_stmt *st;
     CHECK(sqlite3_prepare_v2(db, "SELECT (SELECT count(*) FROM sqlite_master WHERE name LIKE"
-                             " 'flows_by_client'), (SELECT user_version FROM pragma_user_version)",
+                             " 'flows_by_client'), (SELECT user_version FROM pragma_user_version),"
+                             " (SELECT journal_mode FROM pragma_journal_mode)",
                              -1, &st, NULL) == SQLITE_OK);
+    /* the WAL file of an older tapbox is now a rollback one: "delete" is how SQLite reports a
+     * file that is not in WAL mode to a connection that did not set a mode */
     CHECK(sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) == 0 &&
-          sqlite3_column_int(st, 1) == STORE_SCHEMA_VERSION);
+          sqlite3_column_int(st, 1) == STORE_SCHEMA_VERSION &&
+          strcmp((const char *)sqlite3_column_text(st, 2), "delete") == 0);
     sqlite3_finalize(st);
     sqlite3_close(db);
     rig_end(&r);
