@@ -153,6 +153,73 @@ int ntap_keypair_load_or_create(const char *dir, uint8_t pk[NTAP_PUBKEY_LEN],
     return 0;
 }
 
+int ntap_identity_create(const char *path, uint8_t pk[NTAP_PUBKEY_LEN], char *err,
+                         size_t errsize)
+{
+    uint8_t sk[NTAP_KEY_LEN];
+    char hex[2 * NTAP_KEY_LEN + 2];
+    if (ntap_crypto_init() < 0) {
+        snprintf(err, errsize, "libsodium failed to initialise");
+        return -1;
+    }
+    /* O_EXCL, not a rename over: an existing identity is never replaced by accident. The mode
+     * is given at creation so the secret is never readable by others, not even briefly. */
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        snprintf(err, errsize, errno == EEXIST ? "%s exists already (a tap's key is its identity; "
+                 "remove the file first to make a new one)" : "cannot create %s: %s", path,
+                 strerror(errno));
+        return -1;
+    }
+    crypto_box_keypair(pk, sk);
+    ntap_hex_encode(sk, NTAP_KEY_LEN, hex);
+    strcat(hex, "\n");
+    size_t len = strlen(hex);
+    int ok = fchmod(fd, 0600) == 0 && write(fd, hex, len) == (ssize_t)len && fsync(fd) == 0;
+    ok = close(fd) == 0 && ok;
+    sodium_memzero(hex, sizeof hex);
+    sodium_memzero(sk, sizeof sk);
+    if (!ok) {
+        snprintf(err, errsize, "cannot write %s: %s", path, strerror(errno));
+        unlink(path);
+        return -1;
+    }
+    return 0;
+}
+
+int ntap_identity_load(const char *path, uint8_t pk[NTAP_PUBKEY_LEN], uint8_t sk[NTAP_KEY_LEN],
+                       char *err, size_t errsize)
+{
+    struct stat st;
+    if (ntap_crypto_init() < 0) {
+        snprintf(err, errsize, "libsodium failed to initialise");
+        return -1;
+    }
+    if (stat(path, &st) < 0) {
+        snprintf(err, errsize, "cannot read %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (st.st_mode & 077) {
+        snprintf(err, errsize, "%s: mode %03o lets others read the tap's secret key (chmod 600 "
+                 "it, and make a new key if others may have read it)", path,
+                 (unsigned)(st.st_mode & 0777));
+        return -1;
+    }
+    if (read_hex_file(path, sk, NTAP_KEY_LEN, err, errsize) < 0)
+        return -1;
+    crypto_scalarmult_base(pk, sk);
+    return 0;
+}
+
+uint32_t ntap_tap_id_of(const uint8_t pk[NTAP_PUBKEY_LEN])
+{
+    uint8_t msg[sizeof NTAP_TAP_ID_CONTEXT - 1 + NTAP_PUBKEY_LEN], h[32];
+    memcpy(msg, NTAP_TAP_ID_CONTEXT, sizeof NTAP_TAP_ID_CONTEXT - 1);
+    memcpy(msg + sizeof NTAP_TAP_ID_CONTEXT - 1, pk, NTAP_PUBKEY_LEN);
+    crypto_generichash(h, sizeof h, msg, sizeof msg, NULL, 0);
+    return ntap_get32(h);
+}
+
 size_t ntap_ad_len(const struct ntap_header *h)
 {
     return NTAP_HEADER_LEN + ((h->flags & NTAP_FLAG_KEY) ? NTAP_PUBKEY_LEN : 0);

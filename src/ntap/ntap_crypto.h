@@ -48,6 +48,23 @@ int ntap_pk_collector_session(const uint8_t pk[NTAP_PUBKEY_LEN], const uint8_t s
 int ntap_keypair_load_or_create(const char *dir, uint8_t pk[NTAP_PUBKEY_LEN],
                                 uint8_t sk[NTAP_KEY_LEN], int *created, char *err, size_t errsize);
 
+/* A tap's own static identity (nTap v2, issue 15; the handshake that uses it is not written
+ * yet). The secret key is 64 hex digits on the first line of a file of mode 0600, as
+ * `tapbox-tap --genkey FILE` writes it; the tap id is derived from the public key, never
+ * chosen, so a tap id names exactly one key. */
+#define NTAP_TAP_ID_CONTEXT "tapbox-ntap-2 tap id"
+/* Make a key pair and write its secret half to path (mode 0600). Refuses to overwrite an
+ * existing file: losing a tap's key changes its identity. 0, or -1 with a reason. */
+int ntap_identity_create(const char *path, uint8_t pk[NTAP_PUBKEY_LEN], char *err,
+                         size_t errsize);
+/* Read a key pair back. Refuses a file that group or others may read (a secret key readable by
+ * others is no identity). 0, or -1 with a reason. */
+int ntap_identity_load(const char *path, uint8_t pk[NTAP_PUBKEY_LEN], uint8_t sk[NTAP_KEY_LEN],
+                       char *err, size_t errsize);
+/* The tap id of a public key: the first 4 bytes of BLAKE2b-256(NTAP_TAP_ID_CONTEXT || pk),
+ * big-endian. */
+uint32_t ntap_tap_id_of(const uint8_t pk[NTAP_PUBKEY_LEN]);
+
 /* Seal: out = header || [ephemeral key when h->flags has KEY] || ciphertext || tag.
  * out must hold NTAP_HEADER_LEN + NTAP_PUBKEY_LEN + plain_len + NTAP_TAG_LEN bytes.
  * Returns the datagram's length. */

@@ -255,8 +255,9 @@ enum ntap_drop ntap_rx_datagram(struct ntap_rx *rx, const uint8_t *data, size_t 
             return drop(rx, t, NTAP_DROP_FORGED);
         key = t->key;
     } else {
-        if (t && t->stats.sessions > 0 && h.session < t->session &&
-            now_us - t->stats.last_seen_us < NTAP_STALE_SESSION_US)
+        /* Never an older session, however long the tap has been silent: accepting one after a
+         * silence let anyone replay a recorded session once the tap paused (issue 15). */
+        if (t && t->stats.sessions > 0 && h.session < t->session)
             return drop(rx, t, NTAP_DROP_STALE_SESSION);
         if ((why = session_key(rx, t, &h, data, now_us, fresh_key)) != NTAP_OK)
             return why;

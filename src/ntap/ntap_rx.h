@@ -22,8 +22,6 @@
 #define NTAP_DEFAULT_MAX_TAPS 64
 #define NTAP_DEFAULT_HANDSHAKES_PER_S 64
 #define NTAP_MAX_TAPS_LIMIT 65536
-/* An older session of a tap is refused while the tap's current session spoke this recently. */
-#define NTAP_STALE_SESSION_US (30ull * 1000000)
 /* A tap clock further than this from ours is corrected by an offset (per tap). */
 #define NTAP_CLOCK_SLACK_US (1000000ll)
 

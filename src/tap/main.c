@@ -10,6 +10,7 @@
 
 #include "core/log.h"
 #include "core/version.h"
+#include "ntap/ntap_crypto.h"
 #include "tap/tap_agent.h"
 #include "tap/tap_options.h"
 
@@ -71,6 +72,23 @@ int main(int argc, char **argv)
                uv_version_string());
         tap_options_free(&o);
         return 0;
+    }
+    if (o.genkey_path) {
+        /* Like `wg genkey | wg pubkey`: the public half on stdout, for the collector's
+         * allow-list; the secret stays in the file. */
+        uint8_t pk[NTAP_PUBKEY_LEN];
+        char hex[2 * NTAP_PUBKEY_LEN + 1];
+        int rc = ntap_identity_create(o.genkey_path, pk, err, sizeof err);
+        if (rc < 0) {
+            fprintf(stderr, "tapbox-tap: %s\n", err);
+        } else {
+            ntap_hex_encode(pk, sizeof pk, hex);
+            printf("%s\n", hex);
+            fprintf(stderr, "tapbox-tap: secret key written to %s (mode 0600); tap id %08x\n",
+                    o.genkey_path, ntap_tap_id_of(pk));
+        }
+        tap_options_free(&o);
+        return rc < 0 ? 1 : 0;
     }
     log_set_level(o.verbosity > 0 ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO);
     signal(SIGPIPE, SIG_IGN);

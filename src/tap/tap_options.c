@@ -28,6 +28,7 @@ void tap_options_free(struct tap_options *o)
         free(o->passphrase);
     }
     free(o->bpf);
+    free(o->genkey_path);
     sodium_memzero(o, sizeof *o);
 }
 
@@ -100,7 +101,7 @@ static int parse_long(const char *opt, const char *v, long long min, long long m
     return 0;
 }
 
-enum { OPT_RATE = 256, OPT_MTU, OPT_TAP_ID, OPT_STATS };
+enum { OPT_RATE = 256, OPT_MTU, OPT_TAP_ID, OPT_STATS, OPT_GENKEY };
 
 int tap_options_parse(struct tap_options *o, int argc, char **argv, char *err, size_t errsize)
 {
@@ -116,6 +117,7 @@ int tap_options_parse(struct tap_options *o, int argc, char **argv, char *err, s
         {"mtu", required_argument, NULL, OPT_MTU},
         {"tap-id", required_argument, NULL, OPT_TAP_ID},
         {"stats-interval", required_argument, NULL, OPT_STATS},
+        {"genkey", required_argument, NULL, OPT_GENKEY},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
@@ -208,6 +210,10 @@ int tap_options_parse(struct tap_options *o, int argc, char **argv, char *err, s
                 return -1;
             o->stats_interval_s = (unsigned)n;
             break;
+        case OPT_GENKEY:
+            free(o->genkey_path);
+            o->genkey_path = strdup(optarg);
+            break;
         case 'v':
             o->verbosity++;
             break;
@@ -229,6 +235,8 @@ int tap_options_parse(struct tap_options *o, int argc, char **argv, char *err, s
         snprintf(err, errsize, "unexpected argument '%s' (see --help)", argv[optind]);
         return -1;
     }
+    if (o->genkey_path)
+        return 0; /* an action of its own: no capture, no collector */
     if (!o->interface) {
         snprintf(err, errsize, "-i IFACE is required");
         return -1;
@@ -279,6 +287,9 @@ void tap_options_print_help(const char *prog)
            "                            datagrams that fit it (default %d)\n"
            "      --tap-id=N            this tap's id (default: from the host name and IFACE)\n"
            "      --stats-interval=S    log statistics every S seconds (default %d; 0: never)\n"
+           "      --genkey=FILE         make this tap's identity key pair: the secret key goes to\n"
+           "                            FILE (mode 0600, never overwritten), the public key is\n"
+           "                            printed (the tap id is derived from it); then exit\n"
            "  -v, --verbose             debug logging\n"
            "  -V, --version, -h, --help\n"
            "\n"

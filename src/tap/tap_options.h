@@ -29,6 +29,7 @@ struct tap_options {
     uint32_t tap_id;
     unsigned stats_interval_s;
     int verbosity;
+    char *genkey_path;        /* --genkey FILE: make this tap's identity key, print it, exit */
     bool show_help, show_version;
 };
 

@@ -78,6 +78,9 @@ def vectors():
     key = keys[32:]  # crypto_kx: the client's tx key, the server's rx key
     v["VECTOR_PK_SESSION_KEY"] = key
     v["VECTOR_PK_DATAGRAM"] = seal(key, header(0x03) + eph_pk, plain)
+    # nTap v2 identity: a tap id is derived from the tap's public key (here the key of 40..5f).
+    v["VECTOR_V2_TAP_ID"] = hashlib.blake2b(b"tapbox-ntap-2 tap id" + collector_pk,
+                                            digest_size=32).digest()[:4]
     return v
 
 

@@ -3,8 +3,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sodium.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "ntap/ntap_crypto.h"
 #include "tap/tap_agent.h"
 #include "tap/tap_options.h"
 #include "check.h"
@@ -163,4 +166,41 @@ TEST(ntap_tap_default_id_is_stable)
     CHECK(a == tap_default_id("web01", "eth0"));
     CHECK(a != tap_default_id("web02", "eth0"));
     CHECK(a != tap_default_id("web01", "eth1"));
+}
+
+/* --genkey: a tap's identity key file is made 0600, never overwritten, read back to the same
+ * public key, and refused when others may read it. */
+TEST(ntap_tap_genkey_identity_file)
+{
+    struct tap_options o;
+    char err[512], dir[] = "/tmp/tapbox-genkey-XXXXXX", path[600];
+    CHECK(parse(&o, "--genkey /tmp/some.key", err, sizeof err) == 0); /* no -i, -c or key */
+    CHECK(o.genkey_path && strcmp(o.genkey_path, "/tmp/some.key") == 0);
+    tap_options_free(&o);
+
+    CHECK(mkdtemp(dir) != NULL);
+    snprintf(path, sizeof path, "%s/tap.key", dir);
+    uint8_t pk[32], pk2[32], sk[32], derived[32], other[32];
+    CHECK(ntap_identity_create(path, pk, err, sizeof err) == 0);
+    struct stat st;
+    CHECK(stat(path, &st) == 0);
+    CHECK_EQ_U(st.st_mode & 0777, 0600);
+    CHECK(ntap_identity_create(path, other, err, sizeof err) < 0); /* never replaced */
+    CHECK(strstr(err, "exists") != NULL);
+    CHECK(ntap_identity_load(path, pk2, sk, err, sizeof err) == 0);
+    CHECK(memcmp(pk, pk2, 32) == 0);
+    crypto_scalarmult_base(derived, sk);
+    CHECK(memcmp(pk, derived, 32) == 0);
+    CHECK_EQ_U(ntap_tap_id_of(pk), ntap_tap_id_of(pk2));
+    CHECK(chmod(path, 0644) == 0);
+    CHECK(ntap_identity_load(path, pk2, sk, err, sizeof err) < 0);
+    CHECK(strstr(err, "mode 644") != NULL);
+    /* Two keys made apart differ (and so do their ids, but for a 2^-32 chance). */
+    char path2[600];
+    snprintf(path2, sizeof path2, "%s/tap2.key", dir);
+    CHECK(ntap_identity_create(path2, other, err, sizeof err) == 0);
+    CHECK(memcmp(pk, other, 32) != 0);
+    unlink(path);
+    unlink(path2);
+    rmdir(dir);
 }
