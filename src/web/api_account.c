@@ -58,14 +58,13 @@ static void login_checked(void *ctx, bool ok, const char *hash)
     struct auth *a = &c->web->auth;
     uint64_t now = uv_now(c->web->loop);
     const struct auth_user *u = ok ? auth_user_find(a, c->target) : NULL;
+    auth_login_done(a, c->req.client, c->target, u ? AUTH_LOGIN_OK : AUTH_LOGIN_WRONG, now);
     if (!u) {
-        auth_rate_fail(a, c->req.client, now);
         log_info("web", "failed login for '%s' from %s", c->target, c->req.client);
         web_respond_error(&c->res, 401, "wrong user or password");
         endpoint_finish(c);
         return;
     }
-    auth_rate_clear(a, c->req.client);
     struct auth_session *s = auth_session_create(a, u->name, now);
     struct auth_identity who;
     memset(&who, 0, sizeof who);
@@ -80,6 +79,26 @@ static void login_checked(void *ctx, bool ok, const char *hash)
     endpoint_finish(c);
 }
 
+/* Admit a password check for (this client, user) or answer 429 saying why. */
+static bool login_admitted(struct web_call *c, const char *user, bool *known)
+{
+    static const char *const whys[] = {
+        [AUTH_REFUSED_PAIR] = "too many failed logins for this user from this address",
+        [AUTH_REFUSED_USER] = "too many failed logins for this user from unknown addresses",
+        [AUTH_REFUSED_BUDGET] = "too many failed logins on this box",
+        [AUTH_REFUSED_ADDRESS] = "a login from this address is in progress",
+        [AUTH_REFUSED_SLOTS] = "too many addresses are paused",
+    };
+    unsigned retry;
+    enum auth_admit r = auth_login_admit(&c->web->auth, c->req.client, user, c->now_ms, &retry,
+                                         known);
+    if (r == AUTH_ADMITTED)
+        return true;
+    web_response_header(&c->res, "retry-after", "%u", retry);
+    web_respond_error(&c->res, 429, "%s; retry in %u s", whys[r], retry);
+    return false;
+}
+
 static int post_login(struct web_call *c, const char *arg)
 {
     (void)arg;
@@ -88,13 +107,6 @@ static int post_login(struct web_call *c, const char *arg)
         return 0;
     if (a->disabled) {
         web_respond_error(&c->res, 400, "login is disabled (--disable-login)");
-        return 0;
-    }
-    unsigned retry;
-    if (!auth_rate_check(a, c->req.client, c->now_ms, &retry)) {
-        web_response_header(&c->res, "retry-after", "%u", retry);
-        web_respond_error(&c->res, 429, "too many failed logins from %s; retry in %u s",
-                          c->req.client, retry);
         return 0;
     }
     cJSON *body = endpoint_body_object(c);
@@ -107,13 +119,21 @@ static int post_login(struct web_call *c, const char *arg)
         cJSON_Delete(body);
         return 0;
     }
+    /* Over-long names are counted under their first AUTH_NAME_MAX characters (and never match). */
     snprintf(c->target, sizeof c->target, "%s", user);
+    bool known;
+    if (!login_admitted(c, c->target, &known)) {
+        sodium_memzero((char *)password, strlen(password));
+        cJSON_Delete(body);
+        return 0;
+    }
     int rc = strlen(user) > AUTH_NAME_MAX
                  ? (login_checked(c, false, NULL), 0)
-                 : auth_check_login_async(a, user, password, login_checked, c);
+                 : auth_check_login_async(a, user, password, known, login_checked, c);
     sodium_memzero((char *)password, strlen(password));
     cJSON_Delete(body);
     if (rc < 0) {
+        auth_login_done(a, c->req.client, c->target, AUTH_LOGIN_ABORTED, c->now_ms);
         web_respond_error(&c->res, 503, "too many logins in progress; retry in a moment");
         return 0;
     }
@@ -197,8 +217,9 @@ static void old_password_checked(void *ctx, bool ok, const char *hash)
 {
     (void)hash;
     struct web_call *c = ctx;
+    auth_login_done(&c->web->auth, c->req.client, c->who.user,
+                    ok ? AUTH_LOGIN_OK : AUTH_LOGIN_WRONG, uv_now(c->web->loop));
     if (!ok) {
-        auth_rate_fail(&c->web->auth, c->req.client, uv_now(c->web->loop));
         web_respond_error(&c->res, 403, "the current password is wrong");
         endpoint_finish(c);
         return;
@@ -214,12 +235,6 @@ static int post_password(struct web_call *c, const char *arg)
         return 0;
     if (c->who.via == AUTH_VIA_DISABLED) {
         web_respond_error(&c->res, 400, "login is disabled (--disable-login)");
-        return 0;
-    }
-    unsigned retry;
-    if (!auth_rate_check(a, c->req.client, c->now_ms, &retry)) {
-        web_response_header(&c->res, "retry-after", "%u", retry);
-        web_respond_error(&c->res, 429, "too many failed attempts; retry in %u s", retry);
         return 0;
     }
     cJSON *body = endpoint_body_object(c);
@@ -240,14 +255,24 @@ static int post_password(struct web_call *c, const char *arg)
     snprintf(c->target, sizeof c->target, "%s", c->who.user);
     if (c->who.session)
         snprintf(c->session_id, sizeof c->session_id, "%s", c->who.session->id);
+    bool known;
+    if (!login_admitted(c, c->who.user, &known)) {
+        sodium_memzero((char *)old, strlen(old));
+        sodium_memzero((char *)fresh, strlen(fresh));
+        cJSON_Delete(body);
+        return 0;
+    }
     c->secret = strdup(fresh);
     c->role = -1;
     c->must_change = 0;
-    int rc = c->secret ? auth_check_login_async(a, c->who.user, old, old_password_checked, c) : -1;
+    /* The caller has a session: its check may take the queue's reserved places. */
+    int rc = c->secret ? auth_check_login_async(a, c->who.user, old, true, old_password_checked, c)
+                       : -1;
     sodium_memzero((char *)old, strlen(old));
     sodium_memzero((char *)fresh, strlen(fresh));
     cJSON_Delete(body);
     if (rc < 0) {
+        auth_login_done(a, c->req.client, c->who.user, AUTH_LOGIN_ABORTED, c->now_ms);
         respond_busy(c);
         return 0;
     }
