@@ -49,6 +49,24 @@ static cJSON *session_json(struct web_call *c, const struct auth_identity *who,
     return o;
 }
 
+/* ---- answers after the users file is on disk ---- */
+
+static void saved_then_answer(void *ctx, bool ok)
+{
+    struct web_call *c = ctx;
+    if (!ok)
+        web_respond_error(&c->res, 500, "the change was not written to disk (see the log)");
+    endpoint_finish(c);
+}
+
+/* The answer is ready in c->res: send it once the change is durable (500 if the write failed).
+ * Returns 1: the call is answered from the save's callback (perhaps already). */
+static int finish_when_saved(struct web_call *c)
+{
+    auth_save_durable(&c->web->auth, saved_then_answer, c);
+    return 1;
+}
+
 /* ---- login, logout, session, password ---- */
 
 static void login_checked(void *ctx, bool ok, const char *hash)
@@ -189,12 +207,11 @@ static void password_hashed(void *ctx, bool ok, const char *hash)
             strcmp(a->sessions[i].id, c->session_id) == 0)
             keep = &a->sessions[i];
     auth_sessions_end_user(a, u->name, keep);
-    auth_save(a);
     log_info("web", "password of %s changed by %s", u->name, c->who.user);
     cJSON *o = user_json(u);
     cJSON_AddBoolToObject(o, "ok", true);
     web_respond_json(&c->res, 200, o);
-    endpoint_finish(c);
+    finish_when_saved(c);
 }
 
 /* Argon2id runs in the thread pool with a bounded queue: beyond it, a clear 503. */
@@ -307,10 +324,11 @@ static void user_created(void *ctx, bool ok, const char *hash)
                              sizeof err) < 0) {
         web_respond_error(&c->res, 409, "%s", err);
     } else {
-        auth_save(a);
         log_info("web", "user %s (%s) created by %s", c->target,
                  auth_role_name((enum auth_role)c->role), c->who.user);
         web_respond_json(&c->res, 201, user_json(auth_user_find(a, c->target)));
+        finish_when_saved(c);
+        return;
     }
     endpoint_finish(c);
 }
@@ -447,9 +465,8 @@ static int put_user(struct web_call *c, const char *name)
         u->role = (enum auth_role)c->role;
     if (c->must_change >= 0)
         u->must_change = c->must_change;
-    auth_save(a);
     web_respond_json(&c->res, 200, user_json(u));
-    return 0;
+    return finish_when_saved(c);
 }
 
 static int delete_user(struct web_call *c, const char *name)
@@ -472,11 +489,10 @@ static int delete_user(struct web_call *c, const char *name)
     }
     log_info("web", "user %s deleted by %s", u->name, c->who.user);
     auth_user_delete(a, name);
-    auth_save(a);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddBoolToObject(o, "ok", true);
     web_respond_json(&c->res, 200, o);
-    return 0;
+    return finish_when_saved(c);
 }
 
 /* ---- API tokens ---- */
@@ -528,7 +544,6 @@ static int post_tokens(struct web_call *c, const char *arg)
         web_respond_bad_param(&c->res, "name", err);
     else if (!failed) {
         const struct auth_token *t = &a->tokens[a->token_count - 1];
-        auth_save(a);
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "id", t->id);
         cJSON_AddStringToObject(o, "name", t->name);
@@ -537,6 +552,8 @@ static int post_tokens(struct web_call *c, const char *arg)
         web_respond_json(&c->res, 201, o);
         log_info("web", "API token %s (%s) created by %s", t->id, t->name, c->who.user);
         sodium_memzero(token, sizeof token);
+        cJSON_Delete(body);
+        return finish_when_saved(c);
     }
     cJSON_Delete(body);
     return 0;
@@ -553,11 +570,10 @@ static int delete_token(struct web_call *c, const char *id)
         if (c->who.role != AUTH_ADMIN && strcmp(a->tokens[i].user, c->who.user) != 0)
             break; /* someone else's: as if it did not exist */
         auth_token_delete(a, id);
-        auth_save(a);
         cJSON *o = cJSON_CreateObject();
         cJSON_AddBoolToObject(o, "ok", true);
         web_respond_json(&c->res, 200, o);
-        return 0;
+        return finish_when_saved(c);
     }
     web_respond_error(&c->res, 404, "no token '%.20s'", id);
     return 0;

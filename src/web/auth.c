@@ -815,6 +815,7 @@ int auth_check_login_async(struct auth *a, const char *user, const char *passwor
 struct save_job {
     uv_work_t work;
     struct auth *a;
+    uint64_t generation;               /* the changes this write holds */
     char *text;
     char *path;
     char *dir;
@@ -829,20 +830,52 @@ static void save_work(uv_work_t *w)
                               sizeof s->err);
 }
 
+struct auth_save_waiter {
+    auth_saved_cb cb;
+    void *ctx;
+    uint64_t generation;
+    struct auth_save_waiter *next;
+};
+
+/* Tell the waiters whose changes a finished write held. Unlinked first: a callback may save. */
+static void waiters_finish(struct auth *a, uint64_t generation, bool ok)
+{
+    struct auth_save_waiter *done = NULL, **p = &a->save_waiters;
+    while (*p) {
+        struct auth_save_waiter *w = *p;
+        if (w->generation <= generation) {
+            *p = w->next;
+            w->next = done;
+            done = w;
+        } else {
+            p = &w->next;
+        }
+    }
+    while (done) {
+        struct auth_save_waiter *w = done;
+        done = w->next;
+        w->cb(w->ctx, ok);
+        free(w);
+    }
+}
+
 static void save_after(uv_work_t *w, int status)
 {
     struct save_job *s = w->data;
     struct auth *a = s->a;
     a->save_running = false;
-    if (status != 0 || s->rc != 0) {
+    bool ok = status == 0 && s->rc == 0;
+    if (!ok) {
         a->saves_failed++;
         log_error("web", "users not saved: %s", s->err[0] ? s->err : "cancelled");
     }
+    uint64_t generation = s->generation;
     sodium_memzero(s->text, strlen(s->text));
     free(s->text);
     free(s->path);
     free(s->dir);
     free(s);
+    waiters_finish(a, generation, ok);
     if (a->save_again) {
         a->save_again = false;
         auth_save(a);
@@ -886,6 +919,7 @@ static char *users_text(const struct auth *a)
 
 void auth_save(struct auth *a)
 {
+    a->save_generation++;
     if (a->save_running) {
         a->save_again = true;
         return;
@@ -893,6 +927,7 @@ void auth_save(struct auth *a)
     struct save_job *s = calloc(1, sizeof *s);
     if (s) {
         s->a = a;
+        s->generation = a->save_generation;
         s->text = users_text(a);
         s->path = strdup(a->users_path);
         s->dir = strdup(a->data_dir);
@@ -906,6 +941,7 @@ void auth_save(struct auth *a)
             free(s->dir);
             free(s);
         }
+        waiters_finish(a, a->save_generation, false);
         return;
     }
     s->work.data = s;
@@ -915,4 +951,20 @@ void auth_save(struct auth *a)
         snprintf(s->err, sizeof s->err, "cannot queue the write");
         save_after(&s->work, -1);
     }
+}
+
+void auth_save_durable(struct auth *a, auth_saved_cb cb, void *ctx)
+{
+    struct auth_save_waiter *w = calloc(1, sizeof *w);
+    if (!w) {
+        auth_save(a);
+        cb(ctx, false);
+        return;
+    }
+    w->cb = cb;
+    w->ctx = ctx;
+    w->generation = a->save_generation + 1; /* the one auth_save is about to take */
+    w->next = a->save_waiters;
+    a->save_waiters = w;
+    auth_save(a);
 }

@@ -120,6 +120,7 @@ struct auth_login_stats {
 };
 
 struct auth_job;
+struct auth_save_waiter;
 
 struct auth {
     uv_loop_t *loop;
@@ -143,6 +144,8 @@ struct auth {
     unsigned jobs_waiting;
     bool job_running;
     bool save_running, save_again;
+    uint64_t save_generation;          /* bumped by every change to save */
+    struct auth_save_waiter *save_waiters;
     uint64_t saves_failed;
     struct auth_login_stats logins;
 };
@@ -216,7 +219,11 @@ int auth_verify_async(struct auth *a, const char *hash, const char *password, bo
 int auth_check_login_async(struct auth *a, const char *user, const char *password, bool known,
                            auth_job_cb cb, void *ctx);
 
-/* Write users.json in the pool (0600, through a temporary file and rename). */
+/* Write users.json in the pool (0600, through a temporary file, fsync and rename). */
 void auth_save(struct auth *a);
+/* auth_save, and cb(ctx, ok) on the loop once a write holding the state as it is now is durable
+ * (ok false: that write failed). cb may run before this returns (a write that cannot start). */
+typedef void (*auth_saved_cb)(void *ctx, bool ok);
+void auth_save_durable(struct auth *a, auth_saved_cb cb, void *ctx);
 
 #endif
