@@ -707,17 +707,27 @@ int config_parse_file(struct tapbox_config *c, const char *path, char *err, size
         return -1;
     }
     char line[4096];
+    char *read_line = NULL;
+    size_t read_size = 0;
+    ssize_t got;
     int lineno = 0, rc = 0;
-    while (fgets(line, sizeof line, f)) {
+    /* getline, not fgets: it gives the length read, so a NUL byte inside a line is seen (fgets'
+     * strlen would stop there and hide what follows, e.g. an option after a '#'). */
+    while ((got = getline(&read_line, &read_size, f)) >= 0) {
         lineno++;
         char where[512];
         snprintf(where, sizeof where, "%s:%d", path, lineno);
-        size_t len = strlen(line);
-        if (len == sizeof line - 1 && line[len - 1] != '\n') {
+        if ((size_t)got >= sizeof line) {
             snprintf(err, errsize, "%s: line too long", where);
             rc = -1;
             break;
         }
+        if (memchr(read_line, '\0', (size_t)got)) {
+            snprintf(err, errsize, "%s: a NUL byte in the line", where);
+            rc = -1;
+            break;
+        }
+        memcpy(line, read_line, (size_t)got + 1);
         char *s = line;
         while (isspace((unsigned char)*s))
             s++;
@@ -772,6 +782,7 @@ int config_parse_file(struct tapbox_config *c, const char *path, char *err, size
         snprintf(err, errsize, "%s: read error: %s", path, strerror(errno));
         rc = -1;
     }
+    free(read_line);
     fclose(f);
     return rc;
 }

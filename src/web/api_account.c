@@ -49,6 +49,24 @@ static cJSON *session_json(struct web_call *c, const struct auth_identity *who,
     return o;
 }
 
+/* ---- answers after the users file is on disk ---- */
+
+static void saved_then_answer(void *ctx, bool ok)
+{
+    struct web_call *c = ctx;
+    if (!ok)
+        web_respond_error(&c->res, 500, "the change was not written to disk (see the log)");
+    endpoint_finish(c);
+}
+
+/* The answer is ready in c->res: send it once the change is durable (500 if the write failed).
+ * Returns 1: the call is answered from the save's callback (perhaps already). */
+static int finish_when_saved(struct web_call *c)
+{
+    auth_save_durable(&c->web->auth, saved_then_answer, c);
+    return 1;
+}
+
 /* ---- login, logout, session, password ---- */
 
 static void login_checked(void *ctx, bool ok, const char *hash)
@@ -58,14 +76,13 @@ static void login_checked(void *ctx, bool ok, const char *hash)
     struct auth *a = &c->web->auth;
     uint64_t now = uv_now(c->web->loop);
     const struct auth_user *u = ok ? auth_user_find(a, c->target) : NULL;
+    auth_login_done(a, c->req.client, c->target, u ? AUTH_LOGIN_OK : AUTH_LOGIN_WRONG, now);
     if (!u) {
-        auth_rate_fail(a, c->req.client, now);
         log_info("web", "failed login for '%s' from %s", c->target, c->req.client);
         web_respond_error(&c->res, 401, "wrong user or password");
         endpoint_finish(c);
         return;
     }
-    auth_rate_clear(a, c->req.client);
     struct auth_session *s = auth_session_create(a, u->name, now);
     struct auth_identity who;
     memset(&who, 0, sizeof who);
@@ -80,6 +97,26 @@ static void login_checked(void *ctx, bool ok, const char *hash)
     endpoint_finish(c);
 }
 
+/* Admit a password check for (this client, user) or answer 429 saying why. */
+static bool login_admitted(struct web_call *c, const char *user, bool *known)
+{
+    static const char *const whys[] = {
+        [AUTH_REFUSED_PAIR] = "too many failed logins for this user from this address",
+        [AUTH_REFUSED_USER] = "too many failed logins for this user from unknown addresses",
+        [AUTH_REFUSED_BUDGET] = "too many failed logins on this box",
+        [AUTH_REFUSED_ADDRESS] = "a login from this address is in progress",
+        [AUTH_REFUSED_SLOTS] = "too many addresses are paused",
+    };
+    unsigned retry;
+    enum auth_admit r = auth_login_admit(&c->web->auth, c->req.client, user, c->now_ms, &retry,
+                                         known);
+    if (r == AUTH_ADMITTED)
+        return true;
+    web_response_header(&c->res, "retry-after", "%u", retry);
+    web_respond_error(&c->res, 429, "%s; retry in %u s", whys[r], retry);
+    return false;
+}
+
 static int post_login(struct web_call *c, const char *arg)
 {
     (void)arg;
@@ -88,13 +125,6 @@ static int post_login(struct web_call *c, const char *arg)
         return 0;
     if (a->disabled) {
         web_respond_error(&c->res, 400, "login is disabled (--disable-login)");
-        return 0;
-    }
-    unsigned retry;
-    if (!auth_rate_check(a, c->req.client, c->now_ms, &retry)) {
-        web_response_header(&c->res, "retry-after", "%u", retry);
-        web_respond_error(&c->res, 429, "too many failed logins from %s; retry in %u s",
-                          c->req.client, retry);
         return 0;
     }
     cJSON *body = endpoint_body_object(c);
@@ -107,13 +137,21 @@ static int post_login(struct web_call *c, const char *arg)
         cJSON_Delete(body);
         return 0;
     }
+    /* Over-long names are counted under their first AUTH_NAME_MAX characters (and never match). */
     snprintf(c->target, sizeof c->target, "%s", user);
+    bool known;
+    if (!login_admitted(c, c->target, &known)) {
+        sodium_memzero((char *)password, strlen(password));
+        cJSON_Delete(body);
+        return 0;
+    }
     int rc = strlen(user) > AUTH_NAME_MAX
                  ? (login_checked(c, false, NULL), 0)
-                 : auth_check_login_async(a, user, password, login_checked, c);
+                 : auth_check_login_async(a, user, password, known, login_checked, c);
     sodium_memzero((char *)password, strlen(password));
     cJSON_Delete(body);
     if (rc < 0) {
+        auth_login_done(a, c->req.client, c->target, AUTH_LOGIN_ABORTED, c->now_ms);
         web_respond_error(&c->res, 503, "too many logins in progress; retry in a moment");
         return 0;
     }
@@ -169,12 +207,11 @@ static void password_hashed(void *ctx, bool ok, const char *hash)
             strcmp(a->sessions[i].id, c->session_id) == 0)
             keep = &a->sessions[i];
     auth_sessions_end_user(a, u->name, keep);
-    auth_save(a);
     log_info("web", "password of %s changed by %s", u->name, c->who.user);
     cJSON *o = user_json(u);
     cJSON_AddBoolToObject(o, "ok", true);
     web_respond_json(&c->res, 200, o);
-    endpoint_finish(c);
+    finish_when_saved(c);
 }
 
 /* Argon2id runs in the thread pool with a bounded queue: beyond it, a clear 503. */
@@ -197,8 +234,9 @@ static void old_password_checked(void *ctx, bool ok, const char *hash)
 {
     (void)hash;
     struct web_call *c = ctx;
+    auth_login_done(&c->web->auth, c->req.client, c->who.user,
+                    ok ? AUTH_LOGIN_OK : AUTH_LOGIN_WRONG, uv_now(c->web->loop));
     if (!ok) {
-        auth_rate_fail(&c->web->auth, c->req.client, uv_now(c->web->loop));
         web_respond_error(&c->res, 403, "the current password is wrong");
         endpoint_finish(c);
         return;
@@ -214,12 +252,6 @@ static int post_password(struct web_call *c, const char *arg)
         return 0;
     if (c->who.via == AUTH_VIA_DISABLED) {
         web_respond_error(&c->res, 400, "login is disabled (--disable-login)");
-        return 0;
-    }
-    unsigned retry;
-    if (!auth_rate_check(a, c->req.client, c->now_ms, &retry)) {
-        web_response_header(&c->res, "retry-after", "%u", retry);
-        web_respond_error(&c->res, 429, "too many failed attempts; retry in %u s", retry);
         return 0;
     }
     cJSON *body = endpoint_body_object(c);
@@ -240,14 +272,24 @@ static int post_password(struct web_call *c, const char *arg)
     snprintf(c->target, sizeof c->target, "%s", c->who.user);
     if (c->who.session)
         snprintf(c->session_id, sizeof c->session_id, "%s", c->who.session->id);
+    bool known;
+    if (!login_admitted(c, c->who.user, &known)) {
+        sodium_memzero((char *)old, strlen(old));
+        sodium_memzero((char *)fresh, strlen(fresh));
+        cJSON_Delete(body);
+        return 0;
+    }
     c->secret = strdup(fresh);
     c->role = -1;
     c->must_change = 0;
-    int rc = c->secret ? auth_check_login_async(a, c->who.user, old, old_password_checked, c) : -1;
+    /* The caller has a session: its check may take the queue's reserved places. */
+    int rc = c->secret ? auth_check_login_async(a, c->who.user, old, true, old_password_checked, c)
+                       : -1;
     sodium_memzero((char *)old, strlen(old));
     sodium_memzero((char *)fresh, strlen(fresh));
     cJSON_Delete(body);
     if (rc < 0) {
+        auth_login_done(a, c->req.client, c->who.user, AUTH_LOGIN_ABORTED, c->now_ms);
         respond_busy(c);
         return 0;
     }
@@ -282,10 +324,11 @@ static void user_created(void *ctx, bool ok, const char *hash)
                              sizeof err) < 0) {
         web_respond_error(&c->res, 409, "%s", err);
     } else {
-        auth_save(a);
         log_info("web", "user %s (%s) created by %s", c->target,
                  auth_role_name((enum auth_role)c->role), c->who.user);
         web_respond_json(&c->res, 201, user_json(auth_user_find(a, c->target)));
+        finish_when_saved(c);
+        return;
     }
     endpoint_finish(c);
 }
@@ -422,9 +465,8 @@ static int put_user(struct web_call *c, const char *name)
         u->role = (enum auth_role)c->role;
     if (c->must_change >= 0)
         u->must_change = c->must_change;
-    auth_save(a);
     web_respond_json(&c->res, 200, user_json(u));
-    return 0;
+    return finish_when_saved(c);
 }
 
 static int delete_user(struct web_call *c, const char *name)
@@ -447,11 +489,10 @@ static int delete_user(struct web_call *c, const char *name)
     }
     log_info("web", "user %s deleted by %s", u->name, c->who.user);
     auth_user_delete(a, name);
-    auth_save(a);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddBoolToObject(o, "ok", true);
     web_respond_json(&c->res, 200, o);
-    return 0;
+    return finish_when_saved(c);
 }
 
 /* ---- API tokens ---- */
@@ -503,7 +544,6 @@ static int post_tokens(struct web_call *c, const char *arg)
         web_respond_bad_param(&c->res, "name", err);
     else if (!failed) {
         const struct auth_token *t = &a->tokens[a->token_count - 1];
-        auth_save(a);
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "id", t->id);
         cJSON_AddStringToObject(o, "name", t->name);
@@ -512,6 +552,8 @@ static int post_tokens(struct web_call *c, const char *arg)
         web_respond_json(&c->res, 201, o);
         log_info("web", "API token %s (%s) created by %s", t->id, t->name, c->who.user);
         sodium_memzero(token, sizeof token);
+        cJSON_Delete(body);
+        return finish_when_saved(c);
     }
     cJSON_Delete(body);
     return 0;
@@ -528,11 +570,10 @@ static int delete_token(struct web_call *c, const char *id)
         if (c->who.role != AUTH_ADMIN && strcmp(a->tokens[i].user, c->who.user) != 0)
             break; /* someone else's: as if it did not exist */
         auth_token_delete(a, id);
-        auth_save(a);
         cJSON *o = cJSON_CreateObject();
         cJSON_AddBoolToObject(o, "ok", true);
         web_respond_json(&c->res, 200, o);
-        return 0;
+        return finish_when_saved(c);
     }
     web_respond_error(&c->res, 404, "no token '%.20s'", id);
     return 0;

@@ -15,7 +15,26 @@
         return endpoint_view_result(c, rc, json, err);                                                      \
     }
 
-VIEW_ROUTE(get_status, web_view_status)
+/* The status view, with the login limits' figures (the web layer owns them). */
+static int get_status(struct web_call *c, const char *arg)
+{
+    (void)arg;
+    cJSON *json;
+    char err[300] = "";
+    int rc = web_view_status(&c->web->view, &c->params, &json, err, sizeof err);
+    if (rc == 0 && json) {
+        const struct auth_login_stats *ls = &c->web->auth.logins;
+        cJSON *o = cJSON_AddObjectToObject(json, "logins");
+        cJSON_AddNumberToObject(o, "failed", (double)ls->failed);
+        cJSON_AddNumberToObject(o, "limited", (double)ls->limited);
+        cJSON_AddNumberToObject(o, "user_limited", (double)ls->user_limited);
+        cJSON_AddNumberToObject(o, "budget_refused", (double)ls->budget_refused);
+        cJSON_AddNumberToObject(o, "address_busy", (double)ls->address_busy);
+        cJSON_AddNumberToObject(o, "slots_full", (double)ls->slots_full);
+        cJSON_AddNumberToObject(o, "busy", (double)ls->busy);
+    }
+    return endpoint_view_result(c, rc, json, err);
+}
 VIEW_ROUTE(get_sources, web_view_sources)
 VIEW_ROUTE(get_series, web_view_series)
 VIEW_ROUTE(get_hosts, web_view_hosts)

@@ -275,8 +275,14 @@ int auth_user_delete(struct auth *a, const char *name)
         else
             i++;
     }
+    for (unsigned i = 0; i < AUTH_KNOWN_SLOTS; i++)
+        if (strcmp(a->known[i].user, copy) == 0)
+            memset(&a->known[i], 0, sizeof a->known[i]);
     unsigned idx = (unsigned)(u - a->users);
     memmove(&a->users[idx], &a->users[idx + 1], (a->user_count - idx - 1) * sizeof *u);
+    memmove(&a->user_limits[idx], &a->user_limits[idx + 1],
+            (a->user_count - idx - 1) * sizeof a->user_limits[0]);
+    memset(&a->user_limits[a->user_count - 1], 0, sizeof a->user_limits[0]);
     a->user_count--;
     return 0;
 }
@@ -478,61 +484,192 @@ bool auth_csrf_ok(const struct auth *a, const struct auth_identity *who, const c
            sodium_memcmp(want, header, AUTH_ID_HEX) == 0;
 }
 
-/* ---- rate limiting ---- */
+/* ---- login limits ----
+ * Failures count per (address, user): a viewer's own login cannot wash away its guesses at the
+ * admin. Strangers (pairs that never logged in) also count per user and against one budget for
+ * the box, so rotating addresses pause at those instead of filling the hash queue; pairs that
+ * did log in keep their way in, and two places of that queue. */
 
-static struct auth_limit *limit_slot(struct auth *a, const char *client, uint64_t now_ms,
-                                     bool create)
+static bool window_over(uint64_t *start_ms, uint64_t now_ms)
 {
-    struct auth_limit *oldest = &a->limits[0];
+    if (now_ms - *start_ms <= AUTH_LOGIN_WINDOW_MS)
+        return false;
+    *start_ms = now_ms;
+    return true;
+}
+
+static struct auth_limit *limit_find(struct auth *a, const char *client, const char *user)
+{
     for (unsigned i = 0; i < AUTH_LIMIT_SLOTS; i++) {
         struct auth_limit *l = &a->limits[i];
-        if (l->client[0] && strcmp(l->client, client) == 0)
+        if (l->client[0] && strcmp(l->client, client) == 0 && strcmp(l->user, user) == 0)
             return l;
-        if (l->last_ms < oldest->last_ms || (!l->client[0] && oldest->client[0]))
-            oldest = l;
     }
-    if (!create)
+    return NULL;
+}
+
+/* A slot for a new pair: a free one, else the least recent that holds neither a pause nor a check
+ * in progress (evicting a pause would lift it). NULL when every slot holds one. */
+static struct auth_limit *limit_new(struct auth *a, const char *client, const char *user,
+                                    uint64_t now_ms)
+{
+    struct auth_limit *pick = NULL;
+    for (unsigned i = 0; i < AUTH_LIMIT_SLOTS; i++) {
+        struct auth_limit *l = &a->limits[i];
+        if (!l->client[0]) {
+            pick = l;
+            break;
+        }
+        if (l->pending || l->blocked_until_ms > now_ms)
+            continue;
+        if (!pick || l->last_ms < pick->last_ms)
+            pick = l;
+    }
+    if (!pick)
         return NULL;
-    memset(oldest, 0, sizeof *oldest);
-    snprintf(oldest->client, sizeof oldest->client, "%s", client);
-    oldest->window_start_ms = now_ms;
-    return oldest;
+    memset(pick, 0, sizeof *pick);
+    snprintf(pick->client, sizeof pick->client, "%s", client);
+    snprintf(pick->user, sizeof pick->user, "%s", user);
+    pick->window_start_ms = now_ms;
+    pick->last_ms = now_ms;
+    return pick;
 }
 
-bool auth_rate_check(struct auth *a, const char *client, uint64_t now_ms, unsigned *retry_s)
+static struct auth_known *known_find(struct auth *a, const char *client, const char *user)
 {
-    struct auth_limit *l = limit_slot(a, client, now_ms, false);
+    for (unsigned i = 0; i < AUTH_KNOWN_SLOTS; i++) {
+        struct auth_known *k = &a->known[i];
+        if (k->client[0] && strcmp(k->client, client) == 0 && strcmp(k->user, user) == 0)
+            return k;
+    }
+    return NULL;
+}
+
+static void known_remember(struct auth *a, const char *client, const char *user, uint64_t now_ms)
+{
+    struct auth_known *k = known_find(a, client, user);
+    if (!k) {
+        k = &a->known[0];
+        for (unsigned i = 1; i < AUTH_KNOWN_SLOTS && k->client[0]; i++)
+            if (!a->known[i].client[0] || a->known[i].last_ms < k->last_ms)
+                k = &a->known[i];
+        snprintf(k->client, sizeof k->client, "%s", client);
+        snprintf(k->user, sizeof k->user, "%s", user);
+    }
+    k->last_ms = now_ms;
+}
+
+static struct auth_user_limit *user_limit(struct auth *a, const char *user)
+{
+    const struct auth_user *u = auth_user_find(a, user);
+    return u ? &a->user_limits[u - a->users] : NULL;
+}
+
+static unsigned address_pending(const struct auth *a, const char *client)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < AUTH_LIMIT_SLOTS; i++)
+        if (a->limits[i].pending && strcmp(a->limits[i].client, client) == 0)
+            n += a->limits[i].pending;
+    return n;
+}
+
+static unsigned retry_after(uint64_t until_ms, uint64_t now_ms)
+{
+    return (unsigned)((until_ms - now_ms + 999) / 1000);
+}
+
+enum auth_admit auth_login_admit(struct auth *a, const char *client, const char *user,
+                                 uint64_t now_ms, unsigned *retry_s, bool *known)
+{
     *retry_s = 0;
-    if (!l || l->blocked_until_ms <= now_ms)
-        return true;
-    *retry_s = (unsigned)((l->blocked_until_ms - now_ms + 999) / 1000);
-    a->logins_limited++;
-    return false;
-}
-
-void auth_rate_fail(struct auth *a, const char *client, uint64_t now_ms)
-{
-    struct auth_limit *l = limit_slot(a, client, now_ms, true);
-    a->logins_failed++;
+    *known = known_find(a, client, user) != NULL;
+    struct auth_limit *l = limit_find(a, client, user);
+    if (l && l->blocked_until_ms > now_ms) {
+        *retry_s = retry_after(l->blocked_until_ms, now_ms);
+        a->logins.limited++;
+        return AUTH_REFUSED_PAIR;
+    }
+    if (l && window_over(&l->window_start_ms, now_ms))
+        l->failures = 0;
+    if (l && l->failures + l->pending >= AUTH_LOGIN_FAILURES) {
+        /* The guesses in progress would reach the limit: a burst waits for their answers. */
+        *retry_s = 1;
+        a->logins.limited++;
+        return AUTH_REFUSED_PAIR;
+    }
+    if (address_pending(a, client) >= AUTH_ADDRESS_JOBS) {
+        *retry_s = 1;
+        a->logins.address_busy++;
+        return AUTH_REFUSED_ADDRESS;
+    }
+    if (!*known) {
+        struct auth_user_limit *ul = user_limit(a, user);
+        if (ul && ul->blocked_until_ms > now_ms) {
+            *retry_s = retry_after(ul->blocked_until_ms, now_ms);
+            a->logins.user_limited++;
+            return AUTH_REFUSED_USER;
+        }
+        if (window_over(&a->budget_window_ms, now_ms))
+            a->budget_used = 0;
+        if (a->budget_used >= AUTH_LOGIN_BUDGET) {
+            *retry_s = retry_after(a->budget_window_ms + AUTH_LOGIN_WINDOW_MS, now_ms);
+            a->logins.budget_refused++;
+            return AUTH_REFUSED_BUDGET;
+        }
+    }
+    if (!l && !(l = limit_new(a, client, user, now_ms))) {
+        *retry_s = retry_after(now_ms + AUTH_LOGIN_WINDOW_MS, now_ms);
+        a->logins.slots_full++;
+        return AUTH_REFUSED_SLOTS;
+    }
+    if (!*known)
+        a->budget_used++;
+    l->pending++;
     l->last_ms = now_ms;
-    if (now_ms - l->window_start_ms > AUTH_LOGIN_WINDOW_MS) {
-        l->window_start_ms = now_ms;
-        l->failures = 0;
-    }
-    if (++l->failures >= AUTH_LOGIN_FAILURES) {
-        l->blocked_until_ms = now_ms + AUTH_LOGIN_WINDOW_MS;
-        l->failures = 0;
-        l->window_start_ms = now_ms;
-        log_warn("web", "%u failed logins from %s: its logins pause for %u s",
-                 AUTH_LOGIN_FAILURES, client, AUTH_LOGIN_WINDOW_MS / 1000);
-    }
+    return AUTH_ADMITTED;
 }
 
-void auth_rate_clear(struct auth *a, const char *client)
+void auth_login_done(struct auth *a, const char *client, const char *user,
+                     enum auth_login_outcome outcome, uint64_t now_ms)
 {
-    struct auth_limit *l = limit_slot(a, client, 0, false);
-    if (l)
-        memset(l, 0, sizeof *l);
+    struct auth_limit *l = limit_find(a, client, user);
+    if (l && l->pending)
+        l->pending--;
+    if (outcome == AUTH_LOGIN_OK) {
+        if (l)
+            memset(l, 0, sizeof *l);
+        known_remember(a, client, user, now_ms);
+        return;
+    }
+    if (outcome != AUTH_LOGIN_WRONG)
+        return;
+    a->logins.failed++;
+    if (l) {
+        l->last_ms = now_ms;
+        if (window_over(&l->window_start_ms, now_ms))
+            l->failures = 0;
+        if (++l->failures >= AUTH_LOGIN_FAILURES) {
+            l->blocked_until_ms = now_ms + AUTH_LOGIN_WINDOW_MS;
+            l->failures = 0;
+            l->window_start_ms = now_ms;
+            log_warn("web", "%u failed logins for '%s' from %s: they pause for %u s",
+                     AUTH_LOGIN_FAILURES, user, client, AUTH_LOGIN_WINDOW_MS / 1000);
+        }
+    }
+    struct auth_user_limit *ul = known_find(a, client, user) ? NULL : user_limit(a, user);
+    if (ul) {
+        if (window_over(&ul->window_start_ms, now_ms))
+            ul->failures = 0;
+        if (++ul->failures >= AUTH_USER_FAILURES) {
+            ul->blocked_until_ms = now_ms + AUTH_LOGIN_WINDOW_MS;
+            ul->failures = 0;
+            ul->window_start_ms = now_ms;
+            log_warn("web", "%u failed logins for '%s' from addresses it never logged in from: "
+                     "those pause for %u s", AUTH_USER_FAILURES, user,
+                     AUTH_LOGIN_WINDOW_MS / 1000);
+        }
+    }
 }
 
 /* ---- password jobs in the pool ---- */
@@ -541,6 +678,7 @@ enum job_kind { JOB_HASH, JOB_VERIFY };
 
 struct auth_job {
     uv_work_t work;
+    bool reserved;                     /* may take the queue's reserved places */
     struct auth *a;
     enum job_kind kind;
     char password[AUTH_PASSWORD_MAX + 1];
@@ -605,10 +743,13 @@ static void job_after_cb(uv_work_t *w, int status)
 
 /* Callbacks never run before this returns 0 (always from the loop, later). */
 static int job_submit(struct auth *a, enum job_kind kind, const char *hash, const char *password,
-                      auth_job_cb cb, void *ctx)
+                      bool reserved, auth_job_cb cb, void *ctx)
 {
-    if (a->job_running && a->jobs_waiting >= AUTH_JOB_QUEUE)
+    unsigned room = reserved ? AUTH_JOB_QUEUE : AUTH_JOB_QUEUE - AUTH_JOB_RESERVED;
+    if (a->job_running && a->jobs_waiting >= room) {
+        a->logins.busy++;
         return -1;
+    }
     struct auth_job *j = calloc(1, sizeof *j);
     if (!j)
         return -1;
@@ -639,19 +780,20 @@ int auth_hash_async(struct auth *a, const char *password, auth_job_cb cb, void *
 {
     if (strlen(password) > AUTH_PASSWORD_MAX)
         return -1;
-    return job_submit(a, JOB_HASH, NULL, password, cb, ctx);
+    return job_submit(a, JOB_HASH, NULL, password, true, cb, ctx);
 }
 
-int auth_verify_async(struct auth *a, const char *hash, const char *password, auth_job_cb cb,
-                      void *ctx)
+int auth_verify_async(struct auth *a, const char *hash, const char *password, bool reserved,
+                      auth_job_cb cb, void *ctx)
 {
     /* An over-long password cannot match (the policy caps them): still verify a dummy, so that
      * the answer takes as long. */
     bool too_long = strlen(password) > AUTH_PASSWORD_MAX;
-    return job_submit(a, JOB_VERIFY, too_long ? "" : hash, too_long ? "x" : password, cb, ctx);
+    return job_submit(a, JOB_VERIFY, too_long ? "" : hash, too_long ? "x" : password, reserved, cb,
+                      ctx);
 }
 
-int auth_check_login_async(struct auth *a, const char *user, const char *password,
+int auth_check_login_async(struct auth *a, const char *user, const char *password, bool known,
                            auth_job_cb cb, void *ctx)
 {
     const struct auth_user *u = auth_user_find(a, user);
@@ -663,9 +805,9 @@ int auth_check_login_async(struct auth *a, const char *user, const char *passwor
     }
     if (!u) {
         /* Same work as a real check, and never a match. */
-        return job_submit(a, JOB_VERIFY, a->dummy_hash, "\x01nouser", cb, ctx);
+        return job_submit(a, JOB_VERIFY, a->dummy_hash, "\x01nouser", false, cb, ctx);
     }
-    return auth_verify_async(a, u->hash, password, cb, ctx);
+    return auth_verify_async(a, u->hash, password, known, cb, ctx);
 }
 
 /* ---- saving ---- */
@@ -673,6 +815,7 @@ int auth_check_login_async(struct auth *a, const char *user, const char *passwor
 struct save_job {
     uv_work_t work;
     struct auth *a;
+    uint64_t generation;               /* the changes this write holds */
     char *text;
     char *path;
     char *dir;
@@ -687,20 +830,52 @@ static void save_work(uv_work_t *w)
                               sizeof s->err);
 }
 
+struct auth_save_waiter {
+    auth_saved_cb cb;
+    void *ctx;
+    uint64_t generation;
+    struct auth_save_waiter *next;
+};
+
+/* Tell the waiters whose changes a finished write held. Unlinked first: a callback may save. */
+static void waiters_finish(struct auth *a, uint64_t generation, bool ok)
+{
+    struct auth_save_waiter *done = NULL, **p = &a->save_waiters;
+    while (*p) {
+        struct auth_save_waiter *w = *p;
+        if (w->generation <= generation) {
+            *p = w->next;
+            w->next = done;
+            done = w;
+        } else {
+            p = &w->next;
+        }
+    }
+    while (done) {
+        struct auth_save_waiter *w = done;
+        done = w->next;
+        w->cb(w->ctx, ok);
+        free(w);
+    }
+}
+
 static void save_after(uv_work_t *w, int status)
 {
     struct save_job *s = w->data;
     struct auth *a = s->a;
     a->save_running = false;
-    if (status != 0 || s->rc != 0) {
+    bool ok = status == 0 && s->rc == 0;
+    if (!ok) {
         a->saves_failed++;
         log_error("web", "users not saved: %s", s->err[0] ? s->err : "cancelled");
     }
+    uint64_t generation = s->generation;
     sodium_memzero(s->text, strlen(s->text));
     free(s->text);
     free(s->path);
     free(s->dir);
     free(s);
+    waiters_finish(a, generation, ok);
     if (a->save_again) {
         a->save_again = false;
         auth_save(a);
@@ -744,6 +919,7 @@ static char *users_text(const struct auth *a)
 
 void auth_save(struct auth *a)
 {
+    a->save_generation++;
     if (a->save_running) {
         a->save_again = true;
         return;
@@ -751,6 +927,7 @@ void auth_save(struct auth *a)
     struct save_job *s = calloc(1, sizeof *s);
     if (s) {
         s->a = a;
+        s->generation = a->save_generation;
         s->text = users_text(a);
         s->path = strdup(a->users_path);
         s->dir = strdup(a->data_dir);
@@ -764,6 +941,7 @@ void auth_save(struct auth *a)
             free(s->dir);
             free(s);
         }
+        waiters_finish(a, a->save_generation, false);
         return;
     }
     s->work.data = s;
@@ -773,4 +951,20 @@ void auth_save(struct auth *a)
         snprintf(s->err, sizeof s->err, "cannot queue the write");
         save_after(&s->work, -1);
     }
+}
+
+void auth_save_durable(struct auth *a, auth_saved_cb cb, void *ctx)
+{
+    struct auth_save_waiter *w = calloc(1, sizeof *w);
+    if (!w) {
+        auth_save(a);
+        cb(ctx, false);
+        return;
+    }
+    w->cb = cb;
+    w->ctx = ctx;
+    w->generation = a->save_generation + 1; /* the one auth_save is about to take */
+    w->next = a->save_waiters;
+    a->save_waiters = w;
+    auth_save(a);
 }

@@ -26,9 +26,16 @@
 #define AUTH_MAX_TOKENS 64
 #define AUTH_MAX_SESSIONS 64
 #define AUTH_LIMIT_SLOTS 128
-#define AUTH_LOGIN_FAILURES 5          /* failed logins per address before a pause */
+#define AUTH_LOGIN_FAILURES 5          /* failed logins per (address, user) before a pause */
 #define AUTH_LOGIN_WINDOW_MS 60000      /* ...counted over this window; the pause lasts as long */
+#define AUTH_USER_FAILURES 20           /* failures per user from addresses it never logged in
+                                         * from, before those addresses pause for that user */
+#define AUTH_LOGIN_BUDGET 120           /* checks per window from such addresses, all users */
+#define AUTH_ADDRESS_JOBS 1             /* logins of one address in progress at once */
+#define AUTH_KNOWN_SLOTS 64             /* (address, user) pairs that logged in: the admin's
+                                         * path in while strangers are paused */
 #define AUTH_JOB_QUEUE 8                /* password hashes waiting for the pool */
+#define AUTH_JOB_RESERVED 2             /* ...of which kept for known (address, user) pairs */
 #define AUTH_PWHASH_OPSLIMIT 2          /* OWASP's Argon2id floor: t=2, m=19 MiB, p=1 */
 #define AUTH_PWHASH_MEMLIMIT (19u << 20)
 #define AUTH_PASSWORD_MIN 8
@@ -77,15 +84,43 @@ struct auth_identity {
     struct auth_session *session;      /* AUTH_VIA_SESSION */
 };
 
+/* One (address, user) pair's login failures. */
 struct auth_limit {
     char client[64];
+    char user[AUTH_NAME_MAX + 1];
     unsigned failures;
+    unsigned pending;                  /* checks in progress: they count against the burst */
     uint64_t window_start_ms;
     uint64_t blocked_until_ms;
     uint64_t last_ms;
 };
 
+/* An (address, user) pair that logged in: it keeps its way in while the user is paused. */
+struct auth_known {
+    char client[64];
+    char user[AUTH_NAME_MAX + 1];
+    uint64_t last_ms;
+};
+
+/* Failures against one existing user from addresses it never logged in from. */
+struct auth_user_limit {
+    unsigned failures;
+    uint64_t window_start_ms;
+    uint64_t blocked_until_ms;
+};
+
+struct auth_login_stats {
+    uint64_t failed;                   /* wrong user or password */
+    uint64_t limited;                  /* refused (429): the (address, user) pair is paused */
+    uint64_t user_limited;             /* refused (429): the user is paused for strangers */
+    uint64_t budget_refused;           /* refused (429): the global budget was spent */
+    uint64_t address_busy;             /* refused (429): that address has a login in progress */
+    uint64_t slots_full;               /* refused (429): every pair slot holds a pause */
+    uint64_t busy;                     /* refused (503): the hash queue was full */
+};
+
 struct auth_job;
+struct auth_save_waiter;
 
 struct auth {
     uv_loop_t *loop;
@@ -99,14 +134,20 @@ struct auth {
     unsigned token_count;
     struct auth_session sessions[AUTH_MAX_SESSIONS];
     struct auth_limit limits[AUTH_LIMIT_SLOTS];
+    struct auth_known known[AUTH_KNOWN_SLOTS];
+    struct auth_user_limit user_limits[AUTH_MAX_USERS]; /* parallel to users[] */
+    unsigned budget_used;              /* checks from unknown pairs in this window */
+    uint64_t budget_window_ms;
     char disabled_csrf[AUTH_ID_HEX + 1];
     char dummy_hash[crypto_pwhash_STRBYTES]; /* verified for unknown users (same timing) */
     struct auth_job *job_head, *job_tail;
     unsigned jobs_waiting;
     bool job_running;
     bool save_running, save_again;
+    uint64_t save_generation;          /* bumped by every change to save */
+    struct auth_save_waiter *save_waiters;
     uint64_t saves_failed;
-    uint64_t logins_failed, logins_limited;
+    struct auth_login_stats logins;
 };
 
 /* Load DATA_DIR/users.json (absent: factory state). A file that cannot be read or parsed is an
@@ -148,23 +189,41 @@ int auth_token_create(struct auth *a, const char *user, const char *name, char *
                       size_t outsize, char *err, size_t errsize);
 int auth_token_delete(struct auth *a, const char *id);
 
-/* Login attempts by client address: may it try now? (retry_s: seconds to wait if not) */
-bool auth_rate_check(struct auth *a, const char *client, uint64_t now_ms, unsigned *retry_s);
-void auth_rate_fail(struct auth *a, const char *client, uint64_t now_ms);
-void auth_rate_clear(struct auth *a, const char *client);
+/* A password check by client for user: admitted, or refused with why (retry_s: seconds to wait).
+ * An admitted check holds a place until auth_login_done (pending checks count as failures, so a
+ * burst gets no more guesses than a sequence). *known says the pair has logged in before: its
+ * password job may use the queue's reserved places. */
+enum auth_admit {
+    AUTH_ADMITTED,
+    AUTH_REFUSED_PAIR,                 /* this (address, user) failed too often */
+    AUTH_REFUSED_USER,                 /* this user failed too often from strangers */
+    AUTH_REFUSED_BUDGET,               /* strangers spent the box's budget */
+    AUTH_REFUSED_ADDRESS,              /* this address has a check in progress */
+    AUTH_REFUSED_SLOTS,                /* no slot to count this pair in */
+};
+enum auth_admit auth_login_admit(struct auth *a, const char *client, const char *user,
+                                 uint64_t now_ms, unsigned *retry_s, bool *known);
+enum auth_login_outcome { AUTH_LOGIN_OK, AUTH_LOGIN_WRONG, AUTH_LOGIN_ABORTED };
+/* The end of an admitted check: a success clears only this pair's failures and remembers it. */
+void auth_login_done(struct auth *a, const char *client, const char *user,
+                     enum auth_login_outcome outcome, uint64_t now_ms);
 
 /* Off-loop password work. cb runs on the loop: ok, and for a hash the new hash string.
  * Returns -1 when the queue is full (answer 503). password is copied and wiped after use. */
 typedef void (*auth_job_cb)(void *ctx, bool ok, const char *hash);
 int auth_hash_async(struct auth *a, const char *password, auth_job_cb cb, void *ctx);
-int auth_verify_async(struct auth *a, const char *hash, const char *password, auth_job_cb cb,
-                      void *ctx);
+int auth_verify_async(struct auth *a, const char *hash, const char *password, bool reserved,
+                      auth_job_cb cb, void *ctx);
 /* Check a login: the factory password at once, a real hash in the pool, an unknown user against
  * a dummy hash (same delay). cb's ok says whether user/password match. -1: queue full. */
-int auth_check_login_async(struct auth *a, const char *user, const char *password,
+int auth_check_login_async(struct auth *a, const char *user, const char *password, bool known,
                            auth_job_cb cb, void *ctx);
 
-/* Write users.json in the pool (0600, through a temporary file and rename). */
+/* Write users.json in the pool (0600, through a temporary file, fsync and rename). */
 void auth_save(struct auth *a);
+/* auth_save, and cb(ctx, ok) on the loop once a write holding the state as it is now is durable
+ * (ok false: that write failed). cb may run before this returns (a write that cannot start). */
+typedef void (*auth_saved_cb)(void *ctx, bool ok);
+void auth_save_durable(struct auth *a, auth_saved_cb cb, void *ctx);
 
 #endif

@@ -568,6 +568,30 @@ static struct page *page_slot(struct web_lua *s, const char *name)
     return p;
 }
 
+/* Compile a page's file under the chunk name "NAME.lua", not its path: error messages and
+ * tracebacks reach clients and must not tell them where the pages directory is. */
+static int page_compile(lua_State *L, const char *path, const char *name, off_t size)
+{
+    if (size < 0 || size > (1 << 20)) {
+        lua_pushfstring(L, "%s.lua: larger than 1 MiB", name);
+        return LUA_ERRFILE;
+    }
+    FILE *f = fopen(path, "rb");
+    char *text = f ? malloc((size_t)size + 1) : NULL;
+    size_t len = text ? fread(text, 1, (size_t)size, f) : 0;
+    if (f)
+        fclose(f);
+    if (!text) {
+        lua_pushfstring(L, "%s.lua: cannot read", name);
+        return LUA_ERRFILE;
+    }
+    char chunkname[300];
+    snprintf(chunkname, sizeof chunkname, "@%s.lua", name);
+    int rc = luaL_loadbufferx(L, text, len, chunkname, "t");
+    free(text);
+    return rc;
+}
+
 /* The page's compiled chunk, compiled again if its file changed. 0, or an HTTP status with a
  * message in err. */
 static int page_load(struct web_lua *s, const char *name, struct page **out, char *err,
@@ -591,7 +615,7 @@ static int page_load(struct web_lua *s, const char *name, struct page **out, cha
     p->ref = LUA_NOREF;
     /* Text only: precompiled bytecode can crash the VM. The file is small and read once per
      * change (a stat per call otherwise). */
-    int rc = luaL_loadfilex(s->L, path, "t");
+    int rc = page_compile(s->L, path, name, st.st_size);
     if (rc != LUA_OK) {
         const char *msg = lua_tostring(s->L, -1);
         const char *shown = msg ? strstr(msg, name) : NULL;

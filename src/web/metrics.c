@@ -297,10 +297,15 @@ char *web_metrics_text(struct web *w, size_t *len)
            "Connections refused (connection cap, or HTTPS not ready).");
     sample(&b, "tapbox_http_connections_refused_total", (double)w->stats.connections_refused);
     family(&b, "tapbox_login_failures_total", "counter", "Failed logins.");
-    sample(&b, "tapbox_login_failures_total", (double)w->auth.logins_failed);
+    sample(&b, "tapbox_login_failures_total", (double)w->auth.logins.failed);
+    const struct auth_login_stats *ls = &w->auth.logins;
     family(&b, "tapbox_login_rate_limited_total", "counter",
-           "Logins refused because an address failed too often.");
-    sample(&b, "tapbox_login_rate_limited_total", (double)w->auth.logins_limited);
+           "Logins refused (429) by the login limits.");
+    sample(&b, "tapbox_login_rate_limited_total",
+           (double)(ls->limited + ls->user_limited + ls->budget_refused + ls->address_busy +
+                    ls->slots_full));
+    family(&b, "tapbox_login_busy_total", "counter", "Logins refused (503): hash queue full.");
+    sample(&b, "tapbox_login_busy_total", (double)ls->busy);
     family(&b, "tapbox_lua_calls_total", "counter", "Lua page calls.");
     sample(&b, "tapbox_lua_calls_total", (double)web_lua_calls(w->lua));
     family(&b, "tapbox_lua_aborts_total", "counter",

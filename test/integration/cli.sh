@@ -83,6 +83,10 @@ FLOWS=$T/good.flows STATS=$T/good.stats jcheck "config: the file's options took 
 printf '# comment\n--once\nmax-flows=5\n' >"$T/bad1.conf"
 tbx bad1 "$T/bad1.conf"
 expect_rc_msg "config: a line without a leading '-' -> FILE:LINE" 2 bad1 "bad1\.conf:3:" "max-flows=5"
+# A NUL byte used to end the line for the parser and hide what followed it (issue 16).
+printf -- '--once\n-i=%s\n--max-flows=100\0 --max-hosts=1\n' "$CAP" >"$T/nul.conf"
+tbx nul "$T/nul.conf"
+expect_rc_msg "config: a NUL byte in a line -> FILE:LINE, exit 2" 2 nul "nul\.conf:3:" "NUL byte"
 printf -- '--once\n-i=%s\n\n--max-flows=lots\n' "$CAP" >"$T/bad2.conf"
 tbx bad2 "$T/bad2.conf"
 expect_rc_msg "config: a bad value -> FILE:LINE and why" 2 bad2 "bad2\.conf:4:" "'lots' is not a number"

@@ -19,6 +19,8 @@ S=https://127.0.0.1:3001
 mkdir -p "$T/lua/pages" "$T/www/sub"
 cp "$REPO"/lua/pages/*.lua "$T/lua/pages/"
 echo 'while true do end' >"$T/lua/pages/spin.lua"
+printf 'local x = 1\nerror("boom")\n' >"$T/lua/pages/boom.lua"
+echo 'local ok, e = pcall(function() error("caught") end) return {message = e}' >"$T/lua/pages/caught.lua"
 echo 'local t = {} for i = 1, 1e9 do t[i] = string.rep("x", 4096) .. i end' >"$T/lua/pages/eat.lua"
 echo '<!doctype html><title>tapbox test</title>' >"$T/www/index.html"
 echo 'body{}' >"$T/www/sub/app.css"
@@ -320,6 +322,12 @@ ELAPSED_MS=$((($(date +%s%N) - START) / 1000000))
 body_check "lua: the 500 says the budget ran out" '"instruction budget" in j["error"]'
 [ "$ELAPSED_MS" -lt 3000 ] && pass "lua: the runaway page ends in ${ELAPSED_MS} ms" || fail "lua: the runaway page ends quickly" "${ELAPSED_MS} ms"
 req "lua: a memory eater is stopped with a 500" 500 --max-time 5 "${A[@]}" "$H/lua/eat"
+req "lua: a page's error is a 500" 500 --max-time 5 "${A[@]}" "$H/lua/boom"
+body_check "lua: the error names boom.lua:2, not the pages directory's path" \
+    '"boom.lua:2" in j["error"] and "'"$T"'" not in t and "/lua/pages" not in t'
+req "lua: a page that catches its own error" 200 --max-time 5 "${A[@]}" "$H/lua/caught"
+body_check "lua: the caught message names caught.lua:1, not the pages directory's path" \
+    'j["message"].startswith("caught.lua:1:") and "'"$T"'" not in t'
 req "lua: the box still answers after them" 200 --max-time 2 "${A[@]}" "$H/api/v1/status"
 
 # ---- HTTPS, HTTP/2 ----

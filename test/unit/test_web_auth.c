@@ -31,7 +31,18 @@ TEST(web_auth_names_passwords_roles)
     CHECK(auth_role_parse("root", &r) < 0);
 }
 
-TEST(web_auth_rate_limit_per_address)
+static bool try_login(struct auth *a, const char *client, const char *user, uint64_t now,
+                      enum auth_login_outcome outcome)
+{
+    unsigned retry;
+    bool known;
+    if (auth_login_admit(a, client, user, now, &retry, &known) != AUTH_ADMITTED)
+        return false;
+    auth_login_done(a, client, user, outcome, now);
+    return true;
+}
+
+TEST(web_auth_rate_limit_per_address_and_user)
 {
     static struct auth a;
     uv_loop_t loop;
@@ -40,22 +51,83 @@ TEST(web_auth_rate_limit_per_address)
     CHECK(mkdtemp(dir) != NULL);
     CHECK(auth_init(&a, &loop, dir, 60, false, err, sizeof err) == 0);
     auth_start(&a);
+    CHECK(auth_user_add(&a, "viewer1", AUTH_VIEWER, "$argon2id$x", false, err, sizeof err) == 0);
     unsigned retry;
-    for (int i = 0; i < AUTH_LOGIN_FAILURES; i++) {
-        CHECK(auth_rate_check(&a, "198.51.100.1", 1000 + (uint64_t)i, &retry));
-        auth_rate_fail(&a, "198.51.100.1", 1000 + (uint64_t)i);
-    }
-    CHECK(!auth_rate_check(&a, "198.51.100.1", 2000, &retry) && retry == 60);
-    CHECK(auth_rate_check(&a, "198.51.100.2", 2000, &retry)); /* another address */
-    CHECK(auth_rate_check(&a, "198.51.100.1", 1004 + AUTH_LOGIN_WINDOW_MS, &retry));
+    bool known;
+    for (int i = 0; i < AUTH_LOGIN_FAILURES; i++)
+        CHECK(try_login(&a, "198.51.100.1", "admin", 1000 + (uint64_t)i, AUTH_LOGIN_WRONG));
+    CHECK(auth_login_admit(&a, "198.51.100.1", "admin", 2000, &retry, &known) ==
+              AUTH_REFUSED_PAIR && retry == 60);
+    CHECK(a.logins.limited == 1 && a.logins.failed == AUTH_LOGIN_FAILURES);
+    CHECK(try_login(&a, "198.51.100.2", "admin", 2000, AUTH_LOGIN_ABORTED)); /* another address */
+    CHECK(try_login(&a, "198.51.100.1", "admin", 1004 + AUTH_LOGIN_WINDOW_MS, AUTH_LOGIN_ABORTED));
     /* failures spread over more than the window never block */
-    for (int i = 0; i < 10; i++) {
-        uint64_t t = 500000 + (uint64_t)i * (AUTH_LOGIN_WINDOW_MS / 3);
-        CHECK(auth_rate_check(&a, "198.51.100.3", t, &retry));
-        auth_rate_fail(&a, "198.51.100.3", t);
+    for (int i = 0; i < 10; i++)
+        CHECK(try_login(&a, "198.51.100.3", "admin",
+                        500000 + (uint64_t)i * (AUTH_LOGIN_WINDOW_MS / 3), AUTH_LOGIN_WRONG));
+
+    /* a success clears only its own pair: the viewer's guesses at admin stay counted */
+    uint64_t t = 10000000;
+    for (int i = 0; i < AUTH_LOGIN_FAILURES - 1; i++)
+        CHECK(try_login(&a, "198.51.100.4", "admin", t, AUTH_LOGIN_WRONG));
+    CHECK(try_login(&a, "198.51.100.4", "viewer1", t, AUTH_LOGIN_OK));
+    CHECK(try_login(&a, "198.51.100.4", "admin", t, AUTH_LOGIN_WRONG));
+    CHECK(!try_login(&a, "198.51.100.4", "admin", t, AUTH_LOGIN_WRONG));
+
+    /* a burst: checks in progress count, so no more than the limit are ever admitted */
+    t += 10 * AUTH_LOGIN_WINDOW_MS;
+    unsigned admitted = 0;
+    for (int round = 0; round < 4; round++) {
+        unsigned now_in = 0;
+        for (int i = 0; i < 9; i++)
+            if (auth_login_admit(&a, "198.51.100.5", "admin", t, &retry, &known) == AUTH_ADMITTED)
+                now_in++;
+        CHECK(now_in <= AUTH_ADDRESS_JOBS);
+        for (unsigned i = 0; i < now_in; i++)
+            auth_login_done(&a, "198.51.100.5", "admin", AUTH_LOGIN_WRONG, t);
+        admitted += now_in;
     }
-    auth_rate_fail(&a, "198.51.100.4", 1);
-    auth_rate_clear(&a, "198.51.100.4");
+    CHECK(admitted == AUTH_LOGIN_FAILURES - 1 || admitted == AUTH_LOGIN_FAILURES);
+    CHECK(admitted <= AUTH_LOGIN_FAILURES);
+
+    /* a pause survives failures from many other addresses (no eviction of a pause) */
+    t += 10 * AUTH_LOGIN_WINDOW_MS;
+    for (int i = 0; i < AUTH_LOGIN_FAILURES; i++)
+        try_login(&a, "198.51.100.6", "admin", t, AUTH_LOGIN_WRONG);
+    for (int i = 0; i < 3 * AUTH_LIMIT_SLOTS; i++) {
+        char addr[64];
+        snprintf(addr, sizeof addr, "203.0.113.%d:%d", i % 250, i);
+        a.budget_used = 0; /* the budget is checked below: here every slot is wanted */
+        try_login(&a, addr, "nobody", t + 1 + (uint64_t)i, AUTH_LOGIN_WRONG);
+    }
+    CHECK(auth_login_admit(&a, "198.51.100.6", "admin", t + 5000, &retry, &known) ==
+          AUTH_REFUSED_PAIR);
+
+    /* strangers pause a user after AUTH_USER_FAILURES; a pair that logged in keeps its way */
+    t += 10 * AUTH_LOGIN_WINDOW_MS;
+    CHECK(try_login(&a, "192.0.2.1", "viewer1", t, AUTH_LOGIN_OK));
+    for (int i = 0; i < AUTH_USER_FAILURES; i++) {
+        char addr[64];
+        snprintf(addr, sizeof addr, "192.0.2.%d", 10 + i);
+        CHECK(try_login(&a, addr, "viewer1", t, AUTH_LOGIN_WRONG));
+    }
+    CHECK(auth_login_admit(&a, "192.0.2.200", "viewer1", t, &retry, &known) == AUTH_REFUSED_USER);
+    CHECK(auth_login_admit(&a, "192.0.2.1", "viewer1", t, &retry, &known) == AUTH_ADMITTED &&
+          known);
+    auth_login_done(&a, "192.0.2.1", "viewer1", AUTH_LOGIN_OK, t);
+    /* and the box's budget for strangers ends too, while the known pair stays admitted */
+    unsigned refused_budget = 0;
+    uint64_t refused_before = a.logins.budget_refused;
+    for (int i = 0; i < 2 * AUTH_LOGIN_BUDGET; i++) {
+        char addr[64];
+        snprintf(addr, sizeof addr, "10.9.%d.%d", i / 200, i % 200);
+        if (auth_login_admit(&a, addr, "guess", t, &retry, &known) == AUTH_REFUSED_BUDGET)
+            refused_budget++;
+        else
+            auth_login_done(&a, addr, "guess", AUTH_LOGIN_ABORTED, t);
+    }
+    CHECK(refused_budget > 0 && a.logins.budget_refused - refused_before == refused_budget);
+    CHECK(try_login(&a, "192.0.2.1", "viewer1", t, AUTH_LOGIN_OK));
     uv_run(&loop, UV_RUN_DEFAULT);
     auth_fini(&a);
     uv_loop_close(&loop);
